@@ -1,0 +1,121 @@
+//! Response cache: key derivation, the [`Cache`] trait, and the in-memory default.
+//!
+//! Keys bind an answer to everything that could change it *and* to who asked: provider,
+//! upstream URL, the exact body sent, the namespace, and a hash of the credential, so two
+//! tenants never share an entry unless they share a namespace (Portkey OSS keys on the
+//! body alone, so an OpenAI answer can be served to a Groq request).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::providers::HttpRequest;
+
+/// A stored answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedResponse {
+    /// The OpenAI-shaped body.
+    pub body: Bytes,
+}
+
+/// A response cache. Implementations: [`InMemoryCache`] here; Redis in gateway-http.
+#[async_trait::async_trait]
+pub trait Cache: Send + Sync {
+    /// The entry under `key`, if present and fresh.
+    async fn get(&self, key: &str) -> Option<CachedResponse>;
+    /// Store an entry for `ttl`.
+    async fn put(&self, key: &str, value: CachedResponse, ttl: Duration);
+}
+
+/// Derive the key for an upstream request. `credential` is hashed, never stored.
+pub fn cache_key(provider: &str, request: &HttpRequest, namespace: Option<&str>) -> String {
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        // Length-prefix every field so no two different inputs concatenate alike.
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(b"gatewise-cache-v1");
+    field(provider.as_bytes());
+    field(request.method.as_str().as_bytes());
+    field(request.url.as_bytes());
+    field(&request.body);
+    field(namespace.unwrap_or("").as_bytes());
+    let mut credential = Sha256::new();
+    for name in ["authorization", "api-key", "x-api-key", "x-goog-api-key"] {
+        if let Some(v) = request.headers.get(name) {
+            credential.update(name.as_bytes());
+            credential.update(v.as_bytes());
+        }
+    }
+    field(&credential.finalize());
+    hex(&h.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// A bounded in-process cache: entries expire by TTL, and past `capacity` the entry
+/// closest to expiry is evicted (Portkey's OSS cache grows without bound).
+#[derive(Debug)]
+pub struct InMemoryCache {
+    entries: Mutex<HashMap<String, (Instant, CachedResponse)>>,
+    capacity: usize,
+}
+
+impl InMemoryCache {
+    /// A cache holding at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+}
+
+impl Default for InMemoryCache {
+    fn default() -> Self {
+        Self::new(10_000)
+    }
+}
+
+#[async_trait::async_trait]
+impl Cache for InMemoryCache {
+    async fn get(&self, key: &str) -> Option<CachedResponse> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        match entries.get(key) {
+            Some((expires, value)) if *expires > Instant::now() => Some(value.clone()),
+            Some(_) => {
+                entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    async fn put(&self, key: &str, value: CachedResponse, ttl: Duration) {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= self.capacity && !entries.contains_key(key) {
+            entries.retain(|_, (expires, _)| *expires > now);
+            let oldest = entries
+                .iter()
+                .min_by_key(|(_, (e, _))| *e)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest.filter(|_| entries.len() >= self.capacity) {
+                entries.remove(&oldest);
+            }
+        }
+        entries.insert(key.to_owned(), (now + ttl, value));
+    }
+}

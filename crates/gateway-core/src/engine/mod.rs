@@ -1,0 +1,567 @@
+//! The async orchestration: walk the strategy tree, call providers, retry, fall back.
+//!
+//! Generic over [`Transport`] (which also supplies sleeping and the clock), so it runs
+//! on tokio in the server and bindings, and on a fake in tests, with the same code.
+
+mod retry_after;
+mod route_info;
+mod stream;
+mod transport;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::future::{BoxFuture, Either};
+use http::HeaderMap;
+use serde_json::Value;
+
+pub use retry_after::{parse_http_date, requested_delay};
+pub use route_info::{Attempt, CacheStatus, RouteInfo};
+pub use stream::{ChunkStream, EarlyFailure};
+pub use transport::{
+    ByteStream, HttpResponse, Transport, TransportError, TransportErrorKind, collect_body,
+};
+
+use crate::cache::{Cache, CachedResponse, InMemoryCache, cache_key};
+use crate::config::{Config, Leaf, Node, Strategy, missing_provider_error};
+use crate::error::{ErrorCode, GatewayError};
+use crate::providers::{BuildInput, HttpRequest, Provider};
+use crate::query::QueryContext;
+use crate::request::{GatewayRequest, RequestOptions, validate_body};
+use crate::rng::{RandomSource, SplitMix64};
+use crate::router;
+
+/// The total time a request may spend waiting on `Retry-After` values.
+pub const RETRY_AFTER_BUDGET: Duration = Duration::from_secs(60);
+
+/// The answer body.
+pub enum ResponseBody {
+    /// A complete body (JSON, or binary for audio and pass-through routes).
+    Full(Bytes),
+    /// A streamed chat/completions answer as OpenAI chunk payloads.
+    Events(ChunkStream),
+}
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Full(b) => f.debug_tuple("Full").field(&b.len()).finish(),
+            Self::Events(_) => f.write_str("Events(..)"),
+        }
+    }
+}
+
+/// What the engine returns for every request, success or failure.
+#[derive(Debug)]
+pub struct Response {
+    /// HTTP status to report.
+    pub status: u16,
+    /// `content-type` of a `Full` body.
+    pub content_type: Option<String>,
+    /// Upstream response headers to pass through (request ids, `retry-after`, ...).
+    pub headers: HeaderMap,
+    /// The body (the OpenAI error JSON when `error` is set).
+    pub body: ResponseBody,
+    /// How the request was routed.
+    pub route: RouteInfo,
+    /// The error, when the request failed.
+    pub error: Option<GatewayError>,
+}
+
+impl Response {
+    /// An error response: the OpenAI error body with the error's status.
+    pub fn from_error(error: GatewayError, route: RouteInfo) -> Self {
+        let body = Bytes::from(error.to_openai_json().to_string());
+        Self {
+            status: error.status,
+            content_type: Some("application/json".to_owned()),
+            headers: HeaderMap::new(),
+            body: ResponseBody::Full(body),
+            route,
+            error: Some(error),
+        }
+    }
+}
+
+/// The outcome of one node, before the route record is attached.
+struct Outcome {
+    status: u16,
+    content_type: Option<String>,
+    headers: HeaderMap,
+    body: ResponseBody,
+    error: Option<GatewayError>,
+}
+
+impl Outcome {
+    fn error(error: GatewayError) -> Self {
+        let headers = HeaderMap::new();
+        Self::error_with_headers(error, headers)
+    }
+
+    fn error_with_headers(error: GatewayError, headers: HeaderMap) -> Self {
+        Self {
+            status: error.status,
+            content_type: Some("application/json".to_owned()),
+            headers,
+            body: ResponseBody::Full(Bytes::from(error.to_openai_json().to_string())),
+            error: Some(error),
+        }
+    }
+}
+
+/// The engine. Cheap to share: wrap in an `Arc` or clone the handles it holds.
+#[derive(Clone)]
+pub struct Engine {
+    transport: Arc<dyn Transport>,
+    rng: Arc<dyn RandomSource>,
+    cache: Arc<dyn Cache>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine over `transport`, with random loadbalancing and an in-memory cache.
+    pub fn new(transport: Arc<dyn Transport>) -> Self {
+        Self {
+            transport,
+            rng: Arc::new(SplitMix64::from_entropy()),
+            cache: Arc::new(InMemoryCache::default()),
+        }
+    }
+
+    /// Use this random source (seed it for reproducible loadbalancing).
+    pub fn with_rng(mut self, rng: Arc<dyn RandomSource>) -> Self {
+        self.rng = rng;
+        self
+    }
+
+    /// Use this cache backend.
+    pub fn with_cache(mut self, cache: Arc<dyn Cache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The random source (for dry-run planning with the same draws).
+    pub fn rng(&self) -> &dyn RandomSource {
+        &*self.rng
+    }
+
+    /// Route one request. Never panics and never fails outright: errors come back as a
+    /// [`Response`] with `error` set and the OpenAI error body.
+    pub async fn handle(&self, request: &GatewayRequest, options: &RequestOptions) -> Response {
+        let mut route = RouteInfo {
+            trace_id: options.trace_id.clone(),
+            ..RouteInfo::default()
+        };
+        if let Err(e) = validate_body(request.endpoint, &request.body) {
+            return Response::from_error(e, route);
+        }
+        let single;
+        let config: &Config = match (&options.config, &options.provider) {
+            (Some(config), _) => config,
+            (None, Some(provider)) => {
+                single = Config::single(provider.as_ref().clone());
+                &single
+            }
+            (None, None) => {
+                let e = GatewayError::config(
+                    "",
+                    "no config and no provider: send a config (x-portkey-config) or a provider (x-portkey-provider)",
+                );
+                return Response::from_error(e, route);
+            }
+        };
+        static EMPTY: Value = Value::Null;
+        let ctx = QueryContext {
+            metadata: &options.metadata,
+            params: request.body.value().unwrap_or(&EMPTY),
+            pathname: &request.path,
+        };
+        let outcome = self
+            .try_node(config.root(), request, options, ctx, &mut route)
+            .await;
+        Response {
+            status: outcome.status,
+            content_type: outcome.content_type,
+            headers: outcome.headers,
+            body: outcome.body,
+            route,
+            error: outcome.error,
+        }
+    }
+
+    fn try_node<'a>(
+        &'a self,
+        node: &'a Node,
+        request: &'a GatewayRequest,
+        options: &'a RequestOptions,
+        ctx: QueryContext<'a>,
+        route: &'a mut RouteInfo,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let group = match node {
+                Node::Leaf(leaf) => return self.try_leaf(leaf, request, options, route).await,
+                Node::Group(group) => group,
+            };
+            let selection = match router::select(group, &ctx, &*self.rng) {
+                Ok(selection) => selection,
+                Err(e) => {
+                    route.option_index = Some(group.option_index.clone());
+                    return Outcome::error(e);
+                }
+            };
+            let mut last = None;
+            for i in selection {
+                let outcome = self
+                    .try_node(&group.targets[i], request, options, ctx, route)
+                    .await;
+                let moves_on = match &group.strategy {
+                    Strategy::Fallback { on_status_codes } => {
+                        router::fallback_continues(on_status_codes.as_deref(), outcome.status)
+                    }
+                    _ => false,
+                };
+                if !moves_on {
+                    return outcome;
+                }
+                last = Some(outcome);
+            }
+            // Every fallback target failed: the last answer is the answer.
+            last.unwrap_or_else(|| {
+                Outcome::error(GatewayError::new(
+                    ErrorCode::Internal,
+                    "a group selected no target",
+                ))
+            })
+        })
+    }
+
+    async fn try_leaf(
+        &self,
+        leaf: &Leaf,
+        request: &GatewayRequest,
+        options: &RequestOptions,
+        route: &mut RouteInfo,
+    ) -> Outcome {
+        route.option_index = Some(leaf.option_index.clone());
+        route.retry_count = 0;
+        route.cache_status = CacheStatus::Disabled;
+        route.provider = None;
+        let Some(target) = leaf.provider.as_ref().or(options.provider.as_ref()) else {
+            return Outcome::error(missing_provider_error(leaf));
+        };
+        let provider = target.provider;
+        route.provider = Some(provider.slug().to_owned());
+        if !provider.supports(request.endpoint) {
+            return Outcome::error(
+                GatewayError::new(
+                    ErrorCode::UnsupportedEndpoint,
+                    format!("{} does not support {}", provider.slug(), request.path),
+                )
+                .with_provider(provider.slug()),
+            );
+        }
+        let settings = &leaf.settings;
+        let input = BuildInput {
+            request,
+            target,
+            settings,
+            custom_host: options
+                .custom_host
+                .as_deref()
+                .or(settings.custom_host.as_deref()),
+            forward_headers: options
+                .forward_headers
+                .as_deref()
+                .unwrap_or(&settings.forward_headers),
+        };
+        let upstream = match provider.build_request(&input) {
+            Ok(upstream) => upstream,
+            Err(e) => return Outcome::error(e.with_provider(provider.slug())),
+        };
+
+        let cache = settings
+            .cache
+            .filter(|_| request.endpoint.is_cacheable() && !upstream.stream)
+            .map(|policy| {
+                (
+                    cache_key(
+                        provider.slug(),
+                        &upstream,
+                        options.cache_namespace.as_deref(),
+                    ),
+                    policy.max_age,
+                )
+            });
+        if let Some((key, _)) = &cache {
+            if options.cache_force_refresh {
+                route.cache_status = CacheStatus::Refresh;
+            } else if let Some(hit) = self.cache.get(key).await {
+                route.cache_status = CacheStatus::Hit;
+                return Outcome {
+                    status: 200,
+                    content_type: Some("application/json".to_owned()),
+                    headers: HeaderMap::new(),
+                    body: ResponseBody::Full(hit.body),
+                    error: None,
+                };
+            } else {
+                route.cache_status = CacheStatus::Miss;
+            }
+        }
+
+        let timeout = options.request_timeout.or(settings.request_timeout);
+        let outcome = self
+            .attempts(leaf, provider, &upstream, timeout, route, request)
+            .await;
+
+        // Only a successful final answer is stored, never an error (Portkey's poisoning bug).
+        if let (Some((key, ttl)), None, ResponseBody::Full(body)) =
+            (&cache, &outcome.error, &outcome.body)
+            && (200..300).contains(&outcome.status)
+        {
+            self.cache
+                .put(key, CachedResponse { body: body.clone() }, *ttl)
+                .await;
+        }
+        outcome
+    }
+
+    /// The first try and the retries of one leaf.
+    async fn attempts(
+        &self,
+        leaf: &Leaf,
+        provider: &'static dyn Provider,
+        upstream: &HttpRequest,
+        timeout: Option<Duration>,
+        route: &mut RouteInfo,
+        request: &GatewayRequest,
+    ) -> Outcome {
+        let policy = &leaf.settings.retry;
+        let mut retry_after_left = RETRY_AFTER_BUDGET;
+        let mut attempt: u8 = 0;
+        loop {
+            let started = self.transport.now();
+            let result = self.send_once(provider, upstream, timeout, request).await;
+            let duration = self.transport.now().saturating_duration_since(started);
+            let (status, failure) = match result {
+                Ok(outcome) => {
+                    route.attempts.push(self.attempt_record(
+                        leaf,
+                        provider,
+                        outcome.status,
+                        None,
+                        duration,
+                    ));
+                    route.retry_count = i32::from(attempt);
+                    return outcome;
+                }
+                Err(failure) => (failure.status(), failure),
+            };
+            route.attempts.push(self.attempt_record(
+                leaf,
+                provider,
+                status,
+                Some(failure.error.code),
+                duration,
+            ));
+            // Connection failures are retried whatever on_status_codes says.
+            let retryable = failure.connection || policy.on_status_codes.contains(&status);
+            if !retryable || attempt >= policy.attempts {
+                route.retry_count = if retryable && policy.attempts > 0 {
+                    -1
+                } else {
+                    i32::from(attempt)
+                };
+                return failure.into_outcome();
+            }
+            let asked = (policy.use_retry_after_header && matches!(status, 429 | 503))
+                .then(|| requested_delay(&failure.headers, SystemTime::now()))
+                .flatten();
+            let delay = match asked {
+                Some(delay) if delay > retry_after_left => {
+                    // The upstream wants us back later than we are willing to wait.
+                    route.retry_count = -1;
+                    return failure.into_outcome();
+                }
+                Some(delay) => {
+                    retry_after_left -= delay;
+                    delay
+                }
+                None => transport::backoff(u32::from(attempt) + 1),
+            };
+            self.transport.sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    fn attempt_record(
+        &self,
+        leaf: &Leaf,
+        provider: &dyn Provider,
+        status: u16,
+        error: Option<ErrorCode>,
+        duration: Duration,
+    ) -> Attempt {
+        Attempt {
+            option_index: leaf.option_index.clone(),
+            provider: provider.slug().to_owned(),
+            status,
+            error,
+            duration,
+        }
+    }
+
+    /// One attempt: send, wait for headers (bounded by `timeout`), then read or peek.
+    async fn send_once(
+        &self,
+        provider: &'static dyn Provider,
+        upstream: &HttpRequest,
+        timeout: Option<Duration>,
+        request: &GatewayRequest,
+    ) -> Result<Outcome, Failure> {
+        let slug = provider.slug();
+        let send = self.transport.send(upstream.clone());
+        let sent = match timeout {
+            None => send.await,
+            Some(limit) => match futures::future::select(send, self.transport.sleep(limit)).await {
+                Either::Left((sent, _)) => sent,
+                Either::Right(_) => return Err(Failure::timeout(slug, limit)),
+            },
+        };
+        let response = sent.map_err(|e| Failure::connection(slug, upstream, &e))?;
+        let headers = passthrough_response_headers(&response.headers);
+        let content_type = response
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if !(200..300).contains(&response.status) {
+            let status = response.status;
+            let body = collect_body(response.body).await.unwrap_or_default();
+            let error = provider.upstream_error(status, &body);
+            return Err(Failure {
+                error,
+                headers,
+                connection: false,
+            });
+        }
+        if upstream.stream {
+            let translator = provider.stream_translator(request.endpoint);
+            return match stream::open(response.body, translator).await {
+                Ok(events) => Ok(Outcome {
+                    status: response.status,
+                    content_type: Some("text/event-stream".to_owned()),
+                    headers,
+                    body: ResponseBody::Events(events),
+                    error: None,
+                }),
+                Err(EarlyFailure::Transport(e)) => Err(Failure::connection(slug, upstream, &e)),
+                // A broken stream before its first chunk is as retryable as a refused connection.
+                Err(EarlyFailure::Upstream(error)) => Err(Failure {
+                    error: error.with_provider(slug),
+                    headers,
+                    connection: true,
+                }),
+            };
+        }
+        let body = collect_body(response.body)
+            .await
+            .map_err(|e| Failure::connection(slug, upstream, &e))?;
+        match provider.transform_response(request.endpoint, body) {
+            Ok(body) => Ok(Outcome {
+                status: response.status,
+                content_type,
+                headers,
+                body: ResponseBody::Full(body),
+                error: None,
+            }),
+            Err(error) => Err(Failure {
+                error: error.with_provider(slug),
+                headers,
+                connection: false,
+            }),
+        }
+    }
+}
+
+/// A failed attempt.
+struct Failure {
+    error: GatewayError,
+    headers: HeaderMap,
+    /// No usable answer arrived (refused, reset, DNS, TLS, broken early stream).
+    connection: bool,
+}
+
+impl Failure {
+    fn status(&self) -> u16 {
+        self.error.status
+    }
+
+    fn timeout(provider: &str, limit: Duration) -> Self {
+        let error = GatewayError::new(
+            ErrorCode::Timeout,
+            format!(
+                "Request exceeded the timeout sent in the request: {}ms",
+                limit.as_millis()
+            ),
+        )
+        .with_provider(provider);
+        Self {
+            error,
+            headers: HeaderMap::new(),
+            connection: false,
+        }
+    }
+
+    fn connection(provider: &str, upstream: &HttpRequest, e: &TransportError) -> Self {
+        let host = upstream.url.split('/').nth(2).unwrap_or(&upstream.url);
+        let error = GatewayError::new(
+            ErrorCode::UpstreamConnectionError,
+            format!("could not reach {provider} at {host}: {}", e.message),
+        )
+        .with_provider(provider);
+        Self {
+            error,
+            headers: HeaderMap::new(),
+            connection: true,
+        }
+    }
+
+    fn into_outcome(self) -> Outcome {
+        Outcome::error_with_headers(self.error, self.headers)
+    }
+}
+
+/// Upstream headers worth passing to the caller: everything but framing, encoding and
+/// connection management, which belong to each hop.
+fn passthrough_response_headers(upstream: &HeaderMap) -> HeaderMap {
+    const HOP: &[&str] = &[
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "content-type",
+        "date",
+        "server",
+        "upgrade",
+        "trailer",
+        "te",
+        "proxy-connection",
+        "alt-svc",
+        "set-cookie",
+    ];
+    let mut out = HeaderMap::with_capacity(upstream.len());
+    for (name, value) in upstream {
+        if !HOP.contains(&name.as_str()) && !name.as_str().starts_with("x-portkey-") {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}

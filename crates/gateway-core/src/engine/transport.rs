@@ -1,0 +1,118 @@
+//! The engine's only window on the world: send a request, sleep, read a clock.
+
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::Stream;
+use http::HeaderMap;
+
+use crate::providers::HttpRequest;
+
+/// A body that arrives piece by piece. Dropping it cancels the upstream request.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportError>> + Send>>;
+
+/// An upstream answer whose headers have arrived.
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body, pulled on demand.
+    pub body: ByteStream,
+}
+
+impl std::fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
+/// Why a request got no answer. All kinds are retryable and fallback-worthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportErrorKind {
+    /// Connection refused.
+    ConnectionRefused,
+    /// Connection reset or closed mid-request.
+    ConnectionReset,
+    /// Name resolution failed.
+    Dns,
+    /// TLS handshake or certificate failure.
+    Tls,
+    /// Connecting took too long.
+    ConnectTimeout,
+    /// No bytes arrived within the idle timeout while reading the body.
+    IdleTimeout,
+    /// Any other I/O failure.
+    Other,
+}
+
+/// A failed send or a broken body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct TransportError {
+    /// The classification.
+    pub kind: TransportErrorKind,
+    /// Detail for logs and error messages.
+    pub message: String,
+}
+
+impl TransportError {
+    /// A new error.
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The I/O the engine needs, supplied by `gateway-http` (reqwest + tokio) or by a fake in
+/// tests. Keeping sleep and the clock here makes the engine runtime-agnostic and lets
+/// tests run a 31-second backoff schedule in microseconds.
+#[async_trait::async_trait]
+pub trait Transport: Send + Sync {
+    /// Send a request; resolve when the response headers arrive.
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
+
+    /// Sleep for `duration`.
+    async fn sleep(&self, duration: Duration);
+
+    /// Monotonic now.
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// Read a whole body.
+pub async fn collect_body(mut body: ByteStream) -> Result<Bytes, TransportError> {
+    use futures::StreamExt;
+    let mut first: Option<Bytes> = None;
+    let mut rest: Vec<u8> = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        match &first {
+            // One-chunk bodies (the common case) are returned without a copy.
+            None if rest.is_empty() => first = Some(chunk),
+            _ => {
+                if let Some(f) = first.take() {
+                    rest.extend_from_slice(&f);
+                }
+                rest.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Ok(match first {
+        Some(f) => f,
+        None => Bytes::from(rest),
+    })
+}
+
+/// Durations used by the retry loop.
+pub(crate) fn backoff(retry_number: u32) -> Duration {
+    // 1 s, 2 s, 4 s, 8 s, 16 s before retries 1..=5 (Portkey's schedule).
+    Duration::from_millis(1000u64 << retry_number.saturating_sub(1).min(10))
+}

@@ -1,0 +1,234 @@
+//! The one error type of the engine.
+//!
+//! Every failure the engine reports — a bad config, a malformed body, an upstream that
+//! answered with an error, a timeout — is a [`GatewayError`] with a closed [`ErrorCode`].
+//! The code knows its HTTP status and whether a retry could help, so the server, the
+//! bindings and the retry loop all read the same facts from one place.
+
+use std::fmt;
+
+/// Stable, snake_case error codes. The set is closed: adding one is an API change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The gateway config is invalid (400); `param` holds the JSON path.
+    InvalidConfig,
+    /// The request body or a request header is malformed (400).
+    InvalidRequest,
+    /// A conditional strategy matched no condition and has no default (400).
+    NoRouteMatched,
+    /// The chosen provider does not offer this endpoint (400).
+    UnsupportedEndpoint,
+    /// The config names a virtual key the gateway does not know (400).
+    UnknownVirtualKey,
+    /// An attempt exceeded `request_timeout` (408).
+    Timeout,
+    /// The request body exceeds the configured limit (413).
+    PayloadTooLarge,
+    /// A guardrail hook denied the request (446).
+    HooksFailed,
+    /// The upstream rate-limited the request (429).
+    RateLimited,
+    /// The upstream could not be reached: refused, reset, DNS, TLS, connect timeout (502).
+    UpstreamConnectionError,
+    /// The upstream is overloaded (503 / 529).
+    Overloaded,
+    /// The upstream answered with an error status; the status is kept as is.
+    UpstreamError,
+    /// A streamed answer broke after it started.
+    StreamError,
+    /// A bug in the gateway (500). Never used for the caller's mistakes.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The snake_case code that appears in `error.code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidConfig => "invalid_config",
+            Self::InvalidRequest => "invalid_request",
+            Self::NoRouteMatched => "no_route_matched",
+            Self::UnsupportedEndpoint => "unsupported_endpoint",
+            Self::UnknownVirtualKey => "unknown_virtual_key",
+            Self::Timeout => "timeout",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::HooksFailed => "hooks_failed",
+            Self::RateLimited => "rate_limited",
+            Self::UpstreamConnectionError => "upstream_connection_error",
+            Self::Overloaded => "overloaded",
+            Self::UpstreamError => "upstream_error",
+            Self::StreamError => "stream_error",
+            Self::Internal => "internal_error",
+        }
+    }
+
+    /// The HTTP status a gateway-made error of this code carries by default.
+    pub fn default_status(self) -> u16 {
+        match self {
+            Self::InvalidConfig
+            | Self::InvalidRequest
+            | Self::NoRouteMatched
+            | Self::UnsupportedEndpoint
+            | Self::UnknownVirtualKey => 400,
+            Self::Timeout => 408,
+            Self::PayloadTooLarge => 413,
+            Self::HooksFailed => 446,
+            Self::RateLimited => 429,
+            Self::UpstreamConnectionError => 502,
+            Self::Overloaded => 503,
+            Self::UpstreamError | Self::StreamError | Self::Internal => 500,
+        }
+    }
+
+    /// The OpenAI-style `error.type` for gateway-made errors.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            Self::InvalidConfig
+            | Self::InvalidRequest
+            | Self::NoRouteMatched
+            | Self::UnsupportedEndpoint
+            | Self::UnknownVirtualKey
+            | Self::PayloadTooLarge => "invalid_request_error",
+            Self::Timeout => "timeout_error",
+            Self::HooksFailed => "hooks_failed",
+            Self::RateLimited => "rate_limit_error",
+            Self::UpstreamConnectionError => "api_connection_error",
+            Self::Overloaded | Self::UpstreamError => "api_error",
+            Self::StreamError => "stream_error",
+            Self::Internal => "internal_error",
+        }
+    }
+
+    /// Whether the caller may reasonably try again (used by bindings and docs; the
+    /// retry loop itself follows the config's `on_status_codes`).
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::Timeout | Self::RateLimited | Self::UpstreamConnectionError | Self::Overloaded
+        )
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error with everything a client needs to act on it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct GatewayError {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// The HTTP status: the code's default, or the upstream's status for provider errors.
+    pub status: u16,
+    /// Human-readable message.
+    pub message: String,
+    /// JSON path of the offending field, when there is one (`targets[1].strategy.mode`).
+    pub param: Option<String>,
+    /// The provider slug, for errors that came from an upstream.
+    pub provider: Option<String>,
+    /// `error.type` as reported by the upstream (provider errors) or derived from the code.
+    pub error_type: Option<String>,
+    /// `error.code` as reported by the upstream, when it differs from our code.
+    pub upstream_code: Option<serde_json::Value>,
+}
+
+impl GatewayError {
+    /// A gateway-made error with the code's default status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            status: code.default_status(),
+            message: message.into(),
+            param: None,
+            provider: None,
+            error_type: None,
+            upstream_code: None,
+        }
+    }
+
+    /// Attach the JSON path of the bad field.
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// Attach the provider slug.
+    pub fn with_provider(mut self, provider: impl Into<String>) -> Self {
+        self.provider = Some(provider.into());
+        self
+    }
+
+    /// Override the HTTP status (upstream errors keep the upstream's).
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Shorthand for an `invalid_config` error at `path`.
+    pub fn config(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidConfig, message).with_param(path)
+    }
+
+    /// Shorthand for an `invalid_request` error at `path`.
+    pub fn request(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message).with_param(path)
+    }
+
+    /// The OpenAI error body: `{"error":{"message","type","param","code"}}`, plus
+    /// `"provider"` for upstream errors.
+    pub fn to_openai_json(&self) -> serde_json::Value {
+        let code = match (&self.upstream_code, self.code) {
+            (Some(code), _) => code.clone(),
+            (None, ErrorCode::UpstreamError) => serde_json::Value::Null,
+            (None, code) => code.as_str().into(),
+        };
+        let mut body = serde_json::json!({
+            "error": {
+                "message": self.message,
+                "type": self.error_type.as_deref().unwrap_or(self.code.error_type()),
+                "param": self.param,
+                "code": code,
+            }
+        });
+        if let (Some(provider), Some(obj)) = (&self.provider, body.as_object_mut()) {
+            obj.insert("provider".into(), provider.as_str().into());
+        }
+        body
+    }
+}
+
+/// A list of config errors, each with its path. Validation reports all of them at once
+/// so a user fixes a config in one round.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", render_errors(.0))]
+pub struct ConfigErrors(pub Vec<GatewayError>);
+
+fn render_errors(errors: &[GatewayError]) -> String {
+    let mut out = String::new();
+    for (i, e) in errors.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        match e.param.as_deref() {
+            Some(p) if !p.is_empty() => out.push_str(&format!("{p}: {}", e.message)),
+            _ => out.push_str(&e.message),
+        }
+    }
+    out
+}
+
+impl From<ConfigErrors> for GatewayError {
+    /// The first error, with the message listing all of them.
+    fn from(errors: ConfigErrors) -> Self {
+        let message = render_errors(&errors.0);
+        let mut first = errors
+            .0
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| GatewayError::config("", "invalid config"));
+        first.message = format!("invalid config: {message}");
+        first
+    }
+}

@@ -1,0 +1,31 @@
+//! # gateway-core
+//!
+//! The Gatewise engine: Portkey-compatible gateway configs, conditional routing,
+//! provider transforms and the retry/fallback orchestration — with no I/O of its own.
+//!
+//! ```text
+//! OpenAI-shaped request + RequestOptions { config, metadata, ... }
+//!   -> config::Config        (validated and compiled once)
+//!   -> router                (single / fallback / loadbalance / conditional)
+//!   -> providers::Provider   (pure: build the upstream request, parse the answer)
+//!   -> engine::Transport     (the only I/O, supplied by gateway-http or a test fake)
+//!   -> engine::Response      (body or stream + RouteInfo)
+//! ```
+#![warn(missing_docs)]
+
+pub mod cache;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod json_path;
+pub mod providers;
+pub mod query;
+pub mod request;
+pub mod rng;
+pub mod router;
+pub mod sse;
+
+pub use config::Config;
+pub use engine::{Engine, Response, ResponseBody, RouteInfo, Transport};
+pub use error::{ConfigErrors, ErrorCode, GatewayError};
+pub use request::{Endpoint, GatewayRequest, RequestBody, RequestOptions};

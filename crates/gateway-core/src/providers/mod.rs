@@ -1,0 +1,228 @@
+//! Providers: pure translation between the OpenAI shape and each upstream API.
+//!
+//! A [`Provider`] builds the upstream HTTP request, turns a successful upstream answer
+//! into the OpenAI shape, classifies upstream errors, and creates a per-request
+//! [`StreamTranslator`]. None of it does I/O, so every transform is tested against JSON
+//! fixtures and benchmarked without a network.
+
+mod openai_compatible;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde_json::Value;
+
+use crate::config::{ProviderTarget, TargetSettings};
+use crate::error::{ErrorCode, GatewayError};
+use crate::request::{Endpoint, GatewayRequest, RequestBody};
+
+pub use openai_compatible::{OpenAiCompatible, OpenAiStreamTranslator, UrlScheme};
+
+/// Everything a provider needs to build one upstream request.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildInput<'a> {
+    /// The caller's request.
+    pub request: &'a GatewayRequest,
+    /// Provider credentials and options.
+    pub target: &'a ProviderTarget,
+    /// The leaf's effective settings (override_params, forward_headers, ...).
+    pub settings: &'a TargetSettings,
+    /// Effective base URL override (request header wins over config).
+    pub custom_host: Option<&'a str>,
+    /// Effective forward-header list (request header wins over config).
+    pub forward_headers: &'a [String],
+}
+
+impl BuildInput<'_> {
+    /// Whether the caller asked for a stream.
+    pub fn stream(&self) -> bool {
+        self.request.body.wants_stream()
+    }
+}
+
+/// The upstream request a provider built.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// Method.
+    pub method: Method,
+    /// Absolute URL.
+    pub url: String,
+    /// Headers, auth included.
+    pub headers: HeaderMap,
+    /// Body bytes (possibly the caller's own bytes, untouched).
+    pub body: Bytes,
+    /// Whether the answer will be a stream.
+    pub stream: bool,
+}
+
+/// A provider implementation. Synchronous and object-safe: one static instance serves
+/// every request.
+pub trait Provider: Send + Sync + 'static {
+    /// The slug used in configs (`openai`, `groq`, ...).
+    fn slug(&self) -> &'static str;
+
+    /// Whether this provider offers `endpoint`.
+    fn supports(&self, endpoint: Endpoint) -> bool;
+
+    /// Build the upstream request.
+    fn build_request(&self, input: &BuildInput<'_>) -> Result<HttpRequest, GatewayError>;
+
+    /// Turn a successful (2xx) upstream body into the OpenAI shape.
+    fn transform_response(&self, endpoint: Endpoint, body: Bytes) -> Result<Bytes, GatewayError>;
+
+    /// Turn an upstream error answer into a [`GatewayError`] that keeps its status.
+    fn upstream_error(&self, status: u16, body: &[u8]) -> GatewayError;
+
+    /// A fresh translator for one streamed answer.
+    fn stream_translator(&self, endpoint: Endpoint) -> Box<dyn StreamTranslator>;
+}
+
+/// Turns one upstream stream into OpenAI `chat.completion.chunk` payloads (JSON text of
+/// each `data:` event, without the `data: ` framing). One per request; stateful.
+pub trait StreamTranslator: Send {
+    /// Feed upstream bytes, split anywhere; complete chunks are appended to `out`.
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError>;
+
+    /// The upstream ended. Emits what is left, or fails if the answer was cut short
+    /// (a stream must never look complete when it is not).
+    fn finish(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError>;
+}
+
+/// Every provider this build knows.
+static PROVIDERS: &[&OpenAiCompatible] = openai_compatible::TABLE;
+
+/// The provider for `slug`.
+pub fn lookup(slug: &str) -> Option<&'static dyn Provider> {
+    PROVIDERS
+        .iter()
+        .find(|p| p.slug == slug)
+        .map(|p| *p as &'static dyn Provider)
+}
+
+/// All known slugs, for error messages and docs.
+pub fn slugs() -> Vec<&'static str> {
+    PROVIDERS.iter().map(|p| p.slug).collect()
+}
+
+/// The JSON body to send: the caller's bytes untouched when nothing changes (the common
+/// case: no copy, no re-serialisation), else the body with `override_params` merged over
+/// it and `drop` keys removed. Returns the body and the names of dropped parameters.
+pub fn json_body(
+    body: &RequestBody,
+    settings: &TargetSettings,
+    drop: &[&str],
+) -> Result<Bytes, GatewayError> {
+    let RequestBody::Json { raw, value } = body else {
+        return Err(GatewayError::request("", "this endpoint takes a JSON body"));
+    };
+    let must_drop = drop.iter().any(|k| value.get(k).is_some());
+    if settings.override_params.is_empty() && !must_drop {
+        return Ok(raw.clone());
+    }
+    let mut merged = value.as_ref().clone();
+    if let Value::Object(obj) = &mut merged {
+        for (k, v) in &settings.override_params {
+            obj.insert(k.clone(), v.clone());
+        }
+        for k in drop {
+            obj.shift_remove(*k);
+        }
+    }
+    serde_json::to_vec(&merged).map(Bytes::from).map_err(|e| {
+        GatewayError::new(
+            ErrorCode::Internal,
+            format!("serialising the request body: {e}"),
+        )
+    })
+}
+
+/// The request body after `override_params`, as a value (for transforms that rebuild the
+/// body in another shape).
+pub fn effective_params(
+    body: &RequestBody,
+    settings: &TargetSettings,
+) -> Result<Value, GatewayError> {
+    let value = body
+        .value()
+        .ok_or_else(|| GatewayError::request("", "this endpoint takes a JSON body"))?;
+    let mut merged = value.clone();
+    if let Value::Object(obj) = &mut merged {
+        for (k, v) in &settings.override_params {
+            obj.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(merged)
+}
+
+/// Copy the caller headers named in `forward_headers` to the upstream request.
+pub fn forward_headers(input: &BuildInput<'_>, headers: &mut HeaderMap) {
+    for name in input.forward_headers {
+        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+            for value in input.request.headers.get_all(&name) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// Copy every caller header except gateway, hop-by-hop and auth ones (pass-through routes).
+pub fn passthrough_headers(request: &GatewayRequest, headers: &mut HeaderMap) {
+    const SKIP: &[&str] = &[
+        "host",
+        "content-length",
+        "connection",
+        "transfer-encoding",
+        "expect",
+        "authorization",
+        "api-key",
+        "x-api-key",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "accept-encoding",
+    ];
+    for (name, value) in &request.headers {
+        let n = name.as_str();
+        if n.starts_with("x-portkey-") || SKIP.contains(&n) {
+            continue;
+        }
+        headers.append(name.clone(), value.clone());
+    }
+}
+
+/// Insert a header whose value came from config or request data; a value that is not a
+/// valid header (a newline in an API key) is the caller's mistake, not a panic.
+pub fn insert_header(
+    headers: &mut HeaderMap,
+    name: &'static str,
+    value: &str,
+) -> Result<(), GatewayError> {
+    let value = HeaderValue::from_str(value).map_err(|_| {
+        GatewayError::request(
+            "",
+            format!("the value for header `{name}` contains invalid characters"),
+        )
+    })?;
+    headers.insert(HeaderName::from_static(name), value);
+    Ok(())
+}
+
+/// An upstream error status mapped to our code (429 stays 429, overloaded stays retryable).
+pub fn code_for_status(status: u16) -> ErrorCode {
+    match status {
+        429 => ErrorCode::RateLimited,
+        503 | 529 => ErrorCode::Overloaded,
+        _ => ErrorCode::UpstreamError,
+    }
+}
+
+/// Join a base URL and a path without doubling or dropping the slash.
+pub fn join_url(base: &str, path: &str) -> String {
+    let base = base.trim_end_matches('/');
+    if path.is_empty() {
+        base.to_owned()
+    } else if path.starts_with('/') {
+        format!("{base}{path}")
+    } else {
+        format!("{base}/{path}")
+    }
+}

@@ -1,0 +1,481 @@
+//! The OpenAI wire format and every provider that speaks it, as one table.
+//!
+//! These providers take the caller's body as is (only `override_params` and known
+//! unsupported parameters change it), answer in the OpenAI shape, and stream OpenAI
+//! chunks. What differs between them is data: base URL, auth header, which endpoints
+//! exist, and which parameters they reject.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use serde_json::Value;
+
+use super::{
+    BuildInput, HttpRequest, Provider, StreamTranslator, code_for_status, forward_headers,
+    insert_header, join_url, json_body, passthrough_headers,
+};
+use crate::error::{ErrorCode, GatewayError};
+use crate::request::{Endpoint, RequestBody};
+use crate::sse::{SseDecoder, SseEvent};
+
+/// How the upstream URL is formed.
+#[derive(Debug, Clone, Copy)]
+pub enum UrlScheme {
+    /// `base + /chat/completions` (the base already ends in `/v1` where needed).
+    Base(&'static str),
+    /// Azure OpenAI: `https://{resource_name}.openai.azure.com/openai/deployments/{deployment_id}/chat/completions?api-version={api_version}`.
+    Azure,
+}
+
+/// How the credential is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// `Authorization: Bearer <api_key>`.
+    Bearer,
+    /// Azure: `api-key: <api_key>`, or `Authorization: Bearer <azure_ad_token>`.
+    AzureApiKey,
+}
+
+/// One OpenAI-compatible provider.
+#[derive(Debug)]
+pub struct OpenAiCompatible {
+    /// Config slug.
+    pub slug: &'static str,
+    /// Display name used in error messages (`groq error: ...`).
+    pub name: &'static str,
+    /// URL scheme.
+    pub url: UrlScheme,
+    /// Credential style.
+    pub auth: Auth,
+    /// Whether a request without `api_key` is acceptable (local servers).
+    pub key_optional: bool,
+    /// Endpoints offered.
+    pub endpoints: &'static [Endpoint],
+    /// Body parameters the upstream rejects; removed before sending.
+    pub drop_params: &'static [&'static str],
+}
+
+use Endpoint::*;
+
+const ALL: &[Endpoint] = &[
+    ChatCompletions,
+    Completions,
+    Embeddings,
+    ImageGenerations,
+    ImageEdits,
+    ImageVariations,
+    AudioSpeech,
+    AudioTranscriptions,
+    AudioTranslations,
+    Moderations,
+    ListModels,
+    Passthrough,
+];
+const CHAT: &[Endpoint] = &[ChatCompletions, ListModels];
+const CHAT_EMBED: &[Endpoint] = &[ChatCompletions, Embeddings, ListModels];
+const CHAT_COMPLETE_EMBED: &[Endpoint] = &[ChatCompletions, Completions, Embeddings, ListModels];
+
+macro_rules! compatible {
+    ($slug:literal, $name:literal, $base:literal, $endpoints:expr) => {
+        compatible!($slug, $name, $base, $endpoints, false, &[])
+    };
+    ($slug:literal, $name:literal, $base:literal, $endpoints:expr, $key_optional:expr, $drop:expr) => {
+        &OpenAiCompatible {
+            slug: $slug,
+            name: $name,
+            url: UrlScheme::Base($base),
+            auth: Auth::Bearer,
+            key_optional: $key_optional,
+            endpoints: $endpoints,
+            drop_params: $drop,
+        }
+    };
+}
+
+/// The table. Base URLs are the providers' documented OpenAI-compatible endpoints.
+pub(super) static TABLE: &[&OpenAiCompatible] = &[
+    compatible!("openai", "openai", "https://api.openai.com/v1", ALL),
+    &OpenAiCompatible {
+        slug: "azure-openai",
+        name: "azure-openai",
+        url: UrlScheme::Azure,
+        auth: Auth::AzureApiKey,
+        key_optional: false,
+        endpoints: ALL,
+        drop_params: &[],
+    },
+    compatible!(
+        "groq",
+        "groq",
+        "https://api.groq.com/openai/v1",
+        &[
+            ChatCompletions,
+            AudioTranscriptions,
+            AudioTranslations,
+            ListModels
+        ]
+    ),
+    compatible!(
+        "mistral-ai",
+        "mistral-ai",
+        "https://api.mistral.ai/v1",
+        CHAT_EMBED
+    ),
+    compatible!(
+        "together-ai",
+        "together-ai",
+        "https://api.together.xyz/v1",
+        &[
+            ChatCompletions,
+            Completions,
+            Embeddings,
+            ImageGenerations,
+            ListModels
+        ]
+    ),
+    compatible!(
+        "fireworks-ai",
+        "fireworks-ai",
+        "https://api.fireworks.ai/inference/v1",
+        CHAT_COMPLETE_EMBED
+    ),
+    compatible!("deepseek", "deepseek", "https://api.deepseek.com/v1", CHAT),
+    compatible!(
+        "openrouter",
+        "openrouter",
+        "https://openrouter.ai/api/v1",
+        &[ChatCompletions, Completions, ListModels]
+    ),
+    compatible!(
+        "perplexity-ai",
+        "perplexity-ai",
+        "https://api.perplexity.ai",
+        &[ChatCompletions]
+    ),
+    compatible!(
+        "x-ai",
+        "x-ai",
+        "https://api.x.ai/v1",
+        &[
+            ChatCompletions,
+            Completions,
+            Embeddings,
+            ImageGenerations,
+            ListModels
+        ]
+    ),
+    compatible!(
+        "cerebras",
+        "cerebras",
+        "https://api.cerebras.ai/v1",
+        &[ChatCompletions, Completions, ListModels]
+    ),
+    compatible!(
+        "sambanova",
+        "sambanova",
+        "https://api.sambanova.ai/v1",
+        CHAT_EMBED
+    ),
+    compatible!(
+        "deepinfra",
+        "deepinfra",
+        "https://api.deepinfra.com/v1/openai",
+        CHAT_COMPLETE_EMBED
+    ),
+    compatible!(
+        "ollama",
+        "ollama",
+        "http://localhost:11434/v1",
+        CHAT_COMPLETE_EMBED,
+        true,
+        &[]
+    ),
+    compatible!(
+        "lm-studio",
+        "lm-studio",
+        "http://localhost:1234/v1",
+        CHAT_COMPLETE_EMBED,
+        true,
+        &[]
+    ),
+];
+
+impl OpenAiCompatible {
+    fn base_url(&self, input: &BuildInput<'_>) -> Result<String, GatewayError> {
+        if let Some(host) = input.custom_host {
+            return Ok(host.to_owned());
+        }
+        match self.url {
+            UrlScheme::Base(base) => Ok(base.to_owned()),
+            UrlScheme::Azure => {
+                let resource = required_option(input, "resource_name")?;
+                let deployment = required_option(input, "deployment_id")?;
+                Ok(format!(
+                    "https://{resource}.openai.azure.com/openai/deployments/{deployment}"
+                ))
+            }
+        }
+    }
+
+    fn url(&self, input: &BuildInput<'_>) -> Result<String, GatewayError> {
+        let base = self.base_url(input)?;
+        let request = input.request;
+        let path = match request.endpoint {
+            Passthrough => request.path.strip_prefix("/v1").unwrap_or(&request.path),
+            ep => ep.openai_path(),
+        };
+        let mut url = join_url(&base, path);
+        let mut query: Vec<String> = request
+            .query
+            .iter()
+            .filter(|q| !q.is_empty())
+            .cloned()
+            .collect();
+        if let UrlScheme::Azure = self.url {
+            let version = input.target.option("api_version").unwrap_or("2024-10-21");
+            query.push(format!("api-version={version}"));
+        }
+        if !query.is_empty() {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&query.join("&"));
+        }
+        Ok(url)
+    }
+
+    fn auth_headers(
+        &self,
+        input: &BuildInput<'_>,
+        headers: &mut HeaderMap,
+    ) -> Result<(), GatewayError> {
+        let target = input.target;
+        match self.auth {
+            Auth::Bearer => match target.option("api_key") {
+                Some(key) => insert_header(headers, "authorization", &format!("Bearer {key}"))?,
+                None if self.key_optional => {}
+                None => return Err(missing_key(self.slug)),
+            },
+            Auth::AzureApiKey => {
+                match (target.option("api_key"), target.option("azure_ad_token")) {
+                    (Some(key), _) => insert_header(headers, "api-key", key)?,
+                    (None, Some(token)) => {
+                        let token = token.strip_prefix("Bearer ").unwrap_or(token);
+                        insert_header(headers, "authorization", &format!("Bearer {token}"))?
+                    }
+                    (None, None) => return Err(missing_key(self.slug)),
+                }
+            }
+        }
+        for (option, header) in [
+            ("openai_organization", "openai-organization"),
+            ("openai_project", "openai-project"),
+            ("openai_beta", "openai-beta"),
+        ] {
+            if let Some(v) = target.option(option) {
+                insert_header(headers, header, v)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn required_option<'a>(input: &'a BuildInput<'_>, key: &str) -> Result<&'a str, GatewayError> {
+    input.target.option(key).ok_or_else(|| {
+        GatewayError::config(
+            key,
+            format!("{} needs `{key}`", input.target.provider.slug()),
+        )
+    })
+}
+
+fn missing_key(slug: &str) -> GatewayError {
+    GatewayError::new(
+        ErrorCode::InvalidRequest,
+        format!("no API key for {slug}: set `api_key` in the config or send `Authorization: Bearer <key>`"),
+    )
+    .with_param("api_key")
+    .with_status(401)
+}
+
+impl Provider for OpenAiCompatible {
+    fn slug(&self) -> &'static str {
+        self.slug
+    }
+
+    fn supports(&self, endpoint: Endpoint) -> bool {
+        self.endpoints.contains(&endpoint)
+    }
+
+    fn build_request(&self, input: &BuildInput<'_>) -> Result<HttpRequest, GatewayError> {
+        let request = input.request;
+        let mut headers = HeaderMap::new();
+        if request.endpoint == Passthrough {
+            passthrough_headers(request, &mut headers);
+        }
+        self.auth_headers(input, &mut headers)?;
+        forward_headers(input, &mut headers);
+        let body = match &request.body {
+            RequestBody::Json { .. } => {
+                headers.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                json_body(&request.body, input.settings, self.drop_params)?
+            }
+            RequestBody::Opaque { content_type, raw } => {
+                if let Some(ct) = content_type {
+                    insert_header(&mut headers, "content-type", ct)?;
+                }
+                raw.clone()
+            }
+            RequestBody::Empty => Bytes::new(),
+        };
+        let method = match request.endpoint {
+            Passthrough => request.method.clone(),
+            ListModels => Method::GET,
+            _ => Method::POST,
+        };
+        Ok(HttpRequest {
+            method,
+            url: self.url(input)?,
+            headers,
+            body,
+            stream: input.stream(),
+        })
+    }
+
+    fn transform_response(&self, _endpoint: Endpoint, body: Bytes) -> Result<Bytes, GatewayError> {
+        // Already the OpenAI shape: hand the bytes back without touching them.
+        Ok(body)
+    }
+
+    fn upstream_error(&self, status: u16, body: &[u8]) -> GatewayError {
+        openai_style_error(self.name, status, body)
+    }
+
+    fn stream_translator(&self, _endpoint: Endpoint) -> Box<dyn StreamTranslator> {
+        Box::new(OpenAiStreamTranslator::new(self.name))
+    }
+}
+
+/// Map an OpenAI-style error body (`{"error":{"message","type","param","code"}}`, or a
+/// bare `{"message"}`, or non-JSON text) to a [`GatewayError`] with the upstream status.
+pub fn openai_style_error(provider: &str, status: u16, body: &[u8]) -> GatewayError {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let error = parsed.as_ref().map(|v| v.get("error").unwrap_or(v));
+    let message = error
+        .and_then(|e| match e {
+            Value::String(s) => Some(s.clone()),
+            e => e.get("message").and_then(Value::as_str).map(str::to_owned),
+        })
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            if text.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                text.chars().take(2000).collect()
+            }
+        });
+    let mut err = GatewayError::new(
+        code_for_status(status),
+        format!("{provider} error: {message}"),
+    )
+    .with_status(status)
+    .with_provider(provider);
+    if let Some(e) = error.filter(|e| e.is_object()) {
+        err.error_type = e.get("type").and_then(Value::as_str).map(str::to_owned);
+        err.param = e.get("param").and_then(Value::as_str).map(str::to_owned);
+        err.upstream_code = e.get("code").filter(|c| !c.is_null()).cloned();
+    }
+    err
+}
+
+/// OpenAI SSE → chunk payloads, verbatim. Tracks `[DONE]` and `finish_reason` so a
+/// stream that was cut short is reported, and turns an in-band `{"error":...}` event
+/// into a stream error.
+#[derive(Debug)]
+pub struct OpenAiStreamTranslator {
+    provider: &'static str,
+    decoder: SseDecoder,
+    events: Vec<SseEvent>,
+    done: bool,
+    saw_finish: bool,
+}
+
+impl OpenAiStreamTranslator {
+    /// A translator for `provider`'s stream.
+    pub fn new(provider: &'static str) -> Self {
+        Self {
+            provider,
+            decoder: SseDecoder::new(),
+            events: Vec::new(),
+            done: false,
+            saw_finish: false,
+        }
+    }
+
+    fn drain(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        for event in self.events.drain(..) {
+            let data = event.data.trim();
+            if data == "[DONE]" {
+                self.done = true;
+                continue;
+            }
+            if data.is_empty() || self.done {
+                continue;
+            }
+            // Cheap checks on the raw text; parse only when they hit.
+            if let Some(e) = in_band_error(data) {
+                let msg = e
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("stream error");
+                return Err(GatewayError::new(
+                    ErrorCode::StreamError,
+                    format!("{} error: {msg}", self.provider),
+                )
+                .with_provider(self.provider)
+                .with_status(502));
+            }
+            if data.contains("\"finish_reason\":\"") || data.contains("\"finish_reason\": \"") {
+                self.saw_finish = true;
+            }
+            out.push(Bytes::from(event.data));
+        }
+        Ok(())
+    }
+}
+
+/// The `error` object of an in-band `{"error": {...}}` event. A cheap text check first, so
+/// ordinary chunks are never parsed.
+fn in_band_error(data: &str) -> Option<Value> {
+    if !data.contains("\"error\"") {
+        return None;
+    }
+    let mut v: Value = serde_json::from_str(data).ok()?;
+    v.get_mut("error").filter(|e| !e.is_null()).map(Value::take)
+}
+
+impl StreamTranslator for OpenAiStreamTranslator {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        self.decoder.feed(bytes, &mut self.events);
+        self.drain(out)
+    }
+
+    fn finish(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        self.decoder.finish(&mut self.events);
+        self.drain(out)?;
+        if self.done || self.saw_finish {
+            Ok(())
+        } else {
+            Err(GatewayError::new(
+                ErrorCode::StreamError,
+                format!(
+                    "{} stream ended before the answer was complete (no finish_reason, no [DONE])",
+                    self.provider
+                ),
+            )
+            .with_provider(self.provider)
+            .with_status(502))
+        }
+    }
+}

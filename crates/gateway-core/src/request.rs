@@ -1,0 +1,359 @@
+//! What the engine is asked to do: an endpoint, a body, and per-request options.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Config, ProviderTarget};
+use crate::error::GatewayError;
+
+/// The OpenAI-shaped operations the engine routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `POST /v1/chat/completions`
+    ChatCompletions,
+    /// `POST /v1/completions`
+    Completions,
+    /// `POST /v1/embeddings`
+    Embeddings,
+    /// `POST /v1/images/generations`
+    ImageGenerations,
+    /// `POST /v1/images/edits` (multipart)
+    ImageEdits,
+    /// `POST /v1/images/variations` (multipart)
+    ImageVariations,
+    /// `POST /v1/audio/speech` (binary answer)
+    AudioSpeech,
+    /// `POST /v1/audio/transcriptions` (multipart)
+    AudioTranscriptions,
+    /// `POST /v1/audio/translations` (multipart)
+    AudioTranslations,
+    /// `POST /v1/moderations`
+    Moderations,
+    /// `GET /v1/models`
+    ListModels,
+    /// `/v1/files*`, `/v1/batches*`, `/v1/fine_tuning/*`: forwarded verbatim.
+    Passthrough,
+}
+
+impl Endpoint {
+    /// Every endpoint, for tables and docs.
+    pub const ALL: [Endpoint; 12] = [
+        Self::ChatCompletions,
+        Self::Completions,
+        Self::Embeddings,
+        Self::ImageGenerations,
+        Self::ImageEdits,
+        Self::ImageVariations,
+        Self::AudioSpeech,
+        Self::AudioTranscriptions,
+        Self::AudioTranslations,
+        Self::Moderations,
+        Self::ListModels,
+        Self::Passthrough,
+    ];
+
+    /// The path below the provider's base URL (OpenAI layout). `Passthrough` uses the
+    /// request's own path.
+    pub fn openai_path(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "/chat/completions",
+            Self::Completions => "/completions",
+            Self::Embeddings => "/embeddings",
+            Self::ImageGenerations => "/images/generations",
+            Self::ImageEdits => "/images/edits",
+            Self::ImageVariations => "/images/variations",
+            Self::AudioSpeech => "/audio/speech",
+            Self::AudioTranscriptions => "/audio/transcriptions",
+            Self::AudioTranslations => "/audio/translations",
+            Self::Moderations => "/moderations",
+            Self::ListModels => "/models",
+            Self::Passthrough => "",
+        }
+    }
+
+    /// The endpoint for a gateway path (`/v1/chat/completions`), if it is one we route.
+    pub fn from_path(method: &Method, path: &str) -> Option<Self> {
+        let rest = path.strip_prefix("/v1")?;
+        let ep = match (method.as_str(), rest) {
+            ("POST", "/chat/completions") => Self::ChatCompletions,
+            ("POST", "/completions") => Self::Completions,
+            ("POST", "/embeddings") => Self::Embeddings,
+            ("POST", "/images/generations") => Self::ImageGenerations,
+            ("POST", "/images/edits") => Self::ImageEdits,
+            ("POST", "/images/variations") => Self::ImageVariations,
+            ("POST", "/audio/speech") => Self::AudioSpeech,
+            ("POST", "/audio/transcriptions") => Self::AudioTranscriptions,
+            ("POST", "/audio/translations") => Self::AudioTranslations,
+            ("POST", "/moderations") => Self::Moderations,
+            ("GET", "/models") => Self::ListModels,
+            (_, r)
+                if ["/files", "/batches", "/fine_tuning/"]
+                    .iter()
+                    .any(|p| r.starts_with(p)) =>
+            {
+                Self::Passthrough
+            }
+            _ => return None,
+        };
+        Some(ep)
+    }
+
+    /// Whether the body is a JSON object (as opposed to multipart or empty).
+    pub fn has_json_body(self) -> bool {
+        matches!(
+            self,
+            Self::ChatCompletions
+                | Self::Completions
+                | Self::Embeddings
+                | Self::ImageGenerations
+                | Self::AudioSpeech
+                | Self::Moderations
+        )
+    }
+
+    /// Whether answers may be cached (deterministic reads, not file or batch traffic).
+    pub fn is_cacheable(self) -> bool {
+        matches!(
+            self,
+            Self::ChatCompletions | Self::Completions | Self::Embeddings | Self::Moderations
+        )
+    }
+}
+
+/// The request body as received.
+#[derive(Debug, Clone)]
+pub enum RequestBody {
+    /// A JSON object: the caller's bytes (forwarded untouched when nothing must change)
+    /// and the parsed value (for validation, routing and transforms).
+    Json {
+        /// The bytes as received.
+        raw: Bytes,
+        /// The parsed object.
+        value: Arc<Value>,
+    },
+    /// Anything else (multipart, binary): forwarded verbatim with its content type.
+    Opaque {
+        /// `content-type` of the body, if any.
+        content_type: Option<String>,
+        /// The bytes.
+        raw: Bytes,
+    },
+    /// No body (GET, DELETE).
+    Empty,
+}
+
+impl RequestBody {
+    /// Parse a JSON body; malformed JSON or a non-object is a 400 `invalid_request`.
+    pub fn json(raw: Bytes) -> Result<Self, GatewayError> {
+        let value: Value = serde_json::from_slice(&raw).map_err(|e| {
+            GatewayError::request("", format!("the request body is not valid JSON: {e}"))
+        })?;
+        if !value.is_object() {
+            return Err(GatewayError::request(
+                "",
+                "the request body must be a JSON object",
+            ));
+        }
+        Ok(Self::Json {
+            raw,
+            value: Arc::new(value),
+        })
+    }
+
+    /// A JSON body from an already parsed value (bindings).
+    pub fn from_value(value: Value) -> Result<Self, GatewayError> {
+        if !value.is_object() {
+            return Err(GatewayError::request(
+                "",
+                "the request body must be a JSON object",
+            ));
+        }
+        let raw = serde_json::to_vec(&value)
+            .map(Bytes::from)
+            .map_err(|e| GatewayError::request("", e.to_string()))?;
+        Ok(Self::Json {
+            raw,
+            value: Arc::new(value),
+        })
+    }
+
+    /// The parsed JSON, if this is a JSON body.
+    pub fn value(&self) -> Option<&Value> {
+        match self {
+            Self::Json { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Whether the caller asked for a streamed answer (`"stream": true`).
+    pub fn wants_stream(&self) -> bool {
+        self.value()
+            .and_then(|v| v.get("stream"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+}
+
+/// One request to route.
+#[derive(Debug, Clone)]
+pub struct GatewayRequest {
+    /// What to do.
+    pub endpoint: Endpoint,
+    /// HTTP method (matters for pass-through).
+    pub method: Method,
+    /// The gateway path, `/v1/...` (for `url.pathname` queries and pass-through).
+    pub path: String,
+    /// Query string without `?` (pass-through).
+    pub query: Option<String>,
+    /// The body.
+    pub body: RequestBody,
+    /// The caller's headers (for `forward_headers` and pass-through).
+    pub headers: HeaderMap,
+}
+
+impl GatewayRequest {
+    /// A JSON request for `endpoint` at its standard path.
+    pub fn json(endpoint: Endpoint, body: RequestBody) -> Self {
+        let method = if endpoint == Endpoint::ListModels {
+            Method::GET
+        } else {
+            Method::POST
+        };
+        Self {
+            endpoint,
+            method,
+            path: format!("/v1{}", endpoint.openai_path()),
+            query: None,
+            body,
+            headers: HeaderMap::new(),
+        }
+    }
+}
+
+/// Per-request options: everything `x-portkey-*` headers or binding arguments carry.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    /// The config; `None` means "use `provider`".
+    pub config: Option<Arc<Config>>,
+    /// The request's own provider (`x-portkey-provider` + `Authorization`): used alone when
+    /// there is no config, else as the outermost ancestor for leaves without one.
+    pub provider: Option<Arc<ProviderTarget>>,
+    /// `x-portkey-metadata`.
+    pub metadata: Arc<Value>,
+    /// `x-portkey-trace-id`.
+    pub trace_id: Option<String>,
+    /// `x-portkey-custom-host`: overrides every target's `custom_host`.
+    pub custom_host: Option<String>,
+    /// `x-portkey-request-timeout`: overrides every target's `request_timeout`.
+    pub request_timeout: Option<Duration>,
+    /// `x-portkey-forward-headers`: overrides every target's `forward_headers`.
+    pub forward_headers: Option<Vec<String>>,
+    /// `x-portkey-cache-force-refresh`.
+    pub cache_force_refresh: bool,
+    /// `x-portkey-cache-namespace`.
+    pub cache_namespace: Option<String>,
+}
+
+/// Check the endpoint's required fields (SPEC.md "Request bodies"). Unknown fields are
+/// never rejected: new OpenAI parameters must keep working.
+pub fn validate_body(endpoint: Endpoint, body: &RequestBody) -> Result<(), GatewayError> {
+    if !endpoint.has_json_body() {
+        return Ok(());
+    }
+    let Some(Value::Object(obj)) = body.value() else {
+        return Err(GatewayError::request(
+            "",
+            "this endpoint takes a JSON object body",
+        ));
+    };
+    if obj.get("model").is_some_and(|m| !m.is_string()) {
+        return Err(GatewayError::request("model", "`model` must be a string"));
+    }
+    if obj
+        .get("stream")
+        .is_some_and(|s| !s.is_boolean() && !s.is_null())
+    {
+        return Err(GatewayError::request(
+            "stream",
+            "`stream` must be a boolean",
+        ));
+    }
+    match endpoint {
+        Endpoint::ChatCompletions => validate_messages(obj),
+        Endpoint::Completions => require(obj, "prompt"),
+        Endpoint::Embeddings | Endpoint::Moderations => require(obj, "input"),
+        Endpoint::ImageGenerations => require_string(obj, "prompt"),
+        Endpoint::AudioSpeech => require_string(obj, "input"),
+        _ => Ok(()),
+    }
+}
+
+fn require(obj: &Map<String, Value>, field: &str) -> Result<(), GatewayError> {
+    match obj.get(field) {
+        Some(v) if !v.is_null() => Ok(()),
+        _ => Err(GatewayError::request(
+            field,
+            format!("`{field}` is required"),
+        )),
+    }
+}
+
+fn require_string(obj: &Map<String, Value>, field: &str) -> Result<(), GatewayError> {
+    match obj.get(field) {
+        Some(Value::String(_)) => Ok(()),
+        Some(_) => Err(GatewayError::request(
+            field,
+            format!("`{field}` must be a string"),
+        )),
+        None => Err(GatewayError::request(
+            field,
+            format!("`{field}` is required"),
+        )),
+    }
+}
+
+fn validate_messages(obj: &Map<String, Value>) -> Result<(), GatewayError> {
+    let messages = match obj.get("messages") {
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        Some(Value::Array(_)) => {
+            return Err(GatewayError::request(
+                "messages",
+                "`messages` must not be empty",
+            ));
+        }
+        Some(_) => {
+            return Err(GatewayError::request(
+                "messages",
+                "`messages` must be an array",
+            ));
+        }
+        None => return Err(GatewayError::request("messages", "`messages` is required")),
+    };
+    for (i, m) in messages.iter().enumerate() {
+        let Value::Object(m) = m else {
+            return Err(GatewayError::request(
+                format!("messages[{i}]"),
+                "each message must be an object",
+            ));
+        };
+        if !m.get("role").is_some_and(Value::is_string) {
+            return Err(GatewayError::request(
+                format!("messages[{i}].role"),
+                "`role` must be a string",
+            ));
+        }
+        match m.get("content") {
+            None | Some(Value::Null | Value::String(_) | Value::Array(_)) => {}
+            Some(_) => {
+                return Err(GatewayError::request(
+                    format!("messages[{i}].content"),
+                    "`content` must be a string, null or an array of parts",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
