@@ -76,10 +76,7 @@ pub struct InMemoryCache {
 impl InMemoryCache {
     /// A cache holding at most `capacity` entries.
     pub fn new(capacity: usize) -> Self {
-        Self {
-            entries: Mutex::new(HashMap::new()),
-            capacity: capacity.max(1),
-        }
+        Self { entries: Mutex::new(HashMap::new()), capacity: capacity.max(1) }
     }
 }
 
@@ -108,10 +105,7 @@ impl Cache for InMemoryCache {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= self.capacity && !entries.contains_key(key) {
             entries.retain(|_, (expires, _)| *expires > now);
-            let oldest = entries
-                .iter()
-                .min_by_key(|(_, (e, _))| *e)
-                .map(|(k, _)| k.clone());
+            let oldest = entries.iter().min_by_key(|(_, (e, _))| *e).map(|(k, _)| k.clone());
             if let Some(oldest) = oldest.filter(|_| entries.len() >= self.capacity) {
                 entries.remove(&oldest);
             }

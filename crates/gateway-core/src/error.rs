@@ -101,10 +101,7 @@ impl ErrorCode {
     /// Whether the caller may reasonably try again (used by bindings and docs; the
     /// retry loop itself follows the config's `on_status_codes`).
     pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            Self::Timeout | Self::RateLimited | Self::UpstreamConnectionError | Self::Overloaded
-        )
+        matches!(self, Self::Timeout | Self::RateLimited | Self::UpstreamConnectionError | Self::Overloaded)
     }
 }
 
@@ -223,11 +220,7 @@ impl From<ConfigErrors> for GatewayError {
     /// The first error, with the message listing all of them.
     fn from(errors: ConfigErrors) -> Self {
         let message = render_errors(&errors.0);
-        let mut first = errors
-            .0
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| GatewayError::config("", "invalid config"));
+        let mut first = errors.0.into_iter().next().unwrap_or_else(|| GatewayError::config("", "invalid config"));
         first.message = format!("invalid config: {message}");
         first
     }

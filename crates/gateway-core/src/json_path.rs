@@ -53,10 +53,7 @@ impl std::fmt::Display for JsonPath {
 }
 
 fn is_plain(key: &str) -> bool {
-    !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'-')
+    !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'-')
 }
 
 fn push_key(s: &mut String, key: &str) {
@@ -93,25 +90,10 @@ mod tests {
 
     #[test]
     fn renders_keys_indices_and_quoted_keys() {
-        let p = JsonPath::root()
-            .key("strategy")
-            .key("conditions")
-            .index(0)
-            .key("query")
-            .key("metadata.a")
-            .key("$in");
-        assert_eq!(
-            p.as_str(),
-            r#"strategy.conditions[0].query["metadata.a"].$in"#
-        );
-        assert_eq!(
-            from_pointer("/targets/1/strategy/mode").as_str(),
-            "targets[1].strategy.mode"
-        );
+        let p = JsonPath::root().key("strategy").key("conditions").index(0).key("query").key("metadata.a").key("$in");
+        assert_eq!(p.as_str(), r#"strategy.conditions[0].query["metadata.a"].$in"#);
+        assert_eq!(from_pointer("/targets/1/strategy/mode").as_str(), "targets[1].strategy.mode");
         assert_eq!(JsonPath::root().key("a.b").as_str(), r#"["a.b"]"#);
-        assert_eq!(
-            JsonPath::root().join("x").join(r#"["a.b"]"#).as_str(),
-            r#"x["a.b"]"#
-        );
+        assert_eq!(JsonPath::root().join("x").join(r#"["a.b"]"#).as_str(), r#"x["a.b"]"#);
     }
 }

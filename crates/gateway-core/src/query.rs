@@ -89,10 +89,7 @@ impl Query {
     /// Compile, reporting error paths below `at`.
     pub fn compile_at(value: &Value, at: &JsonPath) -> Result<Self, GatewayError> {
         let Value::Object(map) = value else {
-            return Err(GatewayError::config(
-                at.as_str(),
-                "a query must be an object",
-            ));
+            return Err(GatewayError::config(at.as_str(), "a query must be an object"));
         };
         let mut clauses = Vec::with_capacity(map.len());
         for (key, operand) in map {
@@ -104,15 +101,10 @@ impl Query {
                 k if k.starts_with('$') => {
                     return Err(GatewayError::config(
                         here.as_str(),
-                        format!(
-                            "unknown query operator `{k}` (expected $and, $or, $nor or a field path)"
-                        ),
+                        format!("unknown query operator `{k}` (expected $and, $or, $nor or a field path)"),
                     ));
                 }
-                _ => Clause::Field {
-                    path: FieldPath::parse(key, &here)?,
-                    ops: compile_field_operand(operand, &here)?,
-                },
+                _ => Clause::Field { path: FieldPath::parse(key, &here)?, ops: compile_field_operand(operand, &here)? },
             };
             clauses.push(clause);
         }
@@ -127,15 +119,10 @@ impl Query {
 
 fn compile_list(operand: &Value, at: &JsonPath) -> Result<Vec<Query>, GatewayError> {
     match operand {
-        Value::Array(items) if !items.is_empty() => items
-            .iter()
-            .enumerate()
-            .map(|(i, q)| Query::compile_at(q, &at.index(i)))
-            .collect(),
-        _ => Err(GatewayError::config(
-            at.as_str(),
-            "$and, $or and $nor take a non-empty array of queries",
-        )),
+        Value::Array(items) if !items.is_empty() => {
+            items.iter().enumerate().map(|(i, q)| Query::compile_at(q, &at.index(i))).collect()
+        }
+        _ => Err(GatewayError::config(at.as_str(), "$and, $or and $nor take a non-empty array of queries")),
     }
 }
 
@@ -154,9 +141,7 @@ fn compile_op_map(map: &Map<String, Value>, at: &JsonPath) -> Result<Vec<Op>, Ga
             "an operator object cannot mix `$` operators and plain keys",
         ));
     }
-    map.iter()
-        .map(|(op, operand)| compile_op(op, operand, &at.key(op)))
-        .collect()
+    map.iter().map(|(op, operand)| compile_op(op, operand, &at.key(op))).collect()
 }
 
 fn compile_op(op: &str, operand: &Value, at: &JsonPath) -> Result<Op, GatewayError> {
@@ -200,16 +185,11 @@ impl FieldPath {
         let bad = || {
             GatewayError::config(
                 at.as_str(),
-                format!(
-                    "query path `{key}` must start with `metadata.`, `params.` or be `url.pathname`"
-                ),
+                format!("query path `{key}` must start with `metadata.`, `params.` or be `url.pathname`"),
             )
         };
         if key == "url.pathname" {
-            return Ok(Self {
-                root: Root::Pathname,
-                segments: Vec::new(),
-            });
+            return Ok(Self { root: Root::Pathname, segments: Vec::new() });
         }
         let (root, rest) = if let Some(rest) = key.strip_prefix("metadata.") {
             (Root::Metadata, rest)
@@ -224,15 +204,8 @@ impl FieldPath {
                 if s.is_empty() {
                     return Err(bad());
                 }
-                let index = if s.bytes().all(|b| b.is_ascii_digit()) {
-                    s.parse().ok()
-                } else {
-                    None
-                };
-                Ok(Segment {
-                    key: s.to_owned(),
-                    index,
-                })
+                let index = if s.bytes().all(|b| b.is_ascii_digit()) { s.parse().ok() } else { None };
+                Ok(Segment { key: s.to_owned(), index })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { root, segments })
@@ -302,8 +275,7 @@ fn eq_match(found: Found<'_>, operand: &Value) -> bool {
         Found::Missing => operand.is_null(),
         Found::Str(s) => operand.as_str() == Some(s),
         Found::Json(v) => {
-            json_eq(v, operand)
-                || matches!(v, Value::Array(items) if items.iter().any(|e| json_eq(e, operand)))
+            json_eq(v, operand) || matches!(v, Value::Array(items) if items.iter().any(|e| json_eq(e, operand)))
         }
     }
 }
@@ -321,13 +293,9 @@ fn any_scalar(found: Found<'_>, pred: impl Fn(Found<'_>) -> bool) -> bool {
 fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -363,11 +331,7 @@ mod tests {
     fn check(query: Value, metadata: Value) -> bool {
         let q = Query::compile(&query).unwrap();
         let params = json!({});
-        q.matches(&QueryContext {
-            metadata: &metadata,
-            params: &params,
-            pathname: "/v1/chat/completions",
-        })
+        q.matches(&QueryContext { metadata: &metadata, params: &params, pathname: "/v1/chat/completions" })
     }
 
     #[test]
@@ -380,18 +344,12 @@ mod tests {
 
     #[test]
     fn regex_does_not_skip_later_operators() {
-        assert!(!check(
-            json!({"metadata.e": {"$regex": "a", "$eq": "zzz"}}),
-            json!({"e": "abc"})
-        ));
+        assert!(!check(json!({"metadata.e": {"$regex": "a", "$eq": "zzz"}}), json!({"e": "abc"})));
     }
 
     #[test]
     fn deep_paths_and_numeric_strings() {
-        assert!(check(
-            json!({"metadata.user.plan.tier": "pro"}),
-            json!({"user": {"plan": {"tier": "pro"}}})
-        ));
+        assert!(check(json!({"metadata.user.plan.tier": "pro"}), json!({"user": {"plan": {"tier": "pro"}}})));
         assert!(check(json!({"metadata.n": {"$gt": 5}}), json!({"n": "10"})));
         assert!(!check(json!({"metadata.n": 5}), json!({"n": "5"})));
     }

@@ -89,13 +89,7 @@ impl Endpoint {
             ("POST", "/audio/translations") => Self::AudioTranslations,
             ("POST", "/moderations") => Self::Moderations,
             ("GET", "/models") => Self::ListModels,
-            (_, r)
-                if ["/files", "/batches", "/fine_tuning/"]
-                    .iter()
-                    .any(|p| r.starts_with(p)) =>
-            {
-                Self::Passthrough
-            }
+            (_, r) if ["/files", "/batches", "/fine_tuning/"].iter().any(|p| r.starts_with(p)) => Self::Passthrough,
             _ => return None,
         };
         Some(ep)
@@ -116,10 +110,7 @@ impl Endpoint {
 
     /// Whether answers may be cached (deterministic reads, not file or batch traffic).
     pub fn is_cacheable(self) -> bool {
-        matches!(
-            self,
-            Self::ChatCompletions | Self::Completions | Self::Embeddings | Self::Moderations
-        )
+        matches!(self, Self::ChatCompletions | Self::Completions | Self::Embeddings | Self::Moderations)
     }
 }
 
@@ -148,36 +139,21 @@ pub enum RequestBody {
 impl RequestBody {
     /// Parse a JSON body; malformed JSON or a non-object is a 400 `invalid_request`.
     pub fn json(raw: Bytes) -> Result<Self, GatewayError> {
-        let value: Value = serde_json::from_slice(&raw).map_err(|e| {
-            GatewayError::request("", format!("the request body is not valid JSON: {e}"))
-        })?;
+        let value: Value = serde_json::from_slice(&raw)
+            .map_err(|e| GatewayError::request("", format!("the request body is not valid JSON: {e}")))?;
         if !value.is_object() {
-            return Err(GatewayError::request(
-                "",
-                "the request body must be a JSON object",
-            ));
+            return Err(GatewayError::request("", "the request body must be a JSON object"));
         }
-        Ok(Self::Json {
-            raw,
-            value: Arc::new(value),
-        })
+        Ok(Self::Json { raw, value: Arc::new(value) })
     }
 
     /// A JSON body from an already parsed value (bindings).
     pub fn from_value(value: Value) -> Result<Self, GatewayError> {
         if !value.is_object() {
-            return Err(GatewayError::request(
-                "",
-                "the request body must be a JSON object",
-            ));
+            return Err(GatewayError::request("", "the request body must be a JSON object"));
         }
-        let raw = serde_json::to_vec(&value)
-            .map(Bytes::from)
-            .map_err(|e| GatewayError::request("", e.to_string()))?;
-        Ok(Self::Json {
-            raw,
-            value: Arc::new(value),
-        })
+        let raw = serde_json::to_vec(&value).map(Bytes::from).map_err(|e| GatewayError::request("", e.to_string()))?;
+        Ok(Self::Json { raw, value: Arc::new(value) })
     }
 
     /// The parsed JSON, if this is a JSON body.
@@ -190,10 +166,7 @@ impl RequestBody {
 
     /// Whether the caller asked for a streamed answer (`"stream": true`).
     pub fn wants_stream(&self) -> bool {
-        self.value()
-            .and_then(|v| v.get("stream"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+        self.value().and_then(|v| v.get("stream")).and_then(Value::as_bool).unwrap_or(false)
     }
 }
 
@@ -217,11 +190,7 @@ pub struct GatewayRequest {
 impl GatewayRequest {
     /// A JSON request for `endpoint` at its standard path.
     pub fn json(endpoint: Endpoint, body: RequestBody) -> Self {
-        let method = if endpoint == Endpoint::ListModels {
-            Method::GET
-        } else {
-            Method::POST
-        };
+        let method = if endpoint == Endpoint::ListModels { Method::GET } else { Method::POST };
         Self {
             endpoint,
             method,
@@ -264,22 +233,13 @@ pub fn validate_body(endpoint: Endpoint, body: &RequestBody) -> Result<(), Gatew
         return Ok(());
     }
     let Some(Value::Object(obj)) = body.value() else {
-        return Err(GatewayError::request(
-            "",
-            "this endpoint takes a JSON object body",
-        ));
+        return Err(GatewayError::request("", "this endpoint takes a JSON object body"));
     };
     if obj.get("model").is_some_and(|m| !m.is_string()) {
         return Err(GatewayError::request("model", "`model` must be a string"));
     }
-    if obj
-        .get("stream")
-        .is_some_and(|s| !s.is_boolean() && !s.is_null())
-    {
-        return Err(GatewayError::request(
-            "stream",
-            "`stream` must be a boolean",
-        ));
+    if obj.get("stream").is_some_and(|s| !s.is_boolean() && !s.is_null()) {
+        return Err(GatewayError::request("stream", "`stream` must be a boolean"));
     }
     match endpoint {
         Endpoint::ChatCompletions => validate_messages(obj),
@@ -294,24 +254,15 @@ pub fn validate_body(endpoint: Endpoint, body: &RequestBody) -> Result<(), Gatew
 fn require(obj: &Map<String, Value>, field: &str) -> Result<(), GatewayError> {
     match obj.get(field) {
         Some(v) if !v.is_null() => Ok(()),
-        _ => Err(GatewayError::request(
-            field,
-            format!("`{field}` is required"),
-        )),
+        _ => Err(GatewayError::request(field, format!("`{field}` is required"))),
     }
 }
 
 fn require_string(obj: &Map<String, Value>, field: &str) -> Result<(), GatewayError> {
     match obj.get(field) {
         Some(Value::String(_)) => Ok(()),
-        Some(_) => Err(GatewayError::request(
-            field,
-            format!("`{field}` must be a string"),
-        )),
-        None => Err(GatewayError::request(
-            field,
-            format!("`{field}` is required"),
-        )),
+        Some(_) => Err(GatewayError::request(field, format!("`{field}` must be a string"))),
+        None => Err(GatewayError::request(field, format!("`{field}` is required"))),
     }
 }
 
@@ -319,31 +270,19 @@ fn validate_messages(obj: &Map<String, Value>) -> Result<(), GatewayError> {
     let messages = match obj.get("messages") {
         Some(Value::Array(items)) if !items.is_empty() => items,
         Some(Value::Array(_)) => {
-            return Err(GatewayError::request(
-                "messages",
-                "`messages` must not be empty",
-            ));
+            return Err(GatewayError::request("messages", "`messages` must not be empty"));
         }
         Some(_) => {
-            return Err(GatewayError::request(
-                "messages",
-                "`messages` must be an array",
-            ));
+            return Err(GatewayError::request("messages", "`messages` must be an array"));
         }
         None => return Err(GatewayError::request("messages", "`messages` is required")),
     };
     for (i, m) in messages.iter().enumerate() {
         let Value::Object(m) = m else {
-            return Err(GatewayError::request(
-                format!("messages[{i}]"),
-                "each message must be an object",
-            ));
+            return Err(GatewayError::request(format!("messages[{i}]"), "each message must be an object"));
         };
         if !m.get("role").is_some_and(Value::is_string) {
-            return Err(GatewayError::request(
-                format!("messages[{i}].role"),
-                "`role` must be a string",
-            ));
+            return Err(GatewayError::request(format!("messages[{i}].role"), "`role` must be a string"));
         }
         match m.get("content") {
             None | Some(Value::Null | Value::String(_) | Value::Array(_)) => {}

@@ -18,29 +18,20 @@ pub struct SplitMix64 {
 impl SplitMix64 {
     /// A generator with a fixed seed.
     pub fn new(seed: u64) -> Self {
-        Self {
-            state: AtomicU64::new(seed),
-        }
+        Self { state: AtomicU64::new(seed) }
     }
 
     /// A generator seeded from the process's random hasher keys: good enough for load
     /// spreading (not for cryptography), and no I/O.
     pub fn from_entropy() -> Self {
         use std::hash::{BuildHasher, Hasher};
-        Self::new(
-            std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish(),
-        )
+        Self::new(std::collections::hash_map::RandomState::new().build_hasher().finish())
     }
 }
 
 impl RandomSource for SplitMix64 {
     fn next_f64(&self) -> f64 {
-        let mut z = self
-            .state
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed).wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;

@@ -33,11 +33,7 @@ impl Iterator for Selection {
 }
 
 /// Pick the children of `group` to try for this request.
-pub fn select(
-    group: &Group,
-    ctx: &QueryContext<'_>,
-    rng: &dyn RandomSource,
-) -> Result<Selection, GatewayError> {
+pub fn select(group: &Group, ctx: &QueryContext<'_>, rng: &dyn RandomSource) -> Result<Selection, GatewayError> {
     match &group.strategy {
         Strategy::Single => Ok(Selection::One(0)),
         Strategy::Fallback { .. } => Ok(Selection::All(0..group.targets.len())),
@@ -51,7 +47,10 @@ pub fn select(
             .ok_or_else(|| {
                 GatewayError::new(
                     ErrorCode::NoRouteMatched,
-                    format!("no condition of the conditional strategy at {} matched, and it has no default", group.option_index),
+                    format!(
+                        "no condition of the conditional strategy at {} matched, and it has no default",
+                        group.option_index
+                    ),
                 )
             }),
     }

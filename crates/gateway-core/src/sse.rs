@@ -129,7 +129,9 @@ mod tests {
 
     #[test]
     fn any_split_gives_the_same_events() {
-        let input = "event: a\r\ndata: héllo\r\ndata: wörld\r\n\r\n: comment\n\ndata:{\"x\":1}\r\rid: 7\ndata: [DONE]\n\n".as_bytes();
+        let input =
+            "event: a\r\ndata: héllo\r\ndata: wörld\r\n\r\n: comment\n\ndata:{\"x\":1}\r\rid: 7\ndata: [DONE]\n\n"
+                .as_bytes();
         let whole = decode_split(input, &[]);
         assert_eq!(whole.len(), 3);
         assert_eq!(whole[0].event, "a");
@@ -141,9 +143,7 @@ mod tests {
         for _ in 0..500 {
             let mut splits = Vec::new();
             for _ in 0..4 {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 splits.push((seed >> 33) as usize % (input.len() + 1));
             }
             splits.sort_unstable();

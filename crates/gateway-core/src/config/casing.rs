@@ -11,15 +11,8 @@ use crate::error::GatewayError;
 use crate::json_path::JsonPath;
 
 /// Keys whose values are user data and must not be re-cased.
-const VERBATIM: &[&str] = &[
-    "override_params",
-    "query",
-    "vertex_service_account_json",
-    "parameters",
-    "checks",
-    "params",
-    "metadata",
-];
+const VERBATIM: &[&str] =
+    &["override_params", "query", "vertex_service_account_json", "parameters", "checks", "params", "metadata"];
 
 /// `apiKey` → `api_key`; snake_case and other keys are returned unchanged.
 pub fn to_snake_case(key: &str) -> std::borrow::Cow<'_, str> {
@@ -45,11 +38,7 @@ pub fn to_snake_case(key: &str) -> std::borrow::Cow<'_, str> {
 pub fn normalize_keys(value: Value) -> Result<Value, Vec<GatewayError>> {
     let mut errors = Vec::new();
     let out = normalize(value, &JsonPath::root(), &mut errors);
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
 
 fn normalize(value: Value, at: &JsonPath, errors: &mut Vec<GatewayError>) -> Value {
@@ -59,11 +48,7 @@ fn normalize(value: Value, at: &JsonPath, errors: &mut Vec<GatewayError>) -> Val
             for (key, v) in map {
                 let snake = to_snake_case(&key).into_owned();
                 let here = at.key(&snake);
-                let v = if VERBATIM.contains(&snake.as_str()) {
-                    v
-                } else {
-                    normalize(v, &here, errors)
-                };
+                let v = if VERBATIM.contains(&snake.as_str()) { v } else { normalize(v, &here, errors) };
                 if out.insert(snake.clone(), v).is_some() {
                     errors.push(GatewayError::config(
                         here.as_str(),
@@ -73,13 +58,9 @@ fn normalize(value: Value, at: &JsonPath, errors: &mut Vec<GatewayError>) -> Val
             }
             Value::Object(out)
         }
-        Value::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| normalize(v, &at.index(i), errors))
-                .collect(),
-        ),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().enumerate().map(|(i, v)| normalize(v, &at.index(i), errors)).collect())
+        }
         other => other,
     }
 }
@@ -101,15 +82,9 @@ mod tests {
         .unwrap();
         assert_eq!(v["api_key"], "k");
         assert_eq!(v["override_params"]["maxTokens"], 5);
-        assert_eq!(
-            v["strategy"]["conditions"][0]["query"]["metadata.userPlan"],
-            "x"
-        );
+        assert_eq!(v["strategy"]["conditions"][0]["query"]["metadata.userPlan"], "x");
         assert_eq!(v["targets"][0]["custom_host"], "http://h");
-        assert_eq!(
-            v["targets"][0]["vertex_service_account_json"]["clientEmail"],
-            "e"
-        );
+        assert_eq!(v["targets"][0]["vertex_service_account_json"]["clientEmail"], "e");
     }
 
     #[test]

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use super::raw::{RawCondition, RawNode, RawStrategy};
 use super::{
-    CachePolicy, Condition, DEFAULT_CACHE_MAX_AGE, DEFAULT_RETRY_STATUS_CODES, Group, Leaf, Node,
-    ProviderTarget, RetryPolicy, Strategy, TargetSettings,
+    CachePolicy, Condition, DEFAULT_CACHE_MAX_AGE, DEFAULT_RETRY_STATUS_CODES, Group, Leaf, Node, ProviderTarget,
+    RetryPolicy, Strategy, TargetSettings,
 };
 use crate::error::{ConfigErrors, ErrorCode, GatewayError};
 use crate::json_path::JsonPath;
@@ -21,26 +21,25 @@ struct Inherited {
     settings: TargetSettings,
 }
 
-pub(super) fn compile(raw: &RawNode) -> Result<Node, ConfigErrors> {
+/// Compile the tree. With `require_providers`, a leaf that ends up with no provider of its
+/// own or inherited is an error (it is fine when the request will supply one).
+pub(super) fn compile(raw: &RawNode, require_providers: bool) -> Result<Node, ConfigErrors> {
     let mut errors = Vec::new();
     let root = Inherited {
         provider: None,
-        settings: TargetSettings {
-            strict_open_ai_compliance: true,
-            ..TargetSettings::default()
-        },
+        settings: TargetSettings { strict_open_ai_compliance: true, ..TargetSettings::default() },
     };
-    let node = compile_node(
-        raw,
-        &JsonPath::root(),
-        "config".to_owned(),
-        &root,
-        &mut errors,
-    );
+    let mut cx = Cx { errors: &mut errors, require_providers };
+    let node = compile_node(raw, &JsonPath::root(), "config".to_owned(), &root, &mut cx);
     match node {
         Some(node) if errors.is_empty() => Ok(node),
         _ => Err(ConfigErrors(errors)),
     }
+}
+
+struct Cx<'e> {
+    errors: &'e mut Vec<GatewayError>,
+    require_providers: bool,
 }
 
 fn compile_node(
@@ -48,8 +47,9 @@ fn compile_node(
     at: &JsonPath,
     option_index: String,
     parent: &Inherited,
-    errors: &mut Vec<GatewayError>,
+    cx: &mut Cx<'_>,
 ) -> Option<Node> {
+    let errors = &mut *cx.errors;
     reject_unsupported(raw, at, errors);
     let inherited = inherit(raw, at, parent, errors);
     match (&raw.strategy, &raw.targets) {
@@ -59,43 +59,37 @@ fn compile_node(
                 .enumerate()
                 .map(|(i, t)| {
                     let path = at.key("targets").index(i);
-                    compile_node(
-                        t,
-                        &path,
-                        format!("{option_index}.targets[{i}]"),
-                        &inherited,
-                        errors,
-                    )
+                    compile_node(t, &path, format!("{option_index}.targets[{i}]"), &inherited, cx)
                 })
                 .collect();
-            let strategy = compile_strategy(strategy, targets, at, errors);
+            let strategy = compile_strategy(strategy, targets, at, cx.errors);
             let children: Option<Vec<Node>> = children.into_iter().collect();
-            Some(Node::Group(Group {
-                option_index,
-                strategy: strategy?,
-                targets: children?,
-            }))
+            Some(Node::Group(Group { option_index, strategy: strategy?, targets: children? }))
         }
         (Some(_), None) => {
-            errors.push(GatewayError::config(
-                at.key("targets").as_str(),
-                "a strategy needs `targets`",
-            ));
+            cx.errors.push(GatewayError::config(at.key("targets").as_str(), "a strategy needs `targets`"));
             None
         }
         (None, Some(_)) => {
-            errors.push(GatewayError::config(
+            cx.errors.push(GatewayError::config(
                 at.key("strategy").as_str(),
                 "`targets` need a `strategy` (mode single, fallback, loadbalance or conditional)",
             ));
             None
         }
-        (None, None) => Some(Node::Leaf(Leaf {
-            option_index,
-            config_path: at.as_str().to_owned(),
-            provider: inherited.provider,
-            settings: Arc::new(inherited.settings),
-        })),
+        (None, None) => {
+            let leaf = Leaf {
+                option_index,
+                config_path: at.as_str().to_owned(),
+                provider: inherited.provider,
+                settings: Arc::new(inherited.settings),
+            };
+            // An unknown slug was reported already; don't add "no provider" on top.
+            if cx.require_providers && leaf.provider.is_none() && raw.provider.is_none() {
+                cx.errors.push(super::missing_provider_error(&leaf));
+            }
+            Some(Node::Leaf(leaf))
+        }
     }
 }
 
@@ -129,12 +123,7 @@ fn reject_unsupported(raw: &RawNode, at: &JsonPath, errors: &mut Vec<GatewayErro
 }
 
 /// This node's effective settings: the parent's, overridden by what the node sets.
-fn inherit(
-    raw: &RawNode,
-    at: &JsonPath,
-    parent: &Inherited,
-    errors: &mut Vec<GatewayError>,
-) -> Inherited {
+fn inherit(raw: &RawNode, at: &JsonPath, parent: &Inherited, errors: &mut Vec<GatewayError>) -> Inherited {
     let mut out = parent.clone();
     let s = &mut out.settings;
     if let Some(params) = &raw.override_params {
@@ -161,12 +150,8 @@ fn inherit(
                 "semantic cache is not supported yet; use `simple`",
             ));
         }
-        s.cache = Some(CachePolicy {
-            max_age: cache
-                .max_age
-                .map(Duration::from_secs)
-                .unwrap_or(DEFAULT_CACHE_MAX_AGE),
-        });
+        s.cache =
+            Some(CachePolicy { max_age: cache.max_age.map(Duration::from_secs).unwrap_or(DEFAULT_CACHE_MAX_AGE) });
     }
     if let Some(ms) = raw.request_timeout.filter(|ms| *ms > 0) {
         s.request_timeout = Some(Duration::from_millis(ms));
@@ -179,10 +164,7 @@ fn inherit(
     }
     if let Some(headers) = &raw.forward_headers {
         s.forward_headers = headers.iter().map(|h| h.to_ascii_lowercase()).collect();
-        if s.forward_headers
-            .iter()
-            .any(|h| h == "x-portkey-forward-headers")
-        {
+        if s.forward_headers.iter().any(|h| h == "x-portkey-forward-headers") {
             errors.push(GatewayError::config(
                 at.key("forward_headers").as_str(),
                 "forward_headers must not contain `x-portkey-forward-headers`",
@@ -214,10 +196,7 @@ fn inherit_provider(
             None => {
                 errors.push(GatewayError::config(
                     at.key("provider").as_str(),
-                    format!(
-                        "unknown provider `{slug}` (known: {})",
-                        crate::providers::slugs().join(", ")
-                    ),
+                    format!("unknown provider `{slug}` (known: {})", crate::providers::slugs().join(", ")),
                 ));
                 None
             }
@@ -225,19 +204,14 @@ fn inherit_provider(
         (None, Some(parent)) if !own.is_empty() => {
             let mut options: Map<String, Value> = parent.options.clone();
             options.extend(own);
-            Some(Arc::new(ProviderTarget {
-                provider: parent.provider,
-                options,
-            }))
+            Some(Arc::new(ProviderTarget { provider: parent.provider, options }))
         }
         _ => None,
     }
 }
 
 fn check_custom_host(host: &str) -> Result<(), String> {
-    let uri: http::Uri = host
-        .parse()
-        .map_err(|e| format!("custom_host is not a URL: {e}"))?;
+    let uri: http::Uri = host.parse().map_err(|e| format!("custom_host is not a URL: {e}"))?;
     match (uri.scheme_str(), uri.authority()) {
         (Some("http" | "https"), Some(_)) => Ok(()),
         _ => Err("custom_host must be an absolute http:// or https:// URL".to_owned()),
@@ -253,9 +227,7 @@ fn compile_strategy(
     let at_strategy = at.key("strategy");
     match raw.mode.as_str() {
         "single" => Some(Strategy::Single),
-        "fallback" => Some(Strategy::Fallback {
-            on_status_codes: raw.on_status_codes.clone(),
-        }),
+        "fallback" => Some(Strategy::Fallback { on_status_codes: raw.on_status_codes.clone() }),
         "loadbalance" => {
             let weights: Vec<f64> = targets.iter().map(|t| t.weight.unwrap_or(1.0)).collect();
             let total: f64 = weights.iter().sum();
@@ -271,10 +243,7 @@ fn compile_strategy(
         }
         "conditional" => compile_conditional(raw, targets, at, errors),
         other => {
-            errors.push(GatewayError::config(
-                at_strategy.key("mode").as_str(),
-                format!("unknown mode `{other}`"),
-            ));
+            errors.push(GatewayError::config(at_strategy.key("mode").as_str(), format!("unknown mode `{other}`")));
             None
         }
     }
@@ -291,11 +260,7 @@ fn compile_conditional(
     let mut ok = true;
     // Names must be unique, or `then` would be ambiguous.
     for (i, t) in targets.iter().enumerate() {
-        if let Some(name) = t
-            .name
-            .as_ref()
-            .filter(|n| targets[..i].iter().any(|p| p.name.as_ref() == Some(*n)))
-        {
+        if let Some(name) = t.name.as_ref().filter(|n| targets[..i].iter().any(|p| p.name.as_ref() == Some(*n))) {
             ok = false;
             errors.push(GatewayError::config(
                 at_targets.index(i).key("name").as_str(),
@@ -317,10 +282,7 @@ fn compile_conditional(
         let query = Query::compile_at(query, &at_cond.key("query"));
         let target = find(then);
         if target.is_none() {
-            errors.push(GatewayError::config(
-                at_cond.key("then").as_str(),
-                format!("no target is named `{then}`"),
-            ));
+            errors.push(GatewayError::config(at_cond.key("then").as_str(), format!("no target is named `{then}`")));
         }
         match (query, target) {
             (Ok(query), Some(target)) => conditions.push(Condition { query, target }),
@@ -336,17 +298,11 @@ fn compile_conditional(
             Some(i) => Some(i),
             None => {
                 ok = false;
-                errors.push(GatewayError::config(
-                    at.key("default").as_str(),
-                    format!("no target is named `{name}`"),
-                ));
+                errors.push(GatewayError::config(at.key("default").as_str(), format!("no target is named `{name}`")));
                 None
             }
         },
         None => None,
     };
-    ok.then_some(Strategy::Conditional {
-        conditions,
-        default,
-    })
+    ok.then_some(Strategy::Conditional { conditions, default })
 }

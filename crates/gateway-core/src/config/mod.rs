@@ -126,10 +126,7 @@ impl ProviderTarget {
 
     /// A string option (`api_key`, `resource_name`, ...), if set and non-empty.
     pub fn option(&self, key: &str) -> Option<&str> {
-        self.options
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
+        self.options.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
     }
 }
 
@@ -182,45 +179,58 @@ pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(86_400);
 impl Config {
     /// Parse, validate and compile a config given as JSON text.
     pub fn from_json_str(text: &str) -> Result<Self, ConfigErrors> {
-        let value: Value = serde_json::from_str(text).map_err(|e| {
-            ConfigErrors(vec![GatewayError::config(
-                "",
-                format!("config is not valid JSON: {e}"),
-            )])
-        })?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| ConfigErrors(vec![GatewayError::config("", format!("config is not valid JSON: {e}"))]))?;
         Self::from_json(&value)
     }
 
     /// Validate and compile a config. Every leaf must end up with a provider.
     pub fn from_json(value: &Value) -> Result<Self, ConfigErrors> {
-        let config = Self::from_json_with_request_provider(value)?;
-        let missing = config.leaves_without_provider();
-        if missing.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigErrors(missing))
-        }
+        Self::load(value, true)
     }
 
     /// Like [`Config::from_json`], but leaves may lack a provider: the request supplies
     /// one (the server's `x-portkey-provider` header, a binding's `provider=`), which then
     /// acts as the outermost ancestor.
     pub fn from_json_with_request_provider(value: &Value) -> Result<Self, ConfigErrors> {
-        let normalized = casing::normalize_keys(value.clone()).map_err(ConfigErrors)?;
-        schema::validate(&normalized).map_err(ConfigErrors)?;
-        let raw: RawNode = serde_path_to_error::deserialize(&normalized).map_err(|e| {
-            let path = e.path().to_string();
-            ConfigErrors(vec![GatewayError::config(
-                if path == "." { String::new() } else { path },
-                e.into_inner().to_string(),
-            )])
-        })?;
-        Self::compile(&raw)
+        Self::load(value, false)
     }
 
-    /// Compile an already deserialized raw config.
+    fn load(value: &Value, require_providers: bool) -> Result<Self, ConfigErrors> {
+        let compile = |normalized: &Value| {
+            let raw = deserialize(normalized)?;
+            compile::compile(&raw, require_providers).map(|root| Self { root })
+        };
+        let mut normalized = casing::normalize_keys(value.clone()).map_err(ConfigErrors)?;
+        let Err(schema_errors) = schema::validate(&normalized) else {
+            return compile(&normalized);
+        };
+        // Report every problem in one round: drop the fields the schema rejected, compile
+        // what is left, and keep the compile errors that are not consequences of a drop.
+        let mut pruned_paths = Vec::new();
+        let mut errors = Vec::new();
+        for e in schema_errors {
+            schema::prune(&mut normalized, &e.pointer);
+            pruned_paths.push(schema::pruned_path(&e.pointer));
+            errors.push(e.error);
+        }
+        let later = match compile(&normalized) {
+            Ok(_) => Vec::new(),
+            Err(ConfigErrors(later)) => later,
+        };
+        for e in later {
+            let path = e.param.as_deref().unwrap_or("");
+            let consequence = pruned_paths.iter().any(|p| is_within(path, p.as_str()));
+            if !consequence && !errors.iter().any(|x| x.param == e.param) {
+                errors.push(e);
+            }
+        }
+        Err(ConfigErrors(errors))
+    }
+
+    /// Compile an already deserialized raw config (every leaf must get a provider).
     pub fn compile(raw: &RawNode) -> Result<Self, ConfigErrors> {
-        compile::compile(raw).map(|root| Self { root })
+        compile::compile(raw, true).map(|root| Self { root })
     }
 
     /// A config with a single leaf for `provider` (the `x-portkey-provider` header or a
@@ -231,10 +241,7 @@ impl Config {
                 option_index: "config".to_owned(),
                 config_path: String::new(),
                 provider: Some(Arc::new(provider)),
-                settings: Arc::new(TargetSettings {
-                    strict_open_ai_compliance: true,
-                    ..TargetSettings::default()
-                }),
+                settings: Arc::new(TargetSettings { strict_open_ai_compliance: true, ..TargetSettings::default() }),
             }),
         }
     }
@@ -263,13 +270,27 @@ impl Config {
     }
 }
 
+fn deserialize(normalized: &Value) -> Result<RawNode, ConfigErrors> {
+    serde_path_to_error::deserialize(normalized).map_err(|e| {
+        let path = e.path().to_string();
+        ConfigErrors(vec![GatewayError::config(
+            if path == "." { String::new() } else { path },
+            e.into_inner().to_string(),
+        )])
+    })
+}
+
+/// Whether `path` is `prefix` or below it (`targets[1].retry` is within `targets[1]`).
+fn is_within(path: &str, prefix: &str) -> bool {
+    prefix.is_empty()
+        || path == prefix
+        || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+}
+
 /// The error for a leaf that reaches request time without a provider.
 pub fn missing_provider_error(leaf: &Leaf) -> GatewayError {
-    let path = if leaf.config_path.is_empty() {
-        "provider".to_owned()
-    } else {
-        format!("{}.provider", leaf.config_path)
-    };
+    let path =
+        if leaf.config_path.is_empty() { "provider".to_owned() } else { format!("{}.provider", leaf.config_path) };
     GatewayError::config(
         path,
         "no provider: set `provider` on this target or an ancestor, or send one with the request",

@@ -9,7 +9,8 @@ mod stream;
 mod transport;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::{BoxFuture, Either};
@@ -19,14 +20,12 @@ use serde_json::Value;
 pub use retry_after::{parse_http_date, requested_delay};
 pub use route_info::{Attempt, CacheStatus, RouteInfo};
 pub use stream::{ChunkStream, EarlyFailure};
-pub use transport::{
-    ByteStream, HttpResponse, Transport, TransportError, TransportErrorKind, collect_body,
-};
+pub use transport::{ByteStream, HttpResponse, Transport, TransportError, TransportErrorKind, collect_body};
 
 use crate::cache::{Cache, CachedResponse, InMemoryCache, cache_key};
 use crate::config::{Config, Leaf, Node, Strategy, missing_provider_error};
 use crate::error::{ErrorCode, GatewayError};
-use crate::providers::{BuildInput, HttpRequest, Provider};
+use crate::providers::{BuildInput, HttpRequest, Provider, ResponseContext};
 use crate::query::QueryContext;
 use crate::request::{GatewayRequest, RequestOptions, validate_body};
 use crate::rng::{RandomSource, SplitMix64};
@@ -116,6 +115,8 @@ pub struct Engine {
     transport: Arc<dyn Transport>,
     rng: Arc<dyn RandomSource>,
     cache: Arc<dyn Cache>,
+    /// Serial for ids of answers whose upstream gives none.
+    ids: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -131,6 +132,7 @@ impl Engine {
             transport,
             rng: Arc::new(SplitMix64::from_entropy()),
             cache: Arc::new(InMemoryCache::default()),
+            ids: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -154,10 +156,7 @@ impl Engine {
     /// Route one request. Never panics and never fails outright: errors come back as a
     /// [`Response`] with `error` set and the OpenAI error body.
     pub async fn handle(&self, request: &GatewayRequest, options: &RequestOptions) -> Response {
-        let mut route = RouteInfo {
-            trace_id: options.trace_id.clone(),
-            ..RouteInfo::default()
-        };
+        let mut route = RouteInfo { trace_id: options.trace_id.clone(), ..RouteInfo::default() };
         if let Err(e) = validate_body(request.endpoint, &request.body) {
             return Response::from_error(e, route);
         }
@@ -182,9 +181,7 @@ impl Engine {
             params: request.body.value().unwrap_or(&EMPTY),
             pathname: &request.path,
         };
-        let outcome = self
-            .try_node(config.root(), request, options, ctx, &mut route)
-            .await;
+        let outcome = self.try_node(config.root(), request, options, ctx, &mut route).await;
         Response {
             status: outcome.status,
             content_type: outcome.content_type,
@@ -217,9 +214,7 @@ impl Engine {
             };
             let mut last = None;
             for i in selection {
-                let outcome = self
-                    .try_node(&group.targets[i], request, options, ctx, route)
-                    .await;
+                let outcome = self.try_node(&group.targets[i], request, options, ctx, route).await;
                 let moves_on = match &group.strategy {
                     Strategy::Fallback { on_status_codes } => {
                         router::fallback_continues(on_status_codes.as_deref(), outcome.status)
@@ -232,12 +227,7 @@ impl Engine {
                 last = Some(outcome);
             }
             // Every fallback target failed: the last answer is the answer.
-            last.unwrap_or_else(|| {
-                Outcome::error(GatewayError::new(
-                    ErrorCode::Internal,
-                    "a group selected no target",
-                ))
-            })
+            last.unwrap_or_else(|| Outcome::error(GatewayError::new(ErrorCode::Internal, "a group selected no target")))
         })
     }
 
@@ -268,17 +258,12 @@ impl Engine {
         }
         let settings = &leaf.settings;
         let input = BuildInput {
+            now: self.transport.wall_clock(),
             request,
             target,
             settings,
-            custom_host: options
-                .custom_host
-                .as_deref()
-                .or(settings.custom_host.as_deref()),
-            forward_headers: options
-                .forward_headers
-                .as_deref()
-                .unwrap_or(&settings.forward_headers),
+            custom_host: options.custom_host.as_deref().or(settings.custom_host.as_deref()),
+            forward_headers: options.forward_headers.as_deref().unwrap_or(&settings.forward_headers),
         };
         let upstream = match provider.build_request(&input) {
             Ok(upstream) => upstream,
@@ -288,16 +273,7 @@ impl Engine {
         let cache = settings
             .cache
             .filter(|_| request.endpoint.is_cacheable() && !upstream.stream)
-            .map(|policy| {
-                (
-                    cache_key(
-                        provider.slug(),
-                        &upstream,
-                        options.cache_namespace.as_deref(),
-                    ),
-                    policy.max_age,
-                )
-            });
+            .map(|policy| (cache_key(provider.slug(), &upstream, options.cache_namespace.as_deref()), policy.max_age));
         if let Some((key, _)) = &cache {
             if options.cache_force_refresh {
                 route.cache_status = CacheStatus::Refresh;
@@ -316,18 +292,13 @@ impl Engine {
         }
 
         let timeout = options.request_timeout.or(settings.request_timeout);
-        let outcome = self
-            .attempts(leaf, provider, &upstream, timeout, route, request)
-            .await;
+        let outcome = self.attempts(leaf, provider, &upstream, timeout, route, request).await;
 
         // Only a successful final answer is stored, never an error (Portkey's poisoning bug).
-        if let (Some((key, ttl)), None, ResponseBody::Full(body)) =
-            (&cache, &outcome.error, &outcome.body)
+        if let (Some((key, ttl)), None, ResponseBody::Full(body)) = (&cache, &outcome.error, &outcome.body)
             && (200..300).contains(&outcome.status)
         {
-            self.cache
-                .put(key, CachedResponse { body: body.clone() }, *ttl)
-                .await;
+            self.cache.put(key, CachedResponse { body: body.clone() }, *ttl).await;
         }
         outcome
     }
@@ -343,45 +314,39 @@ impl Engine {
         request: &GatewayRequest,
     ) -> Outcome {
         let policy = &leaf.settings.retry;
+        // Not drawn from the RNG: that would shift seeded loadbalance draws away from the
+        // dry-run plan.
+        let serial = self.ids.fetch_add(1, Ordering::Relaxed);
+        let fallback_id = format!("chatcmpl-gw{serial:012x}");
         let mut retry_after_left = RETRY_AFTER_BUDGET;
         let mut attempt: u8 = 0;
         loop {
             let started = self.transport.now();
-            let result = self.send_once(provider, upstream, timeout, request).await;
+            let cx = ResponseContext {
+                request,
+                settings: &leaf.settings,
+                now: self.transport.wall_clock(),
+                fallback_id: &fallback_id,
+            };
+            let result = self.send_once(provider, upstream, timeout, &cx).await;
             let duration = self.transport.now().saturating_duration_since(started);
             let (status, failure) = match result {
                 Ok(outcome) => {
-                    route.attempts.push(self.attempt_record(
-                        leaf,
-                        provider,
-                        outcome.status,
-                        None,
-                        duration,
-                    ));
+                    route.attempts.push(self.attempt_record(leaf, provider, outcome.status, None, duration));
                     route.retry_count = i32::from(attempt);
                     return outcome;
                 }
                 Err(failure) => (failure.status(), failure),
             };
-            route.attempts.push(self.attempt_record(
-                leaf,
-                provider,
-                status,
-                Some(failure.error.code),
-                duration,
-            ));
+            route.attempts.push(self.attempt_record(leaf, provider, status, Some(failure.error.code), duration));
             // Connection failures are retried whatever on_status_codes says.
             let retryable = failure.connection || policy.on_status_codes.contains(&status);
             if !retryable || attempt >= policy.attempts {
-                route.retry_count = if retryable && policy.attempts > 0 {
-                    -1
-                } else {
-                    i32::from(attempt)
-                };
+                route.retry_count = if retryable && policy.attempts > 0 { -1 } else { i32::from(attempt) };
                 return failure.into_outcome();
             }
             let asked = (policy.use_retry_after_header && matches!(status, 429 | 503))
-                .then(|| requested_delay(&failure.headers, SystemTime::now()))
+                .then(|| requested_delay(&failure.headers, self.transport.wall_clock()))
                 .flatten();
             let delay = match asked {
                 Some(delay) if delay > retry_after_left => {
@@ -423,7 +388,7 @@ impl Engine {
         provider: &'static dyn Provider,
         upstream: &HttpRequest,
         timeout: Option<Duration>,
-        request: &GatewayRequest,
+        cx: &ResponseContext<'_>,
     ) -> Result<Outcome, Failure> {
         let slug = provider.slug();
         let send = self.transport.send(upstream.clone());
@@ -436,23 +401,16 @@ impl Engine {
         };
         let response = sent.map_err(|e| Failure::connection(slug, upstream, &e))?;
         let headers = passthrough_response_headers(&response.headers);
-        let content_type = response
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let content_type =
+            response.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         if !(200..300).contains(&response.status) {
             let status = response.status;
             let body = collect_body(response.body).await.unwrap_or_default();
             let error = provider.upstream_error(status, &body);
-            return Err(Failure {
-                error,
-                headers,
-                connection: false,
-            });
+            return Err(Failure { error, headers, connection: false });
         }
         if upstream.stream {
-            let translator = provider.stream_translator(request.endpoint);
+            let translator = provider.stream_translator(cx);
             return match stream::open(response.body, translator).await {
                 Ok(events) => Ok(Outcome {
                     status: response.status,
@@ -463,17 +421,13 @@ impl Engine {
                 }),
                 Err(EarlyFailure::Transport(e)) => Err(Failure::connection(slug, upstream, &e)),
                 // A broken stream before its first chunk is as retryable as a refused connection.
-                Err(EarlyFailure::Upstream(error)) => Err(Failure {
-                    error: error.with_provider(slug),
-                    headers,
-                    connection: true,
-                }),
+                Err(EarlyFailure::Upstream(error)) => {
+                    Err(Failure { error: error.with_provider(slug), headers, connection: true })
+                }
             };
         }
-        let body = collect_body(response.body)
-            .await
-            .map_err(|e| Failure::connection(slug, upstream, &e))?;
-        match provider.transform_response(request.endpoint, body) {
+        let body = collect_body(response.body).await.map_err(|e| Failure::connection(slug, upstream, &e))?;
+        match provider.transform_response(cx, body) {
             Ok(body) => Ok(Outcome {
                 status: response.status,
                 content_type,
@@ -481,11 +435,7 @@ impl Engine {
                 body: ResponseBody::Full(body),
                 error: None,
             }),
-            Err(error) => Err(Failure {
-                error: error.with_provider(slug),
-                headers,
-                connection: false,
-            }),
+            Err(error) => Err(Failure { error: error.with_provider(slug), headers, connection: false }),
         }
     }
 }
@@ -506,17 +456,10 @@ impl Failure {
     fn timeout(provider: &str, limit: Duration) -> Self {
         let error = GatewayError::new(
             ErrorCode::Timeout,
-            format!(
-                "Request exceeded the timeout sent in the request: {}ms",
-                limit.as_millis()
-            ),
+            format!("Request exceeded the timeout sent in the request: {}ms", limit.as_millis()),
         )
         .with_provider(provider);
-        Self {
-            error,
-            headers: HeaderMap::new(),
-            connection: false,
-        }
+        Self { error, headers: HeaderMap::new(), connection: false }
     }
 
     fn connection(provider: &str, upstream: &HttpRequest, e: &TransportError) -> Self {
@@ -526,11 +469,7 @@ impl Failure {
             format!("could not reach {provider} at {host}: {}", e.message),
         )
         .with_provider(provider);
-        Self {
-            error,
-            headers: HeaderMap::new(),
-            connection: true,
-        }
+        Self { error, headers: HeaderMap::new(), connection: true }
     }
 
     fn into_outcome(self) -> Outcome {

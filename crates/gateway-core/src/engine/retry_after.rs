@@ -7,12 +7,7 @@ use http::HeaderMap;
 /// The delay an upstream asked for, from `retry-after-ms`, `x-ms-retry-after-ms` or
 /// `retry-after` (delta-seconds or an HTTP-date), first present wins.
 pub fn requested_delay(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
         if let Some(v) = text(name) {
             return v
@@ -82,10 +77,7 @@ mod tests {
     fn reads_all_three_forms() {
         let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // 1994-11-06T08:49:37Z
         let mut h = HeaderMap::new();
-        h.insert(
-            "retry-after",
-            "Sun, 06 Nov 1994 08:49:40 GMT".parse().unwrap(),
-        );
+        h.insert("retry-after", "Sun, 06 Nov 1994 08:49:40 GMT".parse().unwrap());
         assert_eq!(requested_delay(&h, now), Some(Duration::from_secs(3)));
         h.insert("retry-after", "2".parse().unwrap());
         assert_eq!(requested_delay(&h, now), Some(Duration::from_secs(2)));
@@ -93,10 +85,7 @@ mod tests {
         assert_eq!(requested_delay(&h, now), Some(Duration::from_millis(250)));
         h.insert("retry-after-ms", "10".parse().unwrap());
         assert_eq!(requested_delay(&h, now), Some(Duration::from_millis(10)));
-        assert_eq!(
-            parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
-            Some(UNIX_EPOCH)
-        );
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(UNIX_EPOCH));
         assert_eq!(parse_http_date("yesterday"), None);
     }
 }

@@ -36,24 +36,16 @@ pub async fn open(
     let mut finished = false;
     while out.is_empty() {
         match body.next().await {
-            Some(Ok(bytes)) => translator
-                .feed(&bytes, &mut out)
-                .map_err(EarlyFailure::Upstream)?,
+            Some(Ok(bytes)) => translator.feed(&bytes, &mut out).map_err(EarlyFailure::Upstream)?,
             Some(Err(e)) => return Err(EarlyFailure::Transport(e)),
             None => {
-                translator
-                    .finish(&mut out)
-                    .map_err(EarlyFailure::Upstream)?;
+                translator.finish(&mut out).map_err(EarlyFailure::Upstream)?;
                 finished = true;
                 break;
             }
         }
     }
-    let state = State {
-        body: (!finished).then_some(body),
-        translator,
-        pending: out.into_iter().map(Ok).collect(),
-    };
+    let state = State { body: (!finished).then_some(body), translator, pending: out.into_iter().map(Ok).collect() };
     Ok(Box::pin(futures::stream::unfold(state, State::next)))
 }
 
@@ -75,11 +67,10 @@ impl State {
             let mut out = Vec::new();
             let step = match body.next().await {
                 Some(Ok(bytes)) => self.translator.feed(&bytes, &mut out),
-                Some(Err(e)) => Err(GatewayError::new(
-                    ErrorCode::StreamError,
-                    format!("the upstream stream broke: {}", e.message),
-                )
-                .with_status(502)),
+                Some(Err(e)) => {
+                    Err(GatewayError::new(ErrorCode::StreamError, format!("the upstream stream broke: {}", e.message))
+                        .with_status(502))
+                }
                 None => {
                     self.body = None;
                     self.translator.finish(&mut out)

@@ -1,7 +1,7 @@
 //! The engine's only window on the world: send a request, sleep, read a clock.
 
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::Stream;
@@ -24,10 +24,7 @@ pub struct HttpResponse {
 
 impl std::fmt::Debug for HttpResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpResponse")
-            .field("status", &self.status)
-            .field("headers", &self.headers)
-            .finish()
+        f.debug_struct("HttpResponse").field("status", &self.status).field("headers", &self.headers).finish()
     }
 }
 
@@ -63,10 +60,7 @@ pub struct TransportError {
 impl TransportError {
     /// A new error.
     pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
+        Self { kind, message: message.into() }
     }
 }
 
@@ -81,9 +75,14 @@ pub trait Transport: Send + Sync {
     /// Sleep for `duration`.
     async fn sleep(&self, duration: Duration);
 
-    /// Monotonic now.
+    /// Monotonic now (attempt timings).
     fn now(&self) -> Instant {
         Instant::now()
+    }
+
+    /// Wall-clock now (request signing, `created`, HTTP-date `Retry-After`).
+    fn wall_clock(&self) -> SystemTime {
+        SystemTime::now()
     }
 }
 

@@ -7,6 +7,8 @@
 
 mod openai_compatible;
 
+use std::time::SystemTime;
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::Value;
@@ -20,6 +22,8 @@ pub use openai_compatible::{OpenAiCompatible, OpenAiStreamTranslator, UrlScheme}
 /// Everything a provider needs to build one upstream request.
 #[derive(Debug, Clone, Copy)]
 pub struct BuildInput<'a> {
+    /// Wall-clock time of the attempt (request signing, e.g. SigV4's `x-amz-date`).
+    pub now: SystemTime,
     /// The caller's request.
     pub request: &'a GatewayRequest,
     /// Provider credentials and options.
@@ -36,6 +40,62 @@ impl BuildInput<'_> {
     /// Whether the caller asked for a stream.
     pub fn stream(&self) -> bool {
         self.request.body.wants_stream()
+    }
+
+    /// The request body after `override_params` (for transforms that rebuild the body).
+    pub fn params(&self) -> Result<Value, GatewayError> {
+        effective_params(&self.request.body, self.settings)
+    }
+}
+
+/// What a provider needs to translate an answer back: the request it answers, the
+/// effective settings, and injected time and id (deterministic in tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseContext<'a> {
+    /// The caller's request.
+    pub request: &'a GatewayRequest,
+    /// The leaf's effective settings.
+    pub settings: &'a TargetSettings,
+    /// Wall-clock time, for `created` when the upstream gives none.
+    pub now: SystemTime,
+    /// An id for answers whose upstream gives none (`chatcmpl-...`).
+    pub fallback_id: &'a str,
+}
+
+impl ResponseContext<'_> {
+    /// The endpoint being answered.
+    pub fn endpoint(&self) -> Endpoint {
+        self.request.endpoint
+    }
+
+    /// The model the caller asked for (`override_params` wins over the body).
+    pub fn model(&self) -> Option<&str> {
+        self.settings
+            .override_params
+            .get("model")
+            .or_else(|| self.request.body.value().and_then(|v| v.get("model")))
+            .and_then(Value::as_str)
+    }
+
+    /// `stream_options.include_usage` (override_params win).
+    pub fn include_usage(&self) -> bool {
+        self.settings
+            .override_params
+            .get("stream_options")
+            .or_else(|| self.request.body.value().and_then(|v| v.get("stream_options")))
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// Map finish reasons to OpenAI's set and drop provider extras.
+    pub fn strict(&self) -> bool {
+        self.settings.strict_open_ai_compliance
+    }
+
+    /// `created` as Unix seconds.
+    pub fn created(&self) -> u64 {
+        self.now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
     }
 }
 
@@ -67,13 +127,13 @@ pub trait Provider: Send + Sync + 'static {
     fn build_request(&self, input: &BuildInput<'_>) -> Result<HttpRequest, GatewayError>;
 
     /// Turn a successful (2xx) upstream body into the OpenAI shape.
-    fn transform_response(&self, endpoint: Endpoint, body: Bytes) -> Result<Bytes, GatewayError>;
+    fn transform_response(&self, cx: &ResponseContext<'_>, body: Bytes) -> Result<Bytes, GatewayError>;
 
     /// Turn an upstream error answer into a [`GatewayError`] that keeps its status.
     fn upstream_error(&self, status: u16, body: &[u8]) -> GatewayError;
 
     /// A fresh translator for one streamed answer.
-    fn stream_translator(&self, endpoint: Endpoint) -> Box<dyn StreamTranslator>;
+    fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator>;
 }
 
 /// Turns one upstream stream into OpenAI `chat.completion.chunk` payloads (JSON text of
@@ -87,30 +147,27 @@ pub trait StreamTranslator: Send {
     fn finish(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError>;
 }
 
-/// Every provider this build knows.
-static PROVIDERS: &[&OpenAiCompatible] = openai_compatible::TABLE;
+/// Providers with their own wire format (one module each).
+static NATIVE: &[&dyn Provider] = &[];
 
 /// The provider for `slug`.
 pub fn lookup(slug: &str) -> Option<&'static dyn Provider> {
-    PROVIDERS
+    openai_compatible::TABLE
         .iter()
-        .find(|p| p.slug == slug)
         .map(|p| *p as &'static dyn Provider)
+        .chain(NATIVE.iter().copied())
+        .find(|p| p.slug() == slug)
 }
 
 /// All known slugs, for error messages and docs.
 pub fn slugs() -> Vec<&'static str> {
-    PROVIDERS.iter().map(|p| p.slug).collect()
+    openai_compatible::TABLE.iter().map(|p| p.slug).chain(NATIVE.iter().map(|p| p.slug())).collect()
 }
 
 /// The JSON body to send: the caller's bytes untouched when nothing changes (the common
 /// case: no copy, no re-serialisation), else the body with `override_params` merged over
 /// it and `drop` keys removed. Returns the body and the names of dropped parameters.
-pub fn json_body(
-    body: &RequestBody,
-    settings: &TargetSettings,
-    drop: &[&str],
-) -> Result<Bytes, GatewayError> {
+pub fn json_body(body: &RequestBody, settings: &TargetSettings, drop: &[&str]) -> Result<Bytes, GatewayError> {
     let RequestBody::Json { raw, value } = body else {
         return Err(GatewayError::request("", "this endpoint takes a JSON body"));
     };
@@ -127,23 +184,15 @@ pub fn json_body(
             obj.shift_remove(*k);
         }
     }
-    serde_json::to_vec(&merged).map(Bytes::from).map_err(|e| {
-        GatewayError::new(
-            ErrorCode::Internal,
-            format!("serialising the request body: {e}"),
-        )
-    })
+    serde_json::to_vec(&merged)
+        .map(Bytes::from)
+        .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))
 }
 
 /// The request body after `override_params`, as a value (for transforms that rebuild the
 /// body in another shape).
-pub fn effective_params(
-    body: &RequestBody,
-    settings: &TargetSettings,
-) -> Result<Value, GatewayError> {
-    let value = body
-        .value()
-        .ok_or_else(|| GatewayError::request("", "this endpoint takes a JSON body"))?;
+pub fn effective_params(body: &RequestBody, settings: &TargetSettings) -> Result<Value, GatewayError> {
+    let value = body.value().ok_or_else(|| GatewayError::request("", "this endpoint takes a JSON body"))?;
     let mut merged = value.clone();
     if let Value::Object(obj) = &mut merged {
         for (k, v) in &settings.override_params {
@@ -191,17 +240,9 @@ pub fn passthrough_headers(request: &GatewayRequest, headers: &mut HeaderMap) {
 
 /// Insert a header whose value came from config or request data; a value that is not a
 /// valid header (a newline in an API key) is the caller's mistake, not a panic.
-pub fn insert_header(
-    headers: &mut HeaderMap,
-    name: &'static str,
-    value: &str,
-) -> Result<(), GatewayError> {
-    let value = HeaderValue::from_str(value).map_err(|_| {
-        GatewayError::request(
-            "",
-            format!("the value for header `{name}` contains invalid characters"),
-        )
-    })?;
+pub fn insert_header(headers: &mut HeaderMap, name: &'static str, value: &str) -> Result<(), GatewayError> {
+    let value = HeaderValue::from_str(value)
+        .map_err(|_| GatewayError::request("", format!("the value for header `{name}` contains invalid characters")))?;
     headers.insert(HeaderName::from_static(name), value);
     Ok(())
 }

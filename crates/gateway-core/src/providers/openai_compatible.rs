@@ -10,7 +10,7 @@ use http::{HeaderMap, Method};
 use serde_json::Value;
 
 use super::{
-    BuildInput, HttpRequest, Provider, StreamTranslator, code_for_status, forward_headers,
+    BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, code_for_status, forward_headers,
     insert_header, join_url, json_body, passthrough_headers,
 };
 use crate::error::{ErrorCode, GatewayError};
@@ -107,37 +107,16 @@ pub(super) static TABLE: &[&OpenAiCompatible] = &[
         "groq",
         "groq",
         "https://api.groq.com/openai/v1",
-        &[
-            ChatCompletions,
-            AudioTranscriptions,
-            AudioTranslations,
-            ListModels
-        ]
+        &[ChatCompletions, AudioTranscriptions, AudioTranslations, ListModels]
     ),
-    compatible!(
-        "mistral-ai",
-        "mistral-ai",
-        "https://api.mistral.ai/v1",
-        CHAT_EMBED
-    ),
+    compatible!("mistral-ai", "mistral-ai", "https://api.mistral.ai/v1", CHAT_EMBED),
     compatible!(
         "together-ai",
         "together-ai",
         "https://api.together.xyz/v1",
-        &[
-            ChatCompletions,
-            Completions,
-            Embeddings,
-            ImageGenerations,
-            ListModels
-        ]
+        &[ChatCompletions, Completions, Embeddings, ImageGenerations, ListModels]
     ),
-    compatible!(
-        "fireworks-ai",
-        "fireworks-ai",
-        "https://api.fireworks.ai/inference/v1",
-        CHAT_COMPLETE_EMBED
-    ),
+    compatible!("fireworks-ai", "fireworks-ai", "https://api.fireworks.ai/inference/v1", CHAT_COMPLETE_EMBED),
     compatible!("deepseek", "deepseek", "https://api.deepseek.com/v1", CHAT),
     compatible!(
         "openrouter",
@@ -145,58 +124,18 @@ pub(super) static TABLE: &[&OpenAiCompatible] = &[
         "https://openrouter.ai/api/v1",
         &[ChatCompletions, Completions, ListModels]
     ),
-    compatible!(
-        "perplexity-ai",
-        "perplexity-ai",
-        "https://api.perplexity.ai",
-        &[ChatCompletions]
-    ),
+    compatible!("perplexity-ai", "perplexity-ai", "https://api.perplexity.ai", &[ChatCompletions]),
     compatible!(
         "x-ai",
         "x-ai",
         "https://api.x.ai/v1",
-        &[
-            ChatCompletions,
-            Completions,
-            Embeddings,
-            ImageGenerations,
-            ListModels
-        ]
+        &[ChatCompletions, Completions, Embeddings, ImageGenerations, ListModels]
     ),
-    compatible!(
-        "cerebras",
-        "cerebras",
-        "https://api.cerebras.ai/v1",
-        &[ChatCompletions, Completions, ListModels]
-    ),
-    compatible!(
-        "sambanova",
-        "sambanova",
-        "https://api.sambanova.ai/v1",
-        CHAT_EMBED
-    ),
-    compatible!(
-        "deepinfra",
-        "deepinfra",
-        "https://api.deepinfra.com/v1/openai",
-        CHAT_COMPLETE_EMBED
-    ),
-    compatible!(
-        "ollama",
-        "ollama",
-        "http://localhost:11434/v1",
-        CHAT_COMPLETE_EMBED,
-        true,
-        &[]
-    ),
-    compatible!(
-        "lm-studio",
-        "lm-studio",
-        "http://localhost:1234/v1",
-        CHAT_COMPLETE_EMBED,
-        true,
-        &[]
-    ),
+    compatible!("cerebras", "cerebras", "https://api.cerebras.ai/v1", &[ChatCompletions, Completions, ListModels]),
+    compatible!("sambanova", "sambanova", "https://api.sambanova.ai/v1", CHAT_EMBED),
+    compatible!("deepinfra", "deepinfra", "https://api.deepinfra.com/v1/openai", CHAT_COMPLETE_EMBED),
+    compatible!("ollama", "ollama", "http://localhost:11434/v1", CHAT_COMPLETE_EMBED, true, &[]),
+    compatible!("lm-studio", "lm-studio", "http://localhost:1234/v1", CHAT_COMPLETE_EMBED, true, &[]),
 ];
 
 impl OpenAiCompatible {
@@ -209,9 +148,7 @@ impl OpenAiCompatible {
             UrlScheme::Azure => {
                 let resource = required_option(input, "resource_name")?;
                 let deployment = required_option(input, "deployment_id")?;
-                Ok(format!(
-                    "https://{resource}.openai.azure.com/openai/deployments/{deployment}"
-                ))
+                Ok(format!("https://{resource}.openai.azure.com/openai/deployments/{deployment}"))
             }
         }
     }
@@ -224,12 +161,7 @@ impl OpenAiCompatible {
             ep => ep.openai_path(),
         };
         let mut url = join_url(&base, path);
-        let mut query: Vec<String> = request
-            .query
-            .iter()
-            .filter(|q| !q.is_empty())
-            .cloned()
-            .collect();
+        let mut query: Vec<String> = request.query.iter().filter(|q| !q.is_empty()).cloned().collect();
         if let UrlScheme::Azure = self.url {
             let version = input.target.option("api_version").unwrap_or("2024-10-21");
             query.push(format!("api-version={version}"));
@@ -241,11 +173,7 @@ impl OpenAiCompatible {
         Ok(url)
     }
 
-    fn auth_headers(
-        &self,
-        input: &BuildInput<'_>,
-        headers: &mut HeaderMap,
-    ) -> Result<(), GatewayError> {
+    fn auth_headers(&self, input: &BuildInput<'_>, headers: &mut HeaderMap) -> Result<(), GatewayError> {
         let target = input.target;
         match self.auth {
             Auth::Bearer => match target.option("api_key") {
@@ -253,16 +181,14 @@ impl OpenAiCompatible {
                 None if self.key_optional => {}
                 None => return Err(missing_key(self.slug)),
             },
-            Auth::AzureApiKey => {
-                match (target.option("api_key"), target.option("azure_ad_token")) {
-                    (Some(key), _) => insert_header(headers, "api-key", key)?,
-                    (None, Some(token)) => {
-                        let token = token.strip_prefix("Bearer ").unwrap_or(token);
-                        insert_header(headers, "authorization", &format!("Bearer {token}"))?
-                    }
-                    (None, None) => return Err(missing_key(self.slug)),
+            Auth::AzureApiKey => match (target.option("api_key"), target.option("azure_ad_token")) {
+                (Some(key), _) => insert_header(headers, "api-key", key)?,
+                (None, Some(token)) => {
+                    let token = token.strip_prefix("Bearer ").unwrap_or(token);
+                    insert_header(headers, "authorization", &format!("Bearer {token}"))?
                 }
-            }
+                (None, None) => return Err(missing_key(self.slug)),
+            },
         }
         for (option, header) in [
             ("openai_organization", "openai-organization"),
@@ -278,12 +204,10 @@ impl OpenAiCompatible {
 }
 
 fn required_option<'a>(input: &'a BuildInput<'_>, key: &str) -> Result<&'a str, GatewayError> {
-    input.target.option(key).ok_or_else(|| {
-        GatewayError::config(
-            key,
-            format!("{} needs `{key}`", input.target.provider.slug()),
-        )
-    })
+    input
+        .target
+        .option(key)
+        .ok_or_else(|| GatewayError::config(key, format!("{} needs `{key}`", input.target.provider.slug())))
 }
 
 fn missing_key(slug: &str) -> GatewayError {
@@ -314,10 +238,7 @@ impl Provider for OpenAiCompatible {
         forward_headers(input, &mut headers);
         let body = match &request.body {
             RequestBody::Json { .. } => {
-                headers.insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                );
+                headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
                 json_body(&request.body, input.settings, self.drop_params)?
             }
             RequestBody::Opaque { content_type, raw } => {
@@ -333,16 +254,10 @@ impl Provider for OpenAiCompatible {
             ListModels => Method::GET,
             _ => Method::POST,
         };
-        Ok(HttpRequest {
-            method,
-            url: self.url(input)?,
-            headers,
-            body,
-            stream: input.stream(),
-        })
+        Ok(HttpRequest { method, url: self.url(input)?, headers, body, stream: input.stream() })
     }
 
-    fn transform_response(&self, _endpoint: Endpoint, body: Bytes) -> Result<Bytes, GatewayError> {
+    fn transform_response(&self, _cx: &ResponseContext<'_>, body: Bytes) -> Result<Bytes, GatewayError> {
         // Already the OpenAI shape: hand the bytes back without touching them.
         Ok(body)
     }
@@ -351,7 +266,7 @@ impl Provider for OpenAiCompatible {
         openai_style_error(self.name, status, body)
     }
 
-    fn stream_translator(&self, _endpoint: Endpoint) -> Box<dyn StreamTranslator> {
+    fn stream_translator(&self, _cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
         Box::new(OpenAiStreamTranslator::new(self.name))
     }
 }
@@ -369,18 +284,11 @@ pub fn openai_style_error(provider: &str, status: u16, body: &[u8]) -> GatewayEr
         .unwrap_or_else(|| {
             let text = String::from_utf8_lossy(body);
             let text = text.trim();
-            if text.is_empty() {
-                format!("HTTP {status}")
-            } else {
-                text.chars().take(2000).collect()
-            }
+            if text.is_empty() { format!("HTTP {status}") } else { text.chars().take(2000).collect() }
         });
-    let mut err = GatewayError::new(
-        code_for_status(status),
-        format!("{provider} error: {message}"),
-    )
-    .with_status(status)
-    .with_provider(provider);
+    let mut err = GatewayError::new(code_for_status(status), format!("{provider} error: {message}"))
+        .with_status(status)
+        .with_provider(provider);
     if let Some(e) = error.filter(|e| e.is_object()) {
         err.error_type = e.get("type").and_then(Value::as_str).map(str::to_owned);
         err.param = e.get("param").and_then(Value::as_str).map(str::to_owned);
@@ -404,13 +312,7 @@ pub struct OpenAiStreamTranslator {
 impl OpenAiStreamTranslator {
     /// A translator for `provider`'s stream.
     pub fn new(provider: &'static str) -> Self {
-        Self {
-            provider,
-            decoder: SseDecoder::new(),
-            events: Vec::new(),
-            done: false,
-            saw_finish: false,
-        }
+        Self { provider, decoder: SseDecoder::new(), events: Vec::new(), done: false, saw_finish: false }
     }
 
     fn drain(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
@@ -425,16 +327,10 @@ impl OpenAiStreamTranslator {
             }
             // Cheap checks on the raw text; parse only when they hit.
             if let Some(e) = in_band_error(data) {
-                let msg = e
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("stream error");
-                return Err(GatewayError::new(
-                    ErrorCode::StreamError,
-                    format!("{} error: {msg}", self.provider),
-                )
-                .with_provider(self.provider)
-                .with_status(502));
+                let msg = e.get("message").and_then(Value::as_str).unwrap_or("stream error");
+                return Err(GatewayError::new(ErrorCode::StreamError, format!("{} error: {msg}", self.provider))
+                    .with_provider(self.provider)
+                    .with_status(502));
             }
             if data.contains("\"finish_reason\":\"") || data.contains("\"finish_reason\": \"") {
                 self.saw_finish = true;
@@ -469,10 +365,7 @@ impl StreamTranslator for OpenAiStreamTranslator {
         } else {
             Err(GatewayError::new(
                 ErrorCode::StreamError,
-                format!(
-                    "{} stream ended before the answer was complete (no finish_reason, no [DONE])",
-                    self.provider
-                ),
+                format!("{} stream ended before the answer was complete (no finish_reason, no [DONE])", self.provider),
             )
             .with_provider(self.provider)
             .with_status(502))
