@@ -242,6 +242,7 @@ impl Engine {
         route.retry_count = 0;
         route.cache_status = CacheStatus::Disabled;
         route.provider = None;
+        route.dropped_params.clear();
         let Some(target) = leaf.provider.as_ref().or(options.provider.as_ref()) else {
             return Outcome::error(missing_provider_error(leaf));
         };
@@ -269,6 +270,7 @@ impl Engine {
             Ok(upstream) => upstream,
             Err(e) => return Outcome::error(e.with_provider(provider.slug())),
         };
+        route.dropped_params.clone_from(&upstream.dropped_params);
 
         let cache = settings
             .cache

@@ -112,6 +112,9 @@ pub struct HttpRequest {
     pub body: Bytes,
     /// Whether the answer will be a stream.
     pub stream: bool,
+    /// Request parameters the provider does not support and left out (reported in
+    /// [`crate::RouteInfo::dropped_params`]).
+    pub dropped_params: Vec<String>,
 }
 
 /// A provider implementation. Synchronous and object-safe: one static instance serves
@@ -166,7 +169,7 @@ pub fn slugs() -> Vec<&'static str> {
 
 /// The JSON body to send: the caller's bytes untouched when nothing changes (the common
 /// case: no copy, no re-serialisation), else the body with `override_params` merged over
-/// it and `drop` keys removed. Returns the body and the names of dropped parameters.
+/// it and `drop` keys removed.
 pub fn json_body(body: &RequestBody, settings: &TargetSettings, drop: &[&str]) -> Result<Bytes, GatewayError> {
     let RequestBody::Json { raw, value } = body else {
         return Err(GatewayError::request("", "this endpoint takes a JSON body"));

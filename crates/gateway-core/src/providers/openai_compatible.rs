@@ -254,7 +254,11 @@ impl Provider for OpenAiCompatible {
             ListModels => Method::GET,
             _ => Method::POST,
         };
-        Ok(HttpRequest { method, url: self.url(input)?, headers, body, stream: input.stream() })
+        let dropped_params = match request.body.value() {
+            Some(v) => self.drop_params.iter().filter(|k| v.get(**k).is_some()).map(|k| (*k).to_owned()).collect(),
+            None => Vec::new(),
+        };
+        Ok(HttpRequest { method, url: self.url(input)?, headers, body, stream: input.stream(), dropped_params })
     }
 
     fn transform_response(&self, _cx: &ResponseContext<'_>, body: Bytes) -> Result<Bytes, GatewayError> {

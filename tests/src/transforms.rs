@@ -1,0 +1,255 @@
+//! The transform fixture runner: `tests/fixtures/transforms/<provider>/<case>/case.json`.
+//!
+//! A case holds a target config, an OpenAI request, the upstream request the provider
+//! must build (method, URL, the listed headers, the JSON body), and then either an
+//! upstream answer with the OpenAI answer it must become, or an upstream stream with the
+//! chunk payloads it must become. Time and ids are fixed, so outputs are exact. Binding
+//! tests read the same files.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use gateway_core::config::{Config, Leaf, Node};
+use gateway_core::providers::{BuildInput, ResponseContext};
+use gateway_core::{Endpoint, GatewayRequest, RequestBody};
+use serde_json::{Value, json};
+
+/// The clock every fixture sees: 2023-11-14T22:13:20Z.
+pub fn fixture_now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+/// The id every fixture sees for answers whose upstream has none.
+pub const FIXTURE_ID: &str = "chatcmpl-fixture";
+
+/// Parse an endpoint name as written in fixtures (`chat_completions`, `embeddings`, ...).
+pub fn endpoint(name: &str) -> Endpoint {
+    match name {
+        "chat_completions" => Endpoint::ChatCompletions,
+        "completions" => Endpoint::Completions,
+        "embeddings" => Endpoint::Embeddings,
+        "image_generations" => Endpoint::ImageGenerations,
+        "moderations" => Endpoint::Moderations,
+        other => panic!("unknown endpoint {other}"),
+    }
+}
+
+/// One loaded case.
+pub struct Case {
+    /// `<provider>/<case>`.
+    pub name: String,
+    /// The parsed case.json.
+    pub spec: Value,
+    /// The stream bytes, if the case has `upstream_stream.txt` or `upstream_stream.b64`.
+    pub stream: Option<Vec<u8>>,
+}
+
+/// Every case under tests/fixtures/transforms.
+pub fn cases() -> Vec<Case> {
+    let root = crate::fixture_path("transforms");
+    let mut out = Vec::new();
+    let mut providers: Vec<_> =
+        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    providers.sort();
+    for provider in providers {
+        let mut dirs: Vec<_> =
+            std::fs::read_dir(&provider).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+        dirs.sort();
+        for dir in dirs {
+            let name = format!(
+                "{}/{}",
+                provider.file_name().unwrap().to_string_lossy(),
+                dir.file_name().unwrap().to_string_lossy()
+            );
+            let text = std::fs::read_to_string(dir.join("case.json")).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let spec: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let stream = std::fs::read(dir.join("upstream_stream.txt")).ok().or_else(|| {
+                std::fs::read_to_string(dir.join("upstream_stream.b64")).ok().map(|t| base64_decode(t.trim()))
+            });
+            out.push(Case { name, spec, stream });
+        }
+    }
+    out
+}
+
+/// The single leaf of a case's target config.
+pub fn leaf(spec: &Value) -> Leaf {
+    let config = Config::from_json(&spec["target"]).unwrap_or_else(|e| panic!("target config: {e}"));
+    match config.root() {
+        Node::Leaf(leaf) => leaf.clone(),
+        Node::Group(_) => panic!("a case's target must be a single leaf"),
+    }
+}
+
+/// The case's request.
+pub fn request(spec: &Value) -> GatewayRequest {
+    let ep = endpoint(spec["endpoint"].as_str().unwrap_or("chat_completions"));
+    let body = RequestBody::json(Bytes::from(spec["request"].to_string())).unwrap();
+    GatewayRequest::json(ep, body)
+}
+
+/// Run one case; `Err` describes the first mismatch.
+pub fn run(case: &Case, splits: &[usize]) -> Result<(), String> {
+    let spec = &case.spec;
+    let leaf = leaf(spec);
+    let target = leaf.provider.clone().ok_or("target has no provider")?;
+    let request = request(spec);
+    let input = BuildInput {
+        now: fixture_now(),
+        request: &request,
+        target: &target,
+        settings: &leaf.settings,
+        custom_host: leaf.settings.custom_host.as_deref(),
+        forward_headers: &leaf.settings.forward_headers,
+    };
+    let provider = target.provider;
+
+    // The upstream request.
+    let built = provider.build_request(&input);
+    if let Some(want_err) = spec.get("build_error") {
+        let e = built.err().ok_or("expected build_request to fail")?;
+        return compare("build error", &json!({"status": e.status, "body": e.to_openai_json()}), want_err);
+    }
+    let built = built.map_err(|e| format!("build_request failed: {e}"))?;
+    let want = &spec["upstream_request"];
+    if let Some(m) = want.get("method") {
+        compare("method", &json!(built.method.as_str()), m)?;
+    }
+    compare("url", &json!(built.url), &want["url"])?;
+    if let Some(Value::Object(headers)) = want.get("headers") {
+        for (name, value) in headers {
+            let got = built.headers.get(name.as_str()).map(|v| v.to_str().unwrap_or("<binary>").to_owned());
+            match value {
+                Value::Null if got.is_none() => {}
+                Value::String(pattern) if pattern.starts_with("re:") => {
+                    let re = regex_lite(&pattern[3..]);
+                    if !got.as_deref().is_some_and(|g| re(g)) {
+                        return Err(format!("header {name}: {got:?} does not match {pattern}"));
+                    }
+                }
+                _ => compare(&format!("header {name}"), &json!(got), value)?,
+            }
+        }
+    }
+    if let Some(body) = want.get("body") {
+        let got: Value = serde_json::from_slice(&built.body).map_err(|e| format!("upstream body is not JSON: {e}"))?;
+        compare("upstream body", &got, body)?;
+    }
+
+    // The answer.
+    let cx =
+        ResponseContext { request: &request, settings: &leaf.settings, now: fixture_now(), fallback_id: FIXTURE_ID };
+    if let Some(stream) = &case.stream {
+        let mut translator = provider.stream_translator(&cx);
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut result = Ok(());
+        for &s in splits.iter().chain(std::iter::once(&stream.len())) {
+            let s = s.clamp(start, stream.len());
+            result = translator.feed(&stream[start..s], &mut out);
+            start = s;
+            if result.is_err() {
+                break;
+            }
+        }
+        if result.is_ok() {
+            result = translator.finish(&mut out);
+        }
+        let chunks: Vec<Value> = out
+            .iter()
+            .map(|c| {
+                serde_json::from_slice(c).map_err(|e| format!("chunk is not JSON: {e}: {}", String::from_utf8_lossy(c)))
+            })
+            .collect::<Result<_, _>>()?;
+        compare("chunks", &Value::Array(chunks), &spec["chunks"])?;
+        let got_error = result.err().map(|e| json!({"code": e.code.as_str(), "message": e.message}));
+        let want_error = spec.get("stream_error").cloned().unwrap_or(Value::Null);
+        return match (got_error, want_error) {
+            (None, Value::Null) => Ok(()),
+            (Some(got), Value::Null) => Err(format!("stream failed: {got}")),
+            (None, want) => Err(format!("stream succeeded, expected error {want}")),
+            (Some(got), want) => compare("stream error code", &got["code"], &want["code"]),
+        };
+    }
+    let upstream = &spec["upstream_response"];
+    let status = upstream["status"].as_u64().unwrap_or(200) as u16;
+    let body = match &upstream["body"] {
+        Value::String(text) => Bytes::from(text.clone()),
+        v => Bytes::from(v.to_string()),
+    };
+    let want = &spec["response"];
+    if (200..300).contains(&status) {
+        match provider.transform_response(&cx, body) {
+            Ok(out) => {
+                let got: Value = serde_json::from_slice(&out).map_err(|e| format!("answer is not JSON: {e}"))?;
+                compare("status", &json!(200), &want["status"])?;
+                compare("answer", &got, &want["body"])
+            }
+            Err(e) => compare("answer error", &json!({"status": e.status, "body": e.to_openai_json()}), want),
+        }
+    } else {
+        let e = provider.upstream_error(status, &body);
+        compare("error", &json!({"status": e.status, "body": e.to_openai_json()}), want)
+    }
+}
+
+fn compare(what: &str, got: &Value, want: &Value) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} differs\n  got:  {}\n  want: {}",
+            serde_json::to_string(got).unwrap_or_default(),
+            serde_json::to_string(want).unwrap_or_default()
+        ))
+    }
+}
+
+/// A tiny matcher for `re:` header patterns: `^`/`$` anchors and `.*` wildcards only,
+/// enough for signatures whose shape, not value, is fixed.
+fn regex_lite(pattern: &str) -> impl Fn(&str) -> bool {
+    let anchored_start = pattern.starts_with('^');
+    let anchored_end = pattern.ends_with('$');
+    let core = pattern.trim_start_matches('^').trim_end_matches('$').to_owned();
+    move |s: &str| {
+        let parts: Vec<&str> = core.split(".*").collect();
+        let mut rest = s;
+        for (i, part) in parts.iter().enumerate() {
+            if i == 0 && anchored_start {
+                match rest.strip_prefix(part) {
+                    Some(r) => rest = r,
+                    None => return false,
+                }
+            } else if let Some(pos) = rest.find(part) {
+                rest = &rest[pos + part.len()..];
+            } else {
+                return false;
+            }
+        }
+        !anchored_end || rest.is_empty() || parts.last().is_some_and(|p| p.is_empty())
+    }
+}
+
+/// Standard base64 (for binary stream fixtures).
+pub fn base64_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("bad base64 byte {c}"),
+        };
+        buf = (buf << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
