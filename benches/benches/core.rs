@@ -1,1 +1,124 @@
-fn main() {}
+//! Core hot paths: config load, query match, routing plan, OpenAI request build.
+//! Goal (issue 2): plan + build ≤ 5 µs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::hint::black_box;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use gateway_core::config::Node;
+use gateway_core::providers::BuildInput;
+use gateway_core::query::{Query, QueryContext};
+use gateway_core::rng::SplitMix64;
+use gateway_core::router::plan;
+use gateway_core::{Config, Endpoint, GatewayRequest, RequestBody};
+use serde_json::{Value, json};
+
+fn conditional_config() -> Value {
+    json!({
+        "strategy": {"mode": "conditional", "default": "base", "conditions": [
+            {"query": {"metadata.user.plan": {"$in": ["enterprise"]}}, "then": "premium"},
+            {"query": {"$and": [{"params.model": {"$regex": "^gpt-4"}}, {"metadata.region": "eu"}]}, "then": "eu"},
+            {"query": {"params.stream": true, "metadata.tier": {"$ne": "free"}}, "then": "fast"}
+        ]},
+        "retry": {"attempts": 2},
+        "targets": [
+            {"name": "premium", "provider": "openai", "api_key": "k1", "override_params": {"model": "gpt-4o"}},
+            {"name": "eu", "provider": "azure-openai", "api_key": "k2", "resource_name": "r", "deployment_id": "d"},
+            {"name": "fast", "provider": "groq", "api_key": "k3"},
+            {"name": "base", "strategy": {"mode": "fallback"}, "targets": [
+                {"provider": "openai", "api_key": "k4"},
+                {"provider": "together-ai", "api_key": "k5"}
+            ]}
+        ]
+    })
+}
+
+fn chat_body() -> Bytes {
+    Bytes::from(
+        json!({
+            "model": "gpt-4o-mini",
+            "messages": [
+                {"role": "system", "content": "You are a helpful assistant."},
+                {"role": "user", "content": "What is the capital of France? Answer in one word."}
+            ],
+            "temperature": 0.2
+        })
+        .to_string(),
+    )
+}
+
+fn benches(c: &mut Criterion) {
+    let config_json = conditional_config();
+    c.bench_function("config_parse_compile_4_targets", |b| {
+        b.iter(|| Config::from_json(black_box(&config_json)).unwrap())
+    });
+
+    let query = Query::compile(&json!({
+        "$or": [{"metadata.user.plan": {"$in": ["pro", "enterprise"]}}, {"params.model": {"$regex": "^gpt-4"}}],
+        "metadata.region": {"$ne": "cn"}
+    }))
+    .unwrap();
+    let metadata = json!({"user": {"plan": "free"}, "region": "eu"});
+    let params = json!({"model": "gpt-4o-mini", "messages": []});
+    let ctx = QueryContext { metadata: &metadata, params: &params, pathname: "/v1/chat/completions" };
+    c.bench_function("query_match", |b| b.iter(|| black_box(&query).matches(black_box(&ctx))));
+
+    let config = Config::from_json(&config_json).unwrap();
+    let rng = SplitMix64::new(1);
+    let metadata = json!({"user": {"plan": "team"}, "region": "us", "tier": "free"});
+    let request = GatewayRequest::json(Endpoint::ChatCompletions, RequestBody::json(chat_body()).unwrap());
+    let params = request.body.value().unwrap().clone();
+    let ctx = QueryContext { metadata: &metadata, params: &params, pathname: "/v1/chat/completions" };
+    c.bench_function("plan_conditional_4_targets", |b| b.iter(|| plan(black_box(&config), &ctx, &rng).unwrap()));
+
+    let leaf = match config.root() {
+        Node::Group(g) => match &g.targets[2] {
+            Node::Leaf(l) => l.clone(),
+            Node::Group(_) => unreachable!(),
+        },
+        Node::Leaf(_) => unreachable!(),
+    };
+    let target = leaf.provider.clone().unwrap();
+    let build = |request: &GatewayRequest| {
+        let input = BuildInput {
+            now: SystemTime::now(),
+            request,
+            target: &target,
+            settings: &leaf.settings,
+            custom_host: None,
+            forward_headers: &[],
+        };
+        target.provider.build_request(&input).unwrap()
+    };
+    c.bench_function("openai_request_build_passthrough", |b| b.iter(|| build(black_box(&request))));
+
+    c.bench_function("plan_plus_build", |b| {
+        b.iter(|| {
+            let leaves = plan(black_box(&config), &ctx, &rng).unwrap();
+            let target = leaves[0].provider.as_ref().unwrap();
+            let input = BuildInput {
+                now: SystemTime::now(),
+                request: &request,
+                target,
+                settings: &leaves[0].settings,
+                custom_host: None,
+                forward_headers: &[],
+            };
+            target.provider.build_request(&input).unwrap()
+        })
+    });
+
+    c.bench_function("request_parse_and_validate", |b| {
+        let raw = chat_body();
+        b.iter(|| {
+            let body = RequestBody::json(black_box(raw.clone())).unwrap();
+            gateway_core::request::validate_body(Endpoint::ChatCompletions, &body).unwrap();
+            body
+        })
+    });
+}
+
+criterion_group!(core, benches);
+criterion_main!(core);

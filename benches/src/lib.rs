@@ -1,1 +1,1 @@
-//! placeholder
+//! Gatewise benchmarks live in `benches/` (criterion) and `load/` (the load script).

@@ -123,7 +123,7 @@ pub fn run(case: &Case, splits: &[usize]) -> Result<(), String> {
                 Value::Null if got.is_none() => {}
                 Value::String(pattern) if pattern.starts_with("re:") => {
                     let re = regex_lite(&pattern[3..]);
-                    if !got.as_deref().is_some_and(|g| re(g)) {
+                    if !got.as_deref().is_some_and(&re) {
                         return Err(format!("header {name}: {got:?} does not match {pattern}"));
                     }
                 }

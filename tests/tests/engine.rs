@@ -1,0 +1,475 @@
+//! The engine against a scripted in-memory transport with a virtual clock: fallback,
+//! nesting, retries and their schedule, Retry-After, timeouts, connection failures,
+//! loadbalance distribution, stream peeking and breaks, and the cache.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::executor::block_on;
+use gateway_core::config::ProviderTarget;
+use gateway_core::engine::{CacheStatus, TransportErrorKind};
+use gateway_core::rng::SplitMix64;
+use gateway_core::{Config, Endpoint, Engine, ErrorCode, GatewayRequest, RequestBody, RequestOptions, ResponseBody};
+use gateway_tests::fake::{Reply, ScriptedTransport};
+use serde_json::{Value, json};
+
+const OK: &str = r#"{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
+
+fn target(host: &str) -> Value {
+    json!({"provider": "openai", "api_key": "k", "custom_host": format!("http://{host}/v1")})
+}
+
+fn chat(body: Value) -> GatewayRequest {
+    GatewayRequest::json(Endpoint::ChatCompletions, RequestBody::json(Bytes::from(body.to_string())).unwrap())
+}
+
+fn hello() -> GatewayRequest {
+    chat(json!({"model": "m", "messages": [{"role": "user", "content": "hello"}]}))
+}
+
+fn options(config: Value) -> RequestOptions {
+    RequestOptions { config: Some(Arc::new(Config::from_json(&config).unwrap())), ..RequestOptions::default() }
+}
+
+struct Setup {
+    transport: Arc<ScriptedTransport>,
+    engine: Engine,
+}
+
+fn setup() -> Setup {
+    let transport = Arc::new(ScriptedTransport::new());
+    let engine = Engine::new(transport.clone()).with_rng(Arc::new(SplitMix64::new(42)));
+    Setup { transport, engine }
+}
+
+fn body_json(r: &gateway_core::Response) -> Value {
+    match &r.body {
+        ResponseBody::Full(b) => serde_json::from_slice(b).unwrap(),
+        ResponseBody::Events(_) => panic!("expected a full body"),
+    }
+}
+
+#[test]
+fn fallback_moves_on_after_a_failure_and_reports_the_answering_target() {
+    let s = setup();
+    s.transport.script("a", [Reply::error(500, "boom")]).script("b", [Reply::ok(OK)]);
+    let config = json!({"strategy": {"mode": "fallback"}, "targets": [target("a"), target("b")]});
+    let r = block_on(s.engine.handle(&hello(), &options(config)));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.route.option_index.as_deref(), Some("config.targets[1]"));
+    assert_eq!(r.route.provider.as_deref(), Some("openai"));
+    assert_eq!(s.transport.hosts(), ["a", "b"]);
+    assert_eq!(r.route.attempts.iter().map(|a| a.status).collect::<Vec<_>>(), [500, 200]);
+}
+
+#[test]
+fn fallback_with_on_status_codes_stops_on_other_statuses() {
+    let s = setup();
+    s.transport.script("a", [Reply::error(500, "boom")]).script("b", [Reply::ok(OK)]);
+    let config =
+        json!({"strategy": {"mode": "fallback", "on_status_codes": [429]}, "targets": [target("a"), target("b")]});
+    let r = block_on(s.engine.handle(&hello(), &options(config)));
+    assert_eq!(r.status, 500);
+    assert_eq!(r.route.option_index.as_deref(), Some("config.targets[0]"));
+    assert_eq!(s.transport.hosts(), ["a"]);
+    let body = body_json(&r);
+    assert_eq!(body["error"]["message"], "openai error: boom");
+    assert_eq!(body["provider"], "openai");
+}
+
+#[test]
+fn when_every_fallback_target_fails_the_last_answer_is_returned() {
+    let s = setup();
+    s.transport.script("a", [Reply::error(500, "boom")]).script("b", [Reply::error(401, "bad key")]);
+    let config = json!({"strategy": {"mode": "fallback"}, "targets": [target("a"), target("b")]});
+    let r = block_on(s.engine.handle(&hello(), &options(config)));
+    assert_eq!(r.status, 401);
+    assert_eq!(r.route.option_index.as_deref(), Some("config.targets[1]"));
+    assert_eq!(r.error.as_ref().unwrap().code, ErrorCode::UpstreamError);
+}
+
+#[test]
+fn nested_groups_report_the_full_option_path() {
+    let s = setup();
+    s.transport.script("a", [Reply::error(503, "busy")]).script("b", [Reply::ok(OK)]);
+    let config = json!({
+        "strategy": {"mode": "loadbalance"},
+        "targets": [
+            {"weight": 0, "provider": "openai", "api_key": "k", "custom_host": "http://never/v1"},
+            {"strategy": {"mode": "fallback"}, "targets": [target("a"), target("b")]}
+        ]
+    });
+    let r = block_on(s.engine.handle(&hello(), &options(config)));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.route.option_index.as_deref(), Some("config.targets[1].targets[1]"));
+}
+
+#[test]
+fn a_model_fallback_on_one_provider_inherits_provider_and_key() {
+    let s = setup();
+    s.transport.script("a", [Reply::error(500, "m1 down"), Reply::ok(OK)]);
+    let config = json!({
+        "provider": "openai", "api_key": "parent-key", "custom_host": "http://a/v1",
+        "strategy": {"mode": "fallback"},
+        "targets": [{"override_params": {"model": "m1"}}, {"override_params": {"model": "m2"}}]
+    });
+    let r = block_on(s.engine.handle(&hello(), &options(config)));
+    assert_eq!(r.status, 200);
+    let calls = s.transport.calls();
+    let models: Vec<String> = calls
+        .iter()
+        .map(|c| serde_json::from_slice::<Value>(&c.request.body).unwrap()["model"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(models, ["m1", "m2"]);
+    assert_eq!(calls[1].request.headers["authorization"], "Bearer parent-key");
+}
+
+#[test]
+fn retries_follow_the_backoff_schedule_and_report_minus_one_when_exhausted() {
+    let s = setup();
+    s.transport.script("a", (0..4).map(|_| Reply::error(500, "boom")));
+    let mut t = target("a");
+    t["retry"] = json!({"attempts": 3});
+    let r = block_on(s.engine.handle(&hello(), &options(t)));
+    assert_eq!(r.status, 500);
+    assert_eq!(r.route.retry_count, -1);
+    let at: Vec<u64> = s.transport.calls().iter().map(|c| c.at.as_secs()).collect();
+    assert_eq!(at, [0, 1, 3, 7]);
+}
+
+#[test]
+fn a_retry_that_succeeds_reports_its_count() {
+    let s = setup();
+    s.transport.script("a", [Reply::error(502, "x"), Reply::error(429, "x"), Reply::ok(OK)]);
+    let mut t = target("a");
+    t["retry"] = json!({"attempts": 5});
+    let r = block_on(s.engine.handle(&hello(), &options(t)));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.route.retry_count, 2);
+    assert_eq!(s.transport.sleeps(), [Duration::from_secs(1), Duration::from_secs(2)]);
+}
+
+#[test]
+fn statuses_outside_on_status_codes_are_not_retried() {
+    let s = setup();
+    s.transport.script("a", [Reply::error(401, "no"), Reply::ok(OK)]);
+    let mut t = target("a");
+    t["retry"] = json!({"attempts": 2});
+    let r = block_on(s.engine.handle(&hello(), &options(t)));
+    assert_eq!((r.status, r.route.retry_count), (401, 0));
+    assert_eq!(s.transport.calls().len(), 1);
+}
+
+#[test]
+fn retry_after_is_honoured_on_429_and_503_within_the_budget() {
+    let s = setup();
+    let limited = |h: &'static str, v: &str, status| {
+        Reply::Status(status, vec![(h, v.to_owned()), ("content-type", "application/json".into())], "{}".into())
+    };
+    s.transport.script("a", [limited("retry-after", "2", 429), limited("retry-after-ms", "300", 503), Reply::ok(OK)]);
+    let mut t = target("a");
+    t["retry"] = json!({"attempts": 3, "use_retry_after_header": true});
+    let r = block_on(s.engine.handle(&hello(), &options(t.clone())));
+    assert_eq!(r.status, 200);
+    assert_eq!(s.transport.sleeps(), [Duration::from_secs(2), Duration::from_millis(300)]);
+
+    // Over the 60 s budget: the error comes back at once, marked exhausted.
+    let s = setup();
+    s.transport.script("a", [limited("retry-after", "99", 429), Reply::ok(OK)]);
+    let r = block_on(s.engine.handle(&hello(), &options(t)));
+    assert_eq!((r.status, r.route.retry_count), (429, -1));
+    assert_eq!(s.transport.calls().len(), 1);
+    assert_eq!(r.headers["retry-after"], "99", "upstream retry-after passes through");
+    assert_eq!(r.error.unwrap().code, ErrorCode::RateLimited);
+}
+
+#[test]
+fn retry_after_is_ignored_unless_enabled() {
+    let s = setup();
+    s.transport.script("a", [Reply::Status(429, vec![("retry-after", "30".into())], "{}".into()), Reply::ok(OK)]);
+    let mut t = target("a");
+    t["retry"] = json!({"attempts": 1});
+    let r = block_on(s.engine.handle(&hello(), &options(t)));
+    assert_eq!(r.status, 200);
+    assert_eq!(s.transport.sleeps(), [Duration::from_secs(1)]);
+}
+
+#[test]
+fn a_timeout_is_a_408_and_falls_back() {
+    let s = setup();
+    s.transport.script("a", [Reply::Hang]).script("b", [Reply::ok(OK)]);
+    let config =
+        json!({"strategy": {"mode": "fallback"}, "request_timeout": 300, "targets": [target("a"), target("b")]});
+    let r = block_on(s.engine.handle(&hello(), &options(config.clone())));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.route.attempts[0].status, 408);
+    assert_eq!(s.transport.calls()[1].at, Duration::from_millis(300));
+
+    let s = setup();
+    s.transport.script("a", [Reply::Hang]);
+    let r = block_on(s.engine.handle(
+        &hello(),
+        &options(json!({"request_timeout": 300, "provider": "openai", "api_key": "k", "custom_host": "http://a/v1"})),
+    ));
+    assert_eq!(r.status, 408);
+    let body = body_json(&r);
+    assert_eq!(body["error"]["message"], "Request exceeded the timeout sent in the request: 300ms");
+    assert_eq!(body["error"]["type"], "timeout_error");
+}
+
+#[test]
+fn timeouts_are_retried_only_when_408_is_listed() {
+    let s = setup();
+    s.transport.script("a", [Reply::Hang, Reply::Hang]);
+    let mut t = target("a");
+    t["request_timeout"] = json!(300);
+    t["retry"] = json!({"attempts": 1, "on_status_codes": [408]});
+    let r = block_on(s.engine.handle(&hello(), &options(t)));
+    assert_eq!((r.status, r.route.retry_count), (408, -1));
+    let at: Vec<Duration> = s.transport.calls().iter().map(|c| c.at).collect();
+    assert_eq!(at, [Duration::ZERO, Duration::from_millis(1300)]);
+}
+
+#[test]
+fn the_request_timeout_option_overrides_the_config() {
+    let s = setup();
+    s.transport.script("a", [Reply::Hang]);
+    let mut t = target("a");
+    t["request_timeout"] = json!(60_000);
+    let mut opts = options(t);
+    opts.request_timeout = Some(Duration::from_millis(5));
+    let r = block_on(s.engine.handle(&hello(), &opts));
+    assert_eq!(r.status, 408);
+    assert!(r.error.unwrap().message.contains("5ms"));
+}
+
+#[test]
+fn connection_failures_are_retried_whatever_the_status_list_and_then_fall_back() {
+    let s = setup();
+    s.transport
+        .script("a", [Reply::Fail(TransportErrorKind::ConnectionRefused), Reply::Fail(TransportErrorKind::Dns)])
+        .script("b", [Reply::ok(OK)]);
+    let mut a = target("a");
+    a["retry"] = json!({"attempts": 1, "on_status_codes": [418]});
+    let config = json!({"strategy": {"mode": "fallback"}, "targets": [a, target("b")]});
+    let r = block_on(s.engine.handle(&hello(), &options(config)));
+    assert_eq!(r.status, 200);
+    assert_eq!(s.transport.hosts(), ["a", "a", "b"]);
+    assert_eq!(r.route.attempts[0].error, Some(ErrorCode::UpstreamConnectionError));
+
+    let s = setup();
+    let r = block_on(s.engine.handle(&hello(), &options(target("nowhere"))));
+    assert_eq!((r.status, r.route.retry_count), (502, 0));
+    assert_eq!(r.error.unwrap().code, ErrorCode::UpstreamConnectionError);
+}
+
+#[test]
+fn loadbalance_follows_the_weights_and_never_picks_weight_zero() {
+    let s = setup();
+    let n = 10_000;
+    for host in ["a", "b", "c"] {
+        s.transport.script(host, (0..n).map(|_| Reply::ok(OK)));
+    }
+    let mut a = target("a");
+    a["weight"] = json!(1);
+    let mut b = target("b");
+    b["weight"] = json!(3);
+    let mut c = target("c");
+    c["weight"] = json!(0);
+    let opts = options(json!({"strategy": {"mode": "loadbalance"}, "targets": [a, b, c]}));
+    for _ in 0..n {
+        block_on(s.engine.handle(&hello(), &opts));
+    }
+    let hosts = s.transport.hosts();
+    let share = |h: &str| hosts.iter().filter(|x| *x == h).count() as f64 / n as f64;
+    assert!((share("a") - 0.25).abs() < 0.02, "a: {}", share("a"));
+    assert!((share("b") - 0.75).abs() < 0.02, "b: {}", share("b"));
+    assert_eq!(share("c"), 0.0);
+}
+
+#[test]
+fn loadbalance_has_no_failover_inside() {
+    let s = setup();
+    s.transport.script("a", [Reply::error(500, "down")]);
+    let opts = options(json!({"strategy": {"mode": "loadbalance"}, "targets": [target("a")]}));
+    let r = block_on(s.engine.handle(&hello(), &opts));
+    assert_eq!(r.status, 500);
+}
+
+#[test]
+fn conditional_routes_on_metadata_and_params_and_fails_clearly_without_a_match() {
+    let s = setup();
+    s.transport.script("pro", [Reply::ok(OK)]).script("free", [Reply::ok(OK)]);
+    let mut pro = target("pro");
+    pro["name"] = json!("pro");
+    let mut free = target("free");
+    free["name"] = json!("free");
+    let config = json!({
+        "strategy": {"mode": "conditional", "conditions": [
+            {"query": {"metadata.user.plan": {"$in": ["pro", "team"]}, "params.model": "m"}, "then": "pro"}
+        ]},
+        "targets": [free, pro]
+    });
+    let mut opts = options(config);
+    opts.metadata = Arc::new(json!({"user": {"plan": "team"}}));
+    let r = block_on(s.engine.handle(&hello(), &opts));
+    assert_eq!(r.route.option_index.as_deref(), Some("config.targets[1]"));
+    opts.metadata = Arc::new(json!({"user": {"plan": "free"}}));
+    let r = block_on(s.engine.handle(&hello(), &opts));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error.unwrap().code, ErrorCode::NoRouteMatched);
+}
+
+#[test]
+fn the_request_provider_fills_leaves_without_one() {
+    let s = setup();
+    s.transport.script("a", [Reply::ok(OK)]);
+    let config =
+        Config::from_json_with_request_provider(&json!({"retry": {"attempts": 1}, "custom_host": "http://a/v1"}))
+            .unwrap();
+    let mut options_map = serde_json::Map::new();
+    options_map.insert("api_key".into(), json!("from-header"));
+    let opts = RequestOptions {
+        config: Some(Arc::new(config)),
+        provider: Some(Arc::new(ProviderTarget::new("openai", options_map).unwrap())),
+        ..RequestOptions::default()
+    };
+    let r = block_on(s.engine.handle(&hello(), &opts));
+    assert_eq!(r.status, 200);
+    assert_eq!(s.transport.calls()[0].request.headers["authorization"], "Bearer from-header");
+}
+
+#[test]
+fn malformed_bodies_are_400s_naming_the_field_and_nothing_is_sent() {
+    let s = setup();
+    let opts = options(target("a"));
+    for (body, param) in [
+        (json!({"model": "m"}), "messages"),
+        (json!({"model": "m", "messages": []}), "messages"),
+        (json!({"model": 5, "messages": [{"role": "user", "content": "x"}]}), "model"),
+        (json!({"messages": [{"role": "user", "content": 5}]}), "messages[0].content"),
+        (json!({"messages": [{"content": "x"}]}), "messages[0].role"),
+    ] {
+        let r = block_on(s.engine.handle(&chat(body), &opts));
+        assert_eq!(r.status, 400);
+        let e = r.error.unwrap();
+        assert_eq!((e.code, e.param.as_deref()), (ErrorCode::InvalidRequest, Some(param)));
+    }
+    assert!(s.transport.calls().is_empty());
+}
+
+#[test]
+fn an_endpoint_a_provider_lacks_is_a_400_and_falls_back() {
+    let s = setup();
+    s.transport.script("b", [Reply::ok(r#"{"object":"list","data":[]}"#)]);
+    let embed = GatewayRequest::json(
+        Endpoint::Embeddings,
+        RequestBody::json(Bytes::from(r#"{"model":"e","input":"x"}"#)).unwrap(),
+    );
+    let only_groq = options(json!({"provider": "groq", "api_key": "k"}));
+    let r = block_on(s.engine.handle(&embed, &only_groq));
+    assert_eq!((r.status, r.error.unwrap().code), (400, ErrorCode::UnsupportedEndpoint));
+    let config =
+        json!({"strategy": {"mode": "fallback"}, "targets": [{"provider": "groq", "api_key": "k"}, target("b")]});
+    let r = block_on(s.engine.handle(&embed, &options(config)));
+    assert_eq!(r.status, 200);
+}
+
+fn sse(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| format!("data: {e}\n\n")).collect()
+}
+
+fn chunk(content: &str, finish: Option<&str>) -> Value {
+    json!({"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]})
+}
+
+fn streamed() -> GatewayRequest {
+    chat(json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hello"}]}))
+}
+
+fn collect(r: gateway_core::Response) -> (Vec<Value>, Option<gateway_core::GatewayError>) {
+    let ResponseBody::Events(stream) = r.body else { panic!("expected a stream, got {:?}", r.error) };
+    let items: Vec<_> = block_on(stream.collect());
+    let mut chunks = Vec::new();
+    let mut error = None;
+    for item in items {
+        match item {
+            Ok(b) => chunks.push(serde_json::from_slice(&b).unwrap()),
+            Err(e) => error = Some(e),
+        }
+    }
+    (chunks, error)
+}
+
+#[test]
+fn a_stream_that_breaks_before_its_first_chunk_falls_back() {
+    let s = setup();
+    let mut good = sse(&[chunk("hi", None), chunk("", Some("stop"))]);
+    good.push("data: [DONE]\n\n".into());
+    s.transport
+        .script("a", [Reply::Stream(vec![": keep-alive\n\n".into()], Some(TransportErrorKind::ConnectionReset))])
+        .script("b", [Reply::Stream(good, None)]);
+    let config = json!({"strategy": {"mode": "fallback"}, "targets": [target("a"), target("b")]});
+    let r = block_on(s.engine.handle(&streamed(), &options(config)));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.route.option_index.as_deref(), Some("config.targets[1]"));
+    let (chunks, error) = collect(r);
+    assert_eq!(chunks.len(), 2);
+    assert!(error.is_none());
+}
+
+#[test]
+fn a_stream_that_breaks_after_it_started_ends_with_an_error_not_a_clean_end() {
+    let s = setup();
+    s.transport.script(
+        "a",
+        [Reply::Stream(sse(&[chunk("hi", None), chunk(" there", None)]), Some(TransportErrorKind::ConnectionReset))],
+    );
+    let r = block_on(s.engine.handle(&streamed(), &options(target("a"))));
+    assert_eq!(r.status, 200);
+    let (chunks, error) = collect(r);
+    assert_eq!(chunks.len(), 2);
+    assert_eq!(error.unwrap().code, ErrorCode::StreamError);
+}
+
+#[test]
+fn the_cache_serves_repeats_never_stores_errors_and_honours_force_refresh() {
+    let s = setup();
+    s.transport.script("a", [Reply::error(500, "boom"), Reply::ok(OK), Reply::ok(OK)]).script("b", [Reply::ok(OK)]);
+    let mut a = target("a");
+    a["cache"] = json!({"mode": "simple", "max_age": 60});
+    let opts = options(a);
+    let r = block_on(s.engine.handle(&hello(), &opts));
+    assert_eq!((r.status, r.route.cache_status), (500, CacheStatus::Miss));
+    let r = block_on(s.engine.handle(&hello(), &opts));
+    assert_eq!((r.status, r.route.cache_status), (200, CacheStatus::Miss), "the error was not stored");
+    let r = block_on(s.engine.handle(&hello(), &opts));
+    assert_eq!((r.status, r.route.cache_status), (200, CacheStatus::Hit));
+    assert_eq!(s.transport.calls().len(), 2);
+    assert_eq!(body_json(&r)["choices"][0]["message"]["content"], "hi");
+
+    let mut refresh = opts.clone();
+    refresh.cache_force_refresh = true;
+    let r = block_on(s.engine.handle(&hello(), &refresh));
+    assert_eq!((r.status, r.route.cache_status), (200, CacheStatus::Refresh));
+    assert_eq!(s.transport.calls().len(), 3);
+
+    // Another credential never sees this tenant's entry.
+    let mut other = target("b");
+    other["cache"] = json!({"mode": "simple"});
+    other["custom_host"] = json!("http://a/v1");
+    other["api_key"] = json!("other-key");
+    let r = block_on(s.engine.handle(&hello(), &options(other)));
+    assert_eq!(r.route.cache_status, CacheStatus::Miss);
+}
+
+#[test]
+fn without_a_cache_policy_the_status_is_disabled() {
+    let s = setup();
+    s.transport.script("a", [Reply::ok(OK)]);
+    let r = block_on(s.engine.handle(&hello(), &options(target("a"))));
+    assert_eq!(r.route.cache_status, CacheStatus::Disabled);
+}
