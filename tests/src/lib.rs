@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fake;
+pub mod mock;
 pub mod transforms;
 
 use std::path::PathBuf;

@@ -1,1 +1,22 @@
-//! placeholder
+//! # gateway-http
+//!
+//! Everything in Gatewise that does I/O: the reqwest [`transport`], the
+//! OpenAI-compatible [`server`], the [`egress`] (SSRF) policy, and the `gatewise` CLI.
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod egress;
+pub mod error;
+pub mod server;
+pub mod transport;
+
+pub use error::HttpError;
+pub use transport::{ReqwestTransport, TransportOptions};
+
+use std::sync::Arc;
+
+/// An engine over a reqwest transport with default options: the usual way to embed
+/// Gatewise in a Rust program.
+pub fn engine(options: TransportOptions) -> Result<gateway_core::Engine, HttpError> {
+    Ok(gateway_core::Engine::new(Arc::new(ReqwestTransport::new(options)?)))
+}

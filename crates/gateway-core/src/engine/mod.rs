@@ -466,6 +466,12 @@ impl Failure {
 
     fn connection(provider: &str, upstream: &HttpRequest, e: &TransportError) -> Self {
         let host = upstream.url.split('/').nth(2).unwrap_or(&upstream.url);
+        if e.kind == TransportErrorKind::Forbidden {
+            let error = GatewayError::new(ErrorCode::InvalidRequest, format!("refusing to call {host}: {}", e.message))
+                .with_param("custom_host")
+                .with_provider(provider);
+            return Self { error, headers: HeaderMap::new(), connection: false };
+        }
         let error = GatewayError::new(
             ErrorCode::UpstreamConnectionError,
             format!("could not reach {provider} at {host}: {}", e.message),

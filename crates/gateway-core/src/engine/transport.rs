@@ -28,7 +28,7 @@ impl std::fmt::Debug for HttpResponse {
     }
 }
 
-/// Why a request got no answer. All kinds are retryable and fallback-worthy.
+/// Why a request got no answer. All kinds but `Forbidden` are retryable and fallback-worthy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransportErrorKind {
     /// Connection refused.
@@ -45,6 +45,9 @@ pub enum TransportErrorKind {
     IdleTimeout,
     /// Any other I/O failure.
     Other,
+    /// The destination is refused by policy (SSRF rules) or the URL is unusable: the
+    /// caller's configuration problem, not a network failure, so never retried.
+    Forbidden,
 }
 
 /// A failed send or a broken body.

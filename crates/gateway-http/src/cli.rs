@@ -1,0 +1,210 @@
+//! The `gatewise` command line: `serve`, `route`, `validate`, `schema`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use gateway_core::config::{CONFIG_SCHEMA, Config};
+use gateway_core::rng::SplitMix64;
+use gateway_core::{Endpoint, GatewayRequest, RequestBody, RequestOptions};
+use serde_json::Value;
+
+use crate::egress::EgressPolicy;
+use crate::error::HttpError;
+use crate::server::{AppState, ConfigStore, DEFAULT_BODY_LIMIT};
+use crate::transport::{ReqwestTransport, TransportOptions};
+
+/// Gatewise: an embeddable, Portkey-compatible AI gateway.
+#[derive(Debug, Parser)]
+#[command(name = "gatewise", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the OpenAI-compatible gateway server.
+    Serve(ServeArgs),
+    /// Dry run: print the plan for a request (targets in order, the upstream URL and the
+    /// translated body each would receive) without sending anything.
+    Route(RouteArgs),
+    /// Check a config file; exit 1 listing every error with its JSON path.
+    Validate {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// Print the config JSON Schema.
+    Schema,
+}
+
+/// `gatewise serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1", env = "GATEWISE_HOST")]
+    pub host: IpAddr,
+    /// Port to bind.
+    #[arg(long, default_value_t = 8787, env = "GATEWISE_PORT")]
+    pub port: u16,
+    /// Default config for requests that carry none.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Directory of named configs: `x-portkey-config: NAME` loads DIR/NAME.json.
+    #[arg(long)]
+    pub config_dir: Option<PathBuf>,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, default_value = "info", env = "GATEWISE_LOG")]
+    pub log_level: String,
+    /// Largest request body accepted, in bytes (larger gets 413).
+    #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+    /// On a non-loopback bind, allow upstream calls to this private host (repeatable).
+    #[arg(long = "allow-host")]
+    pub allow_hosts: Vec<String>,
+    /// Connect timeout for upstream calls, milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub connect_timeout_ms: u64,
+    /// Longest silence allowed between two chunks of an upstream answer, seconds.
+    #[arg(long, default_value_t = 120)]
+    pub idle_timeout_s: u64,
+}
+
+/// `gatewise route`.
+#[derive(Debug, clap::Args)]
+pub struct RouteArgs {
+    /// The config file.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The OpenAI-shaped request body (JSON file).
+    #[arg(long)]
+    pub request: PathBuf,
+    /// Request metadata (JSON object), as `x-portkey-metadata`.
+    #[arg(long)]
+    pub metadata: Option<String>,
+    /// Seed for loadbalance draws.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The gateway path the request is for.
+    #[arg(long, default_value = "/v1/chat/completions")]
+    pub path: String,
+}
+
+/// Run the CLI; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32, HttpError> {
+    match cli.command {
+        Command::Serve(args) => serve(args).map(|()| 0),
+        Command::Route(args) => route(&args),
+        Command::Validate { file } => Ok(validate(&file)),
+        Command::Schema => {
+            println!("{CONFIG_SCHEMA}");
+            Ok(0)
+        }
+    }
+}
+
+fn read_json(path: &Path) -> Result<Value, HttpError> {
+    let err = |message: String| HttpError::Config { path: path.display().to_string(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| err(format!("not valid JSON: {e}")))
+}
+
+fn serve(args: ServeArgs) -> Result<(), HttpError> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let default = args.config.as_deref().map(read_json).transpose()?;
+    if let Some(default) = &default {
+        // Refuse to start with a broken default config rather than fail every request.
+        Config::from_json_with_request_provider(default).map_err(|e| HttpError::Config {
+            path: args.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            message: e.to_string(),
+        })?;
+    }
+    let egress =
+        if args.host.is_loopback() { EgressPolicy::permissive() } else { EgressPolicy::public_only(args.allow_hosts) };
+    let transport = ReqwestTransport::new(TransportOptions {
+        connect_timeout: Duration::from_millis(args.connect_timeout_ms),
+        idle_timeout: Duration::from_secs(args.idle_timeout_s),
+        egress,
+        ..TransportOptions::default()
+    })?;
+    let engine = gateway_core::Engine::new(Arc::new(transport));
+    let state = Arc::new(AppState::new(engine, ConfigStore::new(default, args.config_dir), args.body_limit));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(crate::server::run(SocketAddr::new(args.host, args.port), state))
+}
+
+fn route(args: &RouteArgs) -> Result<i32, HttpError> {
+    let config = match Config::from_json(&read_json(&args.config)?) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{}: {e}", args.config.display());
+            return Ok(1);
+        }
+    };
+    let body = read_json(&args.request)?;
+    let method = if args.path == "/v1/models" { http::Method::GET } else { http::Method::POST };
+    let Some(endpoint) = Endpoint::from_path(&method, &args.path) else {
+        eprintln!("unknown gateway path {}", args.path);
+        return Ok(1);
+    };
+    let metadata = match &args.metadata {
+        Some(m) => match serde_json::from_str::<Value>(m) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                eprintln!("--metadata must be a JSON object");
+                return Ok(1);
+            }
+        },
+        None => Value::Object(Default::default()),
+    };
+    let request = match RequestBody::json(Bytes::from(body.to_string())) {
+        Ok(body) => GatewayRequest { path: args.path.clone(), ..GatewayRequest::json(endpoint, body) },
+        Err(e) => {
+            eprintln!("{}: {e}", args.request.display());
+            return Ok(1);
+        }
+    };
+    let options = RequestOptions { metadata: Arc::new(metadata), ..RequestOptions::default() };
+    let rng = args.seed.map(SplitMix64::new).unwrap_or_else(SplitMix64::from_entropy);
+    match gateway_core::router::dry_run(&config, &request, &options, &rng, SystemTime::now()) {
+        Ok(plan) => {
+            let out = serde_json::json!({"targets": plan});
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            Ok(0)
+        }
+        Err(e) => {
+            println!("{}", serde_json::to_string_pretty(&e.to_openai_json()).unwrap_or_default());
+            Ok(1)
+        }
+    }
+}
+
+fn validate(file: &Path) -> i32 {
+    let value = match read_json(file) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    match Config::from_json(&value) {
+        Ok(_) => {
+            println!("{}: valid", file.display());
+            0
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                let path = e.param.as_deref().filter(|p| !p.is_empty()).unwrap_or("(root)");
+                eprintln!("{}: {path}: {}", file.display(), e.message);
+            }
+            1
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! A mock provider: a real axum server on `127.0.0.1:0` answering from a script and
+//! recording every request it receives, and a helper that starts the real Gatewise
+//! server next to it.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use gateway_http::server::{AppState, ConfigStore, DEFAULT_BODY_LIMIT};
+use tokio::net::TcpListener;
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub enum MockReply {
+    /// Status, extra headers, JSON (or any text) body.
+    Json(u16, Vec<(&'static str, String)>, String),
+    /// `200 text/event-stream`: these SSE chunks, `gap` apart, then either a clean end or
+    /// a dropped connection.
+    Sse { chunks: Vec<String>, gap: Duration, then_break: bool },
+    /// A binary body with a content type.
+    Binary(&'static str, Vec<u8>),
+    /// Wait, then answer.
+    Delay(Duration, Box<MockReply>),
+}
+
+impl MockReply {
+    /// `200` with a JSON body.
+    pub fn ok(body: serde_json::Value) -> Self {
+        MockReply::Json(200, vec![], body.to_string())
+    }
+
+    /// An OpenAI-style error.
+    pub fn error(status: u16, message: &str) -> Self {
+        let body =
+            serde_json::json!({"error": {"message": message, "type": "server_error", "param": null, "code": null}});
+        MockReply::Json(status, vec![], body.to_string())
+    }
+}
+
+/// A request the mock received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    /// Headers.
+    pub headers: http::HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Received {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[derive(Default)]
+struct MockState {
+    replies: VecDeque<MockReply>,
+    received: Vec<Received>,
+}
+
+/// A running mock provider.
+#[derive(Clone)]
+pub struct MockUpstream {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    state: Arc<Mutex<MockState>>,
+}
+
+impl MockUpstream {
+    /// Start a mock answering from `replies` in order (then 500s).
+    pub async fn start(replies: impl IntoIterator<Item = MockReply>) -> Self {
+        let state = Arc::new(Mutex::new(MockState { replies: replies.into_iter().collect(), received: Vec::new() }));
+        let app = axum::Router::new().fallback(answer).with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { base: format!("http://{addr}"), state }
+    }
+
+    /// Queue more replies.
+    pub fn push(&self, reply: MockReply) {
+        self.state.lock().unwrap().replies.push_back(reply);
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// `base` + `/v1`, the usual custom_host for OpenAI-style providers.
+    pub fn v1(&self) -> String {
+        format!("{}/v1", self.base)
+    }
+}
+
+async fn answer(State(state): State<Arc<Mutex<MockState>>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let reply = {
+        let mut s = state.lock().unwrap();
+        s.received.push(Received {
+            method: parts.method.to_string(),
+            uri: parts.uri.to_string(),
+            headers: parts.headers.clone(),
+            body,
+        });
+        s.replies.pop_front()
+    };
+    render(reply.unwrap_or_else(|| MockReply::error(500, "mock has no scripted reply left"))).await
+}
+
+fn render(reply: MockReply) -> futures::future::BoxFuture<'static, Response> {
+    Box::pin(async move {
+        match reply {
+            MockReply::Delay(d, inner) => {
+                tokio::time::sleep(d).await;
+                render(*inner).await
+            }
+            MockReply::Json(status, headers, body) => {
+                let mut b = Response::builder().status(status).header("content-type", "application/json");
+                for (k, v) in headers {
+                    b = b.header(k, v);
+                }
+                b.body(Body::from(body)).unwrap()
+            }
+            MockReply::Binary(ct, bytes) => {
+                Response::builder().header("content-type", ct).body(Body::from(bytes)).unwrap()
+            }
+            MockReply::Sse { chunks, gap, then_break } => {
+                let stream = futures::stream::unfold(
+                    (chunks.into_iter(), gap, then_break, false),
+                    |(mut it, gap, brk, first)| async move {
+                        if first {
+                            tokio::time::sleep(gap).await;
+                        }
+                        match it.next() {
+                            Some(c) => Some((Ok::<_, std::io::Error>(Bytes::from(c)), (it, gap, brk, true))),
+                            None if brk => {
+                                Some((Err(std::io::Error::other("mock drops the connection")), (it, gap, false, true)))
+                            }
+                            None => None,
+                        }
+                    },
+                );
+                Response::builder().header("content-type", "text/event-stream").body(Body::from_stream(stream)).unwrap()
+            }
+        }
+    })
+}
+
+/// A running Gatewise server.
+pub struct Gateway {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Resolve to shut the server down gracefully.
+    pub shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The serve task (finishes after shutdown once in-flight requests are done).
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Options for [`start_gateway`].
+#[derive(Default)]
+pub struct GatewayOptions {
+    /// `--config` contents.
+    pub default_config: Option<serde_json::Value>,
+    /// `--config-dir`.
+    pub config_dir: Option<std::path::PathBuf>,
+    /// `--body-limit` (default 32 MiB).
+    pub body_limit: Option<usize>,
+}
+
+/// Start the real server on `127.0.0.1:0` with the reqwest transport.
+pub async fn start_gateway(options: GatewayOptions) -> Gateway {
+    let engine = gateway_http::engine(gateway_http::TransportOptions::default()).unwrap();
+    let state = Arc::new(AppState::new(
+        engine,
+        ConfigStore::new(options.default_config, options.config_dir),
+        options.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        gateway_http::server::serve(listener, state, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Gateway { base: format!("http://{addr}"), shutdown: Some(tx), task }
+}

@@ -1,0 +1,523 @@
+//! The real server over loopback against mock providers on 127.0.0.1:0.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use gateway_tests::mock::{GatewayOptions, MockReply, MockUpstream, start_gateway};
+use serde_json::{Value, json};
+
+fn answer(content: &str) -> Value {
+    json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+}
+
+fn hello() -> Value {
+    json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]})
+}
+
+fn target(mock: &MockUpstream) -> Value {
+    json!({"provider": "openai", "api_key": "sk-mock", "custom_host": mock.v1()})
+}
+
+async fn post(base: &str, path: &str, headers: &[(&str, String)], body: &Value) -> reqwest::Response {
+    let mut req = reqwest::Client::new().post(format!("{base}{path}")).json(body);
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    req.send().await.unwrap()
+}
+
+fn config_header(config: &Value) -> (&'static str, String) {
+    ("x-portkey-config", config.to_string())
+}
+
+fn h<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
+    r.headers().get(name).map(|v| v.to_str().unwrap()).unwrap_or("<absent>")
+}
+
+#[tokio::test]
+async fn health_answers_200() {
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let r = reqwest::get(format!("{}/health", gw.base)).await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_config_header_routes_and_every_route_header_comes_back() {
+    let mock =
+        MockUpstream::start([MockReply::Json(200, vec![("x-request-id", "req-123".into())], answer("hi").to_string())])
+            .await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let r = post(
+        &gw.base,
+        "/v1/chat/completions",
+        &[config_header(&target(&mock)), ("x-portkey-trace-id", "trace-7".into())],
+        &hello(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(h(&r, "x-portkey-last-used-option-index"), "config");
+    assert_eq!(h(&r, "x-portkey-provider"), "openai");
+    assert_eq!(h(&r, "x-portkey-retry-attempt-count"), "0");
+    assert_eq!(h(&r, "x-portkey-trace-id"), "trace-7");
+    assert_eq!(h(&r, "x-portkey-cache-status"), "DISABLED");
+    assert_eq!(h(&r, "x-request-id"), "req-123", "upstream request ids pass through");
+    assert_eq!(h(&r, "content-type"), "application/json");
+    assert_eq!(r.json::<Value>().await.unwrap()["choices"][0]["message"]["content"], "hi");
+    let got = &mock.received()[0];
+    assert_eq!(got.uri, "/v1/chat/completions");
+    assert_eq!(got.header("authorization"), Some("Bearer sk-mock"));
+    assert_eq!(got.json(), hello(), "the body reaches the upstream untouched");
+}
+
+#[tokio::test]
+async fn a_trace_id_is_generated_when_absent() {
+    let mock = MockUpstream::start([MockReply::ok(answer("x")), MockReply::ok(answer("y"))]).await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let a = post(&gw.base, "/v1/chat/completions", &[config_header(&target(&mock))], &hello()).await;
+    let b = post(&gw.base, "/v1/chat/completions", &[config_header(&target(&mock))], &hello()).await;
+    assert!(h(&a, "x-portkey-trace-id").starts_with("gw-"));
+    assert_ne!(h(&a, "x-portkey-trace-id"), h(&b, "x-portkey-trace-id"));
+}
+
+#[tokio::test]
+async fn provider_header_with_authorization_and_custom_host_header() {
+    let mock = MockUpstream::start([MockReply::ok(answer("hi"))]).await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let r = post(
+        &gw.base,
+        "/v1/chat/completions",
+        &[
+            ("x-portkey-provider", "groq".into()),
+            ("authorization", "Bearer gsk-1".into()),
+            ("x-portkey-custom-host", mock.v1()),
+        ],
+        &hello(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(h(&r, "x-portkey-provider"), "groq");
+    assert_eq!(mock.received()[0].header("authorization"), Some("Bearer gsk-1"));
+}
+
+#[tokio::test]
+async fn the_custom_host_header_overrides_every_target() {
+    let mock = MockUpstream::start([MockReply::ok(answer("hi"))]).await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let config = json!({"provider": "openai", "api_key": "k", "custom_host": "http://127.0.0.1:9/v1"});
+    let r = post(
+        &gw.base,
+        "/v1/chat/completions",
+        &[config_header(&config), ("x-portkey-custom-host", mock.v1())],
+        &hello(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn azure_headers_build_the_deployment_url() {
+    let mock = MockUpstream::start([MockReply::ok(answer("hi"))]).await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let r = post(
+        &gw.base,
+        "/v1/chat/completions",
+        &[
+            ("x-portkey-provider", "azure-openai".into()),
+            ("authorization", "Bearer az".into()),
+            ("x-portkey-azure-resource-name", "res".into()),
+            ("x-portkey-azure-deployment-id", "dep".into()),
+            ("x-portkey-azure-api-version", "2024-06-01".into()),
+            ("x-portkey-custom-host", format!("{}/openai/deployments/dep", mock.base)),
+        ],
+        &hello(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let got = &mock.received()[0];
+    assert_eq!(got.uri, "/openai/deployments/dep/chat/completions?api-version=2024-06-01");
+    assert_eq!(got.header("api-key"), Some("az"));
+}
+
+#[tokio::test]
+async fn named_configs_load_from_the_config_dir_and_a_default_config_applies() {
+    let mock = MockUpstream::start([MockReply::ok(answer("named")), MockReply::ok(answer("default"))]).await;
+    let dir = std::env::temp_dir().join(format!("gatewise-configs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("prod.json"), target(&mock).to_string()).unwrap();
+    let gw = start_gateway(GatewayOptions {
+        config_dir: Some(dir.clone()),
+        default_config: Some(target(&mock)),
+        ..GatewayOptions::default()
+    })
+    .await;
+    let r = post(&gw.base, "/v1/chat/completions", &[("x-portkey-config", "prod".into())], &hello()).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["choices"][0]["message"]["content"], "named");
+    let r = post(&gw.base, "/v1/chat/completions", &[], &hello()).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["choices"][0]["message"]["content"], "default");
+    let r = post(&gw.base, "/v1/chat/completions", &[("x-portkey-config", "missing".into())], &hello()).await;
+    assert_eq!(r.status(), 400);
+    let r = post(&gw.base, "/v1/chat/completions", &[("x-portkey-config", "../etc/passwd".into())], &hello()).await;
+    assert_eq!(r.status(), 400);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn metadata_drives_conditional_routing() {
+    let pro = MockUpstream::start([MockReply::ok(answer("pro"))]).await;
+    let free = MockUpstream::start([MockReply::ok(answer("free"))]).await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let mut p = target(&pro);
+    p["name"] = json!("pro");
+    let mut f = target(&free);
+    f["name"] = json!("free");
+    let config = json!({"strategy": {"mode": "conditional", "conditions": [{"query": {"metadata.plan": "pro"}, "then": "pro"}], "default": "free"}, "targets": [f, p]});
+    let r = post(
+        &gw.base,
+        "/v1/chat/completions",
+        &[config_header(&config), ("x-portkey-metadata", r#"{"plan":"pro"}"#.into())],
+        &hello(),
+    )
+    .await;
+    assert_eq!(h(&r, "x-portkey-last-used-option-index"), "config.targets[1]");
+    let r = post(
+        &gw.base,
+        "/v1/chat/completions",
+        &[config_header(&config), ("x-portkey-metadata", r#"{"plan":"free"}"#.into())],
+        &hello(),
+    )
+    .await;
+    assert_eq!(h(&r, "x-portkey-last-used-option-index"), "config.targets[0]");
+}
+
+#[tokio::test]
+async fn fallback_and_retry_end_to_end() {
+    let a = MockUpstream::start([MockReply::error(503, "busy"), MockReply::error(503, "still busy")]).await;
+    let b = MockUpstream::start([MockReply::ok(answer("from b"))]).await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let mut first = target(&a);
+    first["retry"] = json!({"attempts": 1});
+    let config = json!({"strategy": {"mode": "fallback"}, "targets": [first, target(&b)]});
+    let started = Instant::now();
+    let r = post(&gw.base, "/v1/chat/completions", &[config_header(&config)], &hello()).await;
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() >= Duration::from_secs(1), "one backoff second before the retry");
+    assert_eq!(h(&r, "x-portkey-last-used-option-index"), "config.targets[1]");
+    assert_eq!(a.received().len(), 2);
+    assert_eq!(b.received().len(), 1);
+}
+
+#[tokio::test]
+async fn upstream_errors_keep_their_status_and_retry_count_reports_exhaustion() {
+    let a = MockUpstream::start([
+        MockReply::error(429, "slow down"),
+        MockReply::Json(429, vec![("retry-after-ms", "50".into())], "{\"error\":{\"message\":\"slow down\"}}".into()),
+    ])
+    .await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let mut t = target(&a);
+    t["retry"] = json!({"attempts": 1, "use_retry_after_header": true});
+    let r = post(&gw.base, "/v1/chat/completions", &[config_header(&t)], &hello()).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(h(&r, "x-portkey-retry-attempt-count"), "-1");
+    assert_eq!(h(&r, "retry-after-ms"), "50");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "openai error: slow down");
+    assert_eq!(body["provider"], "openai");
+}
+
+#[tokio::test]
+async fn a_request_timeout_header_gives_408_and_falls_back() {
+    let slow =
+        MockUpstream::start([MockReply::Delay(Duration::from_secs(3), Box::new(MockReply::ok(answer("late"))))]).await;
+    let fast = MockUpstream::start([MockReply::ok(answer("fast"))]).await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let r = post(
+        &gw.base,
+        "/v1/chat/completions",
+        &[config_header(&target(&slow)), ("x-portkey-request-timeout", "200".into())],
+        &hello(),
+    )
+    .await;
+    assert_eq!(r.status(), 408);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "Request exceeded the timeout sent in the request: 200ms");
+    assert_eq!(body["error"]["type"], "timeout_error");
+
+    let slow =
+        MockUpstream::start([MockReply::Delay(Duration::from_secs(3), Box::new(MockReply::ok(answer("late"))))]).await;
+    let config =
+        json!({"strategy": {"mode": "fallback"}, "request_timeout": 200, "targets": [target(&slow), target(&fast)]});
+    let started = Instant::now();
+    let r = post(&gw.base, "/v1/chat/completions", &[config_header(&config)], &hello()).await;
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn a_refused_connection_falls_back() {
+    let b = MockUpstream::start([MockReply::ok(answer("b"))]).await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    // Port 9 (discard) is closed on loopback: connection refused.
+    let dead = json!({"provider": "openai", "api_key": "k", "custom_host": "http://127.0.0.1:9/v1"});
+    let config = json!({"strategy": {"mode": "fallback"}, "targets": [dead.clone(), target(&b)]});
+    let r = post(&gw.base, "/v1/chat/completions", &[config_header(&config)], &hello()).await;
+    assert_eq!(r.status(), 200);
+    let r = post(&gw.base, "/v1/chat/completions", &[config_header(&dead)], &hello()).await;
+    assert_eq!(r.status(), 502);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "upstream_connection_error");
+}
+
+fn sse_chunks(parts: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = parts
+        .iter()
+        .map(|p| format!("data: {}\n\n", json!({"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": null}]})))
+        .collect();
+    out.push(format!("data: {}\n\n", json!({"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})));
+    out
+}
+
+fn streamed() -> Value {
+    json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hello"}]})
+}
+
+#[tokio::test]
+async fn streams_pass_through_and_end_with_done() {
+    let mut chunks = sse_chunks(&["Hel", "lo"]);
+    chunks.push("data: [DONE]\n\n".into());
+    let mock = MockUpstream::start([MockReply::Sse { chunks, gap: Duration::from_millis(5), then_break: false }]).await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let r = post(&gw.base, "/v1/chat/completions", &[config_header(&target(&mock))], &streamed()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(h(&r, "content-type"), "text/event-stream");
+    let text = r.text().await.unwrap();
+    let data: Vec<&str> = text.split("\n\n").filter(|s| !s.is_empty()).collect();
+    assert_eq!(data.len(), 4, "{text}");
+    assert!(data[0].contains("Hel"));
+    assert_eq!(data[3], "data: [DONE]");
+}
+
+#[tokio::test]
+async fn a_stream_that_fails_before_its_first_chunk_falls_back() {
+    let broken = MockUpstream::start([MockReply::Sse { chunks: vec![], gap: Duration::ZERO, then_break: true }]).await;
+    let mut good_chunks = sse_chunks(&["ok"]);
+    good_chunks.push("data: [DONE]\n\n".into());
+    let good =
+        MockUpstream::start([MockReply::Sse { chunks: good_chunks, gap: Duration::ZERO, then_break: false }]).await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let config = json!({"strategy": {"mode": "fallback"}, "targets": [target(&broken), target(&good)]});
+    let r = post(&gw.base, "/v1/chat/completions", &[config_header(&config)], &streamed()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(h(&r, "x-portkey-last-used-option-index"), "config.targets[1]");
+    assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+}
+
+#[tokio::test]
+async fn a_stream_that_breaks_midway_ends_with_an_error_event_and_no_done() {
+    let chunks = sse_chunks(&["partial"])[..1].to_vec();
+    let mock = MockUpstream::start([MockReply::Sse { chunks, gap: Duration::from_millis(5), then_break: true }]).await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let r = post(&gw.base, "/v1/chat/completions", &[config_header(&target(&mock))], &streamed()).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("partial"));
+    assert!(text.contains(r#""type":"stream_error""#), "{text}");
+    assert!(!text.contains("[DONE]"), "{text}");
+}
+
+#[tokio::test]
+async fn an_upstream_error_on_a_stream_request_is_a_json_error() {
+    let mock = MockUpstream::start([MockReply::error(500, "nope")]).await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let r = post(&gw.base, "/v1/chat/completions", &[config_header(&target(&mock))], &streamed()).await;
+    assert_eq!(r.status(), 500);
+    assert_eq!(h(&r, "content-type"), "application/json");
+}
+
+#[tokio::test]
+async fn multipart_and_binary_routes_pass_bytes_through() {
+    let mock = MockUpstream::start([
+        MockReply::ok(json!({"text": "hello world"})),
+        MockReply::Binary("audio/mpeg", vec![0xff, 0xfb, 0x90, 0x00, 1, 2, 3]),
+    ])
+    .await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let form = reqwest::multipart::Form::new().text("model", "whisper-1").part(
+        "file",
+        reqwest::multipart::Part::bytes(vec![1u8, 2, 3, 4]).file_name("a.wav").mime_str("audio/wav").unwrap(),
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/audio/transcriptions", gw.base))
+        .header("x-portkey-config", target(&mock).to_string())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["text"], "hello world");
+    let got = &mock.received()[0];
+    assert_eq!(got.uri, "/v1/audio/transcriptions");
+    assert!(got.header("content-type").unwrap().starts_with("multipart/form-data; boundary="));
+    assert!(got.body.windows(4).any(|w| w == [1, 2, 3, 4]));
+
+    let r = post(
+        &gw.base,
+        "/v1/audio/speech",
+        &[config_header(&target(&mock))],
+        &json!({"model": "tts-1", "input": "hi", "voice": "alloy"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(h(&r, "content-type"), "audio/mpeg");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &[0xff, 0xfb, 0x90, 0x00, 1, 2, 3]);
+}
+
+#[tokio::test]
+async fn files_batches_and_models_routes_are_forwarded() {
+    let mock = MockUpstream::start([
+        MockReply::ok(json!({"object": "list", "data": []})),
+        MockReply::ok(json!({"id": "batch_1", "status": "cancelling"})),
+        MockReply::ok(json!({"object": "list", "data": [{"id": "gpt-4o"}]})),
+    ])
+    .await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!("{}/v1/files?purpose=batch", gw.base))
+        .header("x-portkey-config", target(&mock).to_string())
+        .header("x-custom", "kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .post(format!("{}/v1/batches/batch_1/cancel", gw.base))
+        .header("x-portkey-config", target(&mock).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .get(format!("{}/v1/models", gw.base))
+        .header("x-portkey-config", target(&mock).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["data"][0]["id"], "gpt-4o");
+    let got = mock.received();
+    assert_eq!((got[0].method.as_str(), got[0].uri.as_str()), ("GET", "/v1/files?purpose=batch"));
+    assert_eq!(got[0].header("x-custom"), Some("kept"));
+    assert_eq!(got[0].header("x-portkey-config"), None, "gateway headers are not forwarded");
+    assert_eq!(got[0].header("authorization"), Some("Bearer sk-mock"));
+    assert_eq!((got[1].method.as_str(), got[1].uri.as_str()), ("POST", "/v1/batches/batch_1/cancel"));
+    assert_eq!((got[2].method.as_str(), got[2].uri.as_str()), ("GET", "/v1/models"));
+}
+
+#[tokio::test]
+async fn forward_headers_and_cache_headers() {
+    let mock =
+        MockUpstream::start([MockReply::ok(answer("1")), MockReply::ok(answer("2")), MockReply::ok(answer("3"))]).await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let mut t = target(&mock);
+    t["cache"] = json!({"mode": "simple", "max_age": 60});
+    let base = [config_header(&t), ("x-portkey-forward-headers", "x-user-id".into()), ("x-user-id", "u-1".into())];
+    let r = post(&gw.base, "/v1/chat/completions", &base, &hello()).await;
+    assert_eq!(h(&r, "x-portkey-cache-status"), "MISS");
+    assert_eq!(mock.received()[0].header("x-user-id"), Some("u-1"));
+    let r = post(&gw.base, "/v1/chat/completions", &base, &hello()).await;
+    assert_eq!(h(&r, "x-portkey-cache-status"), "HIT");
+    assert_eq!(r.json::<Value>().await.unwrap()["choices"][0]["message"]["content"], "1");
+    let mut refresh = base.to_vec();
+    refresh.push(("x-portkey-cache-force-refresh", "true".into()));
+    let r = post(&gw.base, "/v1/chat/completions", &refresh, &hello()).await;
+    assert_eq!(h(&r, "x-portkey-cache-status"), "REFRESH");
+    let mut other_ns = base.to_vec();
+    other_ns.push(("x-portkey-cache-namespace", "tenant-b".into()));
+    let r = post(&gw.base, "/v1/chat/completions", &other_ns, &hello()).await;
+    assert_eq!(h(&r, "x-portkey-cache-status"), "MISS");
+    assert_eq!(mock.received().len(), 3);
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_4xx_errors_in_the_openai_shape() {
+    let mock = MockUpstream::start([]).await;
+    let gw = start_gateway(GatewayOptions { body_limit: Some(1024), ..GatewayOptions::default() }).await;
+    let client = reqwest::Client::new();
+    let cfg = target(&mock).to_string();
+
+    let r = client
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .header("x-portkey-config", &cfg)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "invalid_request");
+
+    let r = post(&gw.base, "/v1/chat/completions", &[("x-portkey-config", "{\"strategy\":".into())], &hello()).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "invalid_config");
+
+    let bad = json!({"strategy": {"mode": "roundrobin"}, "targets": [target(&mock)]});
+    let r = post(&gw.base, "/v1/chat/completions", &[config_header(&bad)], &hello()).await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["param"], "strategy.mode");
+    assert_eq!(body["error"]["code"], "invalid_config");
+
+    let r = post(
+        &gw.base,
+        "/v1/chat/completions",
+        &[("x-portkey-config", cfg.clone()), ("x-portkey-metadata", "[1]".into())],
+        &hello(),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["param"], "x-portkey-metadata");
+
+    let big = json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(4096)}]});
+    let r = post(&gw.base, "/v1/chat/completions", &[("x-portkey-config", cfg.clone())], &big).await;
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "payload_too_large");
+
+    let r = post(&gw.base, "/v1/nope", &[("x-portkey-config", cfg.clone())], &hello()).await;
+    assert_eq!(r.status(), 404);
+    assert!(r.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().contains("/v1/nope"));
+
+    let r = post(&gw.base, "/v1/chat/completions", &[], &hello()).await;
+    assert_eq!(r.status(), 400, "no config and no provider");
+
+    let r = post(&gw.base, "/v1/chat/completions", &[("x-portkey-provider", "nope".into())], &hello()).await;
+    assert_eq!(r.status(), 400);
+
+    let r = post(
+        &gw.base,
+        "/v1/chat/completions",
+        &[("x-portkey-config", cfg), ("x-portkey-request-timeout", "soon".into())],
+        &hello(),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+
+    assert!(mock.received().is_empty(), "no bad request reached the provider");
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_requests() {
+    let mock =
+        MockUpstream::start([MockReply::Delay(Duration::from_millis(500), Box::new(MockReply::ok(answer("done"))))])
+            .await;
+    let mut gw = start_gateway(GatewayOptions::default()).await;
+    let base = gw.base.clone();
+    let cfg = target(&mock);
+    let in_flight =
+        tokio::spawn(async move { post(&base, "/v1/chat/completions", &[config_header(&cfg)], &hello()).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    gw.shutdown.take().unwrap().send(()).unwrap();
+    let r = in_flight.await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["choices"][0]["message"]["content"], "done");
+    tokio::time::timeout(Duration::from_secs(5), gw.task).await.unwrap().unwrap();
+}
