@@ -1,0 +1,24 @@
+//! A fixed-answer OpenAI-style upstream for the load benchmark: every POST gets the same
+//! small chat completion, so what is measured is the gateway, not the model.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::post;
+
+const ANSWER: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Paris."},"finish_reason":"stop"}],"usage":{"prompt_tokens":20,"completion_tokens":2,"total_tokens":22}}"#;
+
+fn main() {
+    let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(9100);
+    let threads: usize = std::env::args().nth(2).and_then(|p| p.parse().ok()).unwrap_or(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let app = Router::new().route(
+            "/v1/chat/completions",
+            post(|_body: Bytes| async { ([(CONTENT_TYPE, "application/json")], ANSWER) }),
+        );
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        axum::serve(listener, app).await.unwrap();
+    });
+}
