@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod client;
 pub mod egress;
 pub mod error;
 pub mod server;

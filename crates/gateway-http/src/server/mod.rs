@@ -6,7 +6,7 @@
 
 mod configs;
 mod headers;
-mod respond;
+pub mod respond;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -104,13 +104,6 @@ async fn gateway(State(state): State<Arc<AppState>>, request: Request) -> HttpRe
         _ => state.new_trace_id(),
     };
     let fail = |e: GatewayError| respond::error(e, Some(trace_id.clone()));
-    let path = parts.uri.path().to_owned();
-    let Some(endpoint) = Endpoint::from_path(&parts.method, &path) else {
-        let e = GatewayError::new(ErrorCode::InvalidRequest, format!("unknown route {} {path}", parts.method))
-            .with_status(404)
-            .with_param("url");
-        return fail(e);
-    };
     let mut options = match request_options(&parts.headers, &state.configs) {
         Ok(options) => options,
         Err(e) => return fail(e),
@@ -120,24 +113,9 @@ async fn gateway(State(state): State<Arc<AppState>>, request: Request) -> HttpRe
         Ok(bytes) => bytes,
         Err(e) => return fail(e),
     };
-    let body = if endpoint.has_json_body() {
-        match RequestBody::json(bytes) {
-            Ok(body) => body,
-            Err(e) => return fail(e),
-        }
-    } else if bytes.is_empty() {
-        RequestBody::Empty
-    } else {
-        let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        RequestBody::Opaque { content_type, raw: bytes }
-    };
-    let request = GatewayRequest {
-        endpoint,
-        method: parts.method,
-        path,
-        query: parts.uri.query().map(str::to_owned),
-        body,
-        headers: parts.headers,
+    let request = match gateway_request(parts.method, &parts.uri, parts.headers, bytes) {
+        Ok(request) => request,
+        Err(e) => return fail(e),
     };
     let response = state.engine.handle(&request, &options).await;
     tracing::debug!(
@@ -148,6 +126,31 @@ async fn gateway(State(state): State<Arc<AppState>>, request: Request) -> HttpRe
         "routed"
     );
     respond::into_http(response)
+}
+
+/// A routed request from its HTTP parts (the server and the bindings' httpx/fetch hooks).
+/// An unknown route is a 404, a malformed JSON body a 400.
+pub fn gateway_request(
+    method: http::Method,
+    uri: &http::Uri,
+    headers: http::HeaderMap,
+    bytes: Bytes,
+) -> Result<GatewayRequest, GatewayError> {
+    let path = uri.path().to_owned();
+    let Some(endpoint) = Endpoint::from_path(&method, &path) else {
+        return Err(GatewayError::new(ErrorCode::InvalidRequest, format!("unknown route {method} {path}"))
+            .with_status(404)
+            .with_param("url"));
+    };
+    let body = if endpoint.has_json_body() {
+        RequestBody::json(bytes)?
+    } else if bytes.is_empty() {
+        RequestBody::Empty
+    } else {
+        let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        RequestBody::Opaque { content_type, raw: bytes }
+    };
+    Ok(GatewayRequest { endpoint, method, path, query: uri.query().map(str::to_owned), body, headers })
 }
 
 /// Read the whole body, refusing more than `limit` bytes with a 413.

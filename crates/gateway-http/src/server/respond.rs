@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::response::Response as HttpResponse;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
-use gateway_core::engine::RouteInfo;
+use gateway_core::engine::{ChunkStream, RouteInfo};
 use gateway_core::{GatewayError, Response, ResponseBody};
 use http::{HeaderName, HeaderValue, StatusCode};
 
@@ -27,21 +27,26 @@ pub fn into_http(response: Response) -> HttpResponse {
             set(out.headers_mut(), "cache-control", "no-cache");
             // Pulled by hyper as it writes: a slow client slows the upstream read, nothing
             // piles up in between (back-pressure end to end).
-            let sse = futures::stream::unfold(Some(events), |events| async move {
-                let mut events = events?;
-                let (frame, more) = match events.next().await {
-                    Some(Ok(chunk)) => (frame(&chunk), true),
-                    // A broken stream ends with an error event and no [DONE]: it must never
-                    // look complete.
-                    Some(Err(e)) => (frame(stream_error(&e).as_bytes()), false),
-                    None => (Bytes::from_static(b"data: [DONE]\n\n"), false),
-                };
-                Some((Ok::<_, std::convert::Infallible>(frame), more.then_some(events)))
-            });
+            let sse = sse_frames(events).map(Ok::<_, std::convert::Infallible>);
             *out.body_mut() = Body::from_stream(sse);
         }
     }
     out
+}
+
+/// OpenAI SSE framing of a chunk stream: `data: <chunk>` events, then `data: [DONE]` on a
+/// clean end, or one `stream_error` event and no `[DONE]` when the stream broke (it must
+/// never look complete).
+pub fn sse_frames(events: ChunkStream) -> impl futures::Stream<Item = Bytes> + Send {
+    futures::stream::unfold(Some(events), |events| async move {
+        let mut events = events?;
+        let (frame, more) = match events.next().await {
+            Some(Ok(chunk)) => (frame(&chunk), true),
+            Some(Err(e)) => (frame(stream_error(&e).as_bytes()), false),
+            None => (Bytes::from_static(b"data: [DONE]\n\n"), false),
+        };
+        Some((frame, more.then_some(events)))
+    })
 }
 
 /// A gateway-made error before routing (bad header, bad body, unknown route).
@@ -62,7 +67,8 @@ fn stream_error(e: &GatewayError) -> String {
         .to_string()
 }
 
-fn route_headers(route: &RouteInfo, headers: &mut http::HeaderMap) {
+/// The `x-portkey-*` response headers for a routed answer.
+pub fn route_headers(route: &RouteInfo, headers: &mut http::HeaderMap) {
     if let Some(index) = &route.option_index {
         set(headers, "x-portkey-last-used-option-index", index);
     }
