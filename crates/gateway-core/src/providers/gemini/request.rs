@@ -90,13 +90,12 @@ fn push_turn(contents: &mut Vec<Value>, role: &str, parts: Vec<Value>) {
     if parts.is_empty() {
         return;
     }
-    if let Some(last) = contents.last_mut() {
-        if last.get("role").and_then(Value::as_str) == Some(role) {
-            if let Some(Value::Array(existing)) = last.get_mut("parts") {
-                existing.extend(parts);
-                return;
-            }
-        }
+    if let Some(last) = contents.last_mut()
+        && last.get("role").and_then(Value::as_str) == Some(role)
+        && let Some(Value::Array(existing)) = last.get_mut("parts")
+    {
+        existing.extend(parts);
+        return;
     }
     contents.push(json!({ "role": role, "parts": parts }));
 }
@@ -507,6 +506,20 @@ mod tests {
         let unknown = json!([{"role": "tool", "tool_call_id": "zz", "content": "x"}]);
         let err = convert_messages(unknown.as_array().unwrap()).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("messages[0].tool_call_id"));
+    }
+
+    #[test]
+    fn only_sent_unsupported_params_are_reported_dropped() {
+        let built = chat_body(&json!({
+            "model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+            "stream_options": {"include_usage": true}, "temperature": 1, "user": "u", "logprobs": true,
+            "parallel_tool_calls": false, "brand_new_param": 1
+        }))
+        .unwrap();
+        assert_eq!(built.dropped, ["user", "logprobs", "parallel_tool_calls", "brand_new_param"]);
+        let embed =
+            embed_body(&json!({"model": "m", "input": "x", "user": "u", "encoding_format": "float"}), "m").unwrap();
+        assert_eq!(embed.dropped, ["user"]);
     }
 
     #[test]

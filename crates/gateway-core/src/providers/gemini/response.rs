@@ -116,10 +116,10 @@ pub fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) ->
                     if let Some(call) = part.get("functionCall") {
                         calls.push(tool_call(call, tool_call_id(cx.fallback_id, next_call)));
                         next_call += 1;
-                    } else if let Some(t) = part.get("text").and_then(Value::as_str) {
-                        if !is_thought(part) {
-                            text.get_or_insert_with(String::new).push_str(t);
-                        }
+                    } else if let Some(t) = part.get("text").and_then(Value::as_str)
+                        && !is_thought(part)
+                    {
+                        text.get_or_insert_with(String::new).push_str(t);
                     }
                 }
                 let raw = candidate.get("finishReason").and_then(Value::as_str).unwrap_or("STOP");

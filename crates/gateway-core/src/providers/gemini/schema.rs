@@ -200,10 +200,10 @@ impl Cleaner<'_> {
         // Keywords next to `$ref` (a field's own `description`) refine the shared type.
         let siblings: Map<String, Value> =
             node.iter().filter(|(k, _)| k.as_str() != "$ref").map(|(k, v)| (k.clone(), v.clone())).collect();
-        if !siblings.is_empty() {
-            if let Value::Object(extra) = self.clean(&Value::Object(siblings))? {
-                resolved.extend(extra);
-            }
+        if !siblings.is_empty()
+            && let Value::Object(extra) = self.clean(&Value::Object(siblings))?
+        {
+            resolved.extend(extra);
         }
         Ok(Value::Object(resolved))
     }

@@ -151,10 +151,11 @@ impl GeminiStreamTranslator {
             for part in parts {
                 if let Some(call) = part.get("functionCall") {
                     self.tool_call(index, call, out);
-                } else if let Some(text) = part.get("text").and_then(Value::as_str) {
-                    if !text.is_empty() && !is_thought(part) {
-                        out.push(self.delta(index, json!({ "content": text }), Value::Null));
-                    }
+                } else if let Some(text) = part.get("text").and_then(Value::as_str)
+                    && !text.is_empty()
+                    && !is_thought(part)
+                {
+                    out.push(self.delta(index, json!({ "content": text }), Value::Null));
                 }
             }
             if let Some(raw) = candidate.get("finishReason").and_then(Value::as_str) {
@@ -171,8 +172,8 @@ impl GeminiStreamTranslator {
 
     /// The first chunk of a choice announces the assistant role.
     fn start_choice(&mut self, index: u64, out: &mut Vec<Bytes>) {
-        if !self.choices.contains_key(&index) {
-            self.choices.insert(index, Choice::default());
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.choices.entry(index) {
+            slot.insert(Choice::default());
             out.push(self.delta(index, json!({ "role": "assistant", "content": "" }), Value::Null));
         }
     }
@@ -209,14 +210,14 @@ impl StreamTranslator for GeminiStreamTranslator {
         if !self.done {
             return Err(self.stream_error("the stream ended before the answer was complete (no finishReason)".into()));
         }
-        if self.include_usage {
-            if let Some(usage) = self.usage.take() {
-                let mut chunk = self.chunk(json!([]));
-                if let Some(obj) = chunk.as_object_mut() {
-                    obj.insert("usage".into(), usage);
-                }
-                out.push(Bytes::from(chunk.to_string()));
+        if self.include_usage
+            && let Some(usage) = self.usage.take()
+        {
+            let mut chunk = self.chunk(json!([]));
+            if let Some(obj) = chunk.as_object_mut() {
+                obj.insert("usage".into(), usage);
             }
+            out.push(Bytes::from(chunk.to_string()));
         }
         Ok(())
     }
