@@ -113,7 +113,7 @@ fn convert_messages(messages: &[Value]) -> Result<(Vec<Value>, Vec<Value>), Gate
         let content = message.get("content").unwrap_or(&Value::Null);
         match role {
             "system" | "developer" => {
-                for text in text_parts(content, &path)? {
+                for text in text_parts(content, &path)?.into_iter().filter(|t| !t.is_empty()) {
                     system.push(json!({ "text": text }));
                 }
             }
@@ -205,10 +205,12 @@ fn text_parts(content: &Value, path: &str) -> Result<Vec<String>, GatewayError> 
     }
 }
 
-/// Gemini parts for user and assistant content.
+/// Gemini parts for user and assistant content. Empty text is left out: Gemini rejects
+/// an empty text part, and clients often send `content: ""` next to tool calls.
 fn content_parts(content: &Value, path: &str) -> Result<Vec<Value>, GatewayError> {
     match content {
         Value::Null => Ok(Vec::new()),
+        Value::String(s) if s.is_empty() => Ok(Vec::new()),
         Value::String(s) => Ok(vec![json!({ "text": s })]),
         Value::Array(parts) => {
             let mut out = Vec::with_capacity(parts.len());
@@ -217,7 +219,9 @@ fn content_parts(content: &Value, path: &str) -> Result<Vec<Value>, GatewayError
                 match part.get("type").and_then(Value::as_str) {
                     Some("text") => {
                         let text = part.get("text").and_then(Value::as_str).unwrap_or_default();
-                        out.push(json!({ "text": text }));
+                        if !text.is_empty() {
+                            out.push(json!({ "text": text }));
+                        }
                     }
                     Some("image_url") => out.push(image_part(part, &part_path)?),
                     Some("input_audio") => {
