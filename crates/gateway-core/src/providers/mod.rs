@@ -5,6 +5,7 @@
 //! [`StreamTranslator`]. None of it does I/O, so every transform is tested against JSON
 //! fixtures and benchmarked without a network.
 
+mod gemini;
 mod openai_compatible;
 
 use std::time::SystemTime;
@@ -17,6 +18,7 @@ use crate::config::{ProviderTarget, TargetSettings};
 use crate::error::{ErrorCode, GatewayError};
 use crate::request::{Endpoint, GatewayRequest, RequestBody};
 
+pub use gemini::{Gemini, GeminiStreamTranslator};
 pub use openai_compatible::{OpenAiCompatible, OpenAiStreamTranslator, UrlScheme};
 
 /// Everything a provider needs to build one upstream request.
@@ -151,7 +153,7 @@ pub trait StreamTranslator: Send {
 }
 
 /// Providers with their own wire format (one module each).
-static NATIVE: &[&dyn Provider] = &[];
+static NATIVE: &[&dyn Provider] = &[&gemini::GOOGLE, &gemini::VERTEX_AI];
 
 /// The provider for `slug`.
 pub fn lookup(slug: &str) -> Option<&'static dyn Provider> {

@@ -1,0 +1,252 @@
+//! Google Gemini, two ways: the Gemini API (`google`) and Vertex AI's Google publisher
+//! models (`vertex-ai`). Both speak the same `generateContent` format, so one transform
+//! serves both; they differ in URL, credentials and the form of `error.code`.
+//!
+//! Files: `request.rs` (OpenAI → Gemini bodies), `schema.rs` (JSON Schema → Gemini's
+//! schema subset), `response.rs` (answers and errors back), `stream.rs` (SSE chunks).
+
+mod request;
+mod response;
+mod schema;
+mod stream;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+
+use super::{
+    BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, forward_headers, insert_header, join_url,
+};
+use crate::error::{ErrorCode, GatewayError};
+use crate::request::Endpoint;
+use response::CodeStyle;
+
+pub use stream::GeminiStreamTranslator;
+
+/// Which Google API a [`Gemini`] provider calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// `generativelanguage.googleapis.com`, key in `x-goog-api-key`.
+    GeminiApi,
+    /// `aiplatform.googleapis.com`, OAuth access token as a bearer token.
+    Vertex,
+}
+
+/// A Gemini-format provider.
+#[derive(Debug)]
+pub struct Gemini {
+    slug: &'static str,
+    api: Api,
+}
+
+/// `google`: the Gemini API (Google AI Studio keys).
+pub static GOOGLE: Gemini = Gemini { slug: "google", api: Api::GeminiApi };
+
+/// `vertex-ai`: Gemini models on Vertex AI (publisher `google`).
+pub static VERTEX_AI: Gemini = Gemini { slug: "vertex-ai", api: Api::Vertex };
+
+const GEMINI_API_BASE: &str = "https://generativelanguage.googleapis.com/v1beta";
+
+impl Gemini {
+    /// The API root including its version; `custom_host` replaces it.
+    fn base_url(&self, input: &BuildInput<'_>) -> Result<String, GatewayError> {
+        if let Some(host) = input.custom_host {
+            return Ok(host.to_owned());
+        }
+        match self.api {
+            Api::GeminiApi => Ok(GEMINI_API_BASE.to_owned()),
+            Api::Vertex => {
+                let region = vertex_region(input)?;
+                // The global endpoint has no regional host prefix.
+                let host = if region == "global" {
+                    "aiplatform.googleapis.com".to_owned()
+                } else {
+                    format!("{region}-aiplatform.googleapis.com")
+                };
+                Ok(format!("https://{host}/v1"))
+            }
+        }
+    }
+
+    /// `<base>/models/<model>` or Vertex's `<base>/projects/.../publishers/google/models/<model>`.
+    fn model_url(&self, input: &BuildInput<'_>, model: &str) -> Result<String, GatewayError> {
+        let base = self.base_url(input)?;
+        let path = match self.api {
+            Api::GeminiApi => format!("/models/{}", encode_segment(model)),
+            Api::Vertex => {
+                let project = input
+                    .target
+                    .option("vertex_project_id")
+                    .ok_or_else(|| GatewayError::config("vertex_project_id", "vertex-ai needs `vertex_project_id`"))?;
+                let region = vertex_region(input)?;
+                format!(
+                    "/projects/{}/locations/{}/publishers/google/models/{}",
+                    encode_segment(project),
+                    region,
+                    encode_segment(model)
+                )
+            }
+        };
+        Ok(join_url(&base, &path))
+    }
+
+    fn auth(&self, input: &BuildInput<'_>, headers: &mut HeaderMap) -> Result<(), GatewayError> {
+        let target = input.target;
+        match self.api {
+            Api::GeminiApi => {
+                // In a header, not `?key=`: URLs end up in access logs and traces.
+                let key = target
+                    .option("api_key")
+                    .ok_or_else(|| GatewayError::config("api_key", "google needs `api_key` (a Gemini API key)"))?;
+                insert_header(headers, "x-goog-api-key", key)
+            }
+            Api::Vertex => match target.option("api_key") {
+                Some(token) => {
+                    let token = token.strip_prefix("Bearer ").unwrap_or(token);
+                    insert_header(headers, "authorization", &format!("Bearer {token}"))
+                }
+                None if target.options.get("vertex_service_account_json").is_some_and(|v| !v.is_null()) => {
+                    // Exchanging a service-account key for a token is an HTTP call to
+                    // Google's token endpoint; the core does no I/O, so it belongs in the
+                    // transport layer. Failing loudly beats sending an unauthenticated call.
+                    Err(GatewayError::config(
+                        "vertex_service_account_json",
+                        "vertex-ai: service-account token exchange is not available in-core yet; \
+                         set `api_key` to an OAuth access token (e.g. `gcloud auth print-access-token`)",
+                    ))
+                }
+                None => Err(GatewayError::config(
+                    "api_key",
+                    "vertex-ai needs `api_key` (an OAuth access token) or `vertex_service_account_json`",
+                )),
+            },
+        }
+    }
+
+    fn code_style(&self) -> CodeStyle {
+        match self.api {
+            Api::GeminiApi => CodeStyle::Number,
+            Api::Vertex => CodeStyle::String,
+        }
+    }
+}
+
+/// Vertex hosts other publishers' models (Anthropic, Meta, Mistral) under other paths
+/// and formats; those are not Gemini requests.
+fn other_publisher(model: &str) -> bool {
+    let m = model.to_ascii_lowercase();
+    m.starts_with("claude-") || ["anthropic.", "meta.", "mistralai.", "mistral."].iter().any(|p| m.starts_with(p))
+}
+
+fn vertex_region<'a>(input: &'a BuildInput<'_>) -> Result<&'a str, GatewayError> {
+    let region = input.target.option("vertex_region").ok_or_else(|| {
+        GatewayError::config("vertex_region", "vertex-ai needs `vertex_region` (e.g. `us-central1` or `global`)")
+    })?;
+    // The region becomes part of a host name: anything but [a-z0-9-] could redirect
+    // the bearer token elsewhere.
+    if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err(GatewayError::config("vertex_region", format!("`{region}` is not a valid Vertex AI region")));
+    }
+    Ok(region)
+}
+
+/// Percent-encode a path segment (model names and project ids come from callers; a `/`
+/// or `?` must not change which endpoint is called).
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Provider for Gemini {
+    fn slug(&self) -> &'static str {
+        self.slug
+    }
+
+    fn supports(&self, endpoint: Endpoint) -> bool {
+        match self.api {
+            // Vertex embeddings use a different API (`:predict`), not built yet.
+            Api::GeminiApi => matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Embeddings),
+            Api::Vertex => endpoint == Endpoint::ChatCompletions,
+        }
+    }
+
+    fn build_request(&self, input: &BuildInput<'_>) -> Result<HttpRequest, GatewayError> {
+        let params = input.params()?;
+        let model = request::model(&params)?;
+        if self.api == Api::Vertex && other_publisher(model) {
+            return Err(GatewayError::new(
+                ErrorCode::UnsupportedEndpoint,
+                format!(
+                    "vertex-ai: `{model}` is not a Google publisher model; only Gemini models are supported on vertex-ai so far"
+                ),
+            )
+            .with_param("model"));
+        }
+        let mut headers = HeaderMap::new();
+        self.auth(input, &mut headers)?;
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        forward_headers(input, &mut headers);
+        let model_url = self.model_url(input, model)?;
+        let stream = input.stream() && input.request.endpoint == Endpoint::ChatCompletions;
+        let (url, built) = match input.request.endpoint {
+            Endpoint::ChatCompletions => {
+                let url = if stream {
+                    format!("{model_url}:streamGenerateContent?alt=sse")
+                } else {
+                    format!("{model_url}:generateContent")
+                };
+                (url, request::chat_body(&params)?)
+            }
+            Endpoint::Embeddings => (format!("{model_url}:batchEmbedContents"), request::embed_body(&params, model)?),
+            other => {
+                return Err(GatewayError::new(
+                    ErrorCode::UnsupportedEndpoint,
+                    format!("{} does not support {}", self.slug, other.openai_path()),
+                ));
+            }
+        };
+        let body = serde_json::to_vec(&built.body)
+            .map(Bytes::from)
+            .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))?;
+        Ok(HttpRequest { method: Method::POST, url, headers, body, stream, dropped_params: built.dropped })
+    }
+
+    fn transform_response(&self, cx: &ResponseContext<'_>, body: Bytes) -> Result<Bytes, GatewayError> {
+        match cx.endpoint() {
+            Endpoint::Embeddings => response::embedding_list(self.slug, cx, &body),
+            _ => response::chat_completion(self.slug, cx, &body),
+        }
+    }
+
+    fn upstream_error(&self, status: u16, body: &[u8]) -> GatewayError {
+        response::upstream_error(self.slug, self.code_style(), status, body)
+    }
+
+    fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
+        Box::new(GeminiStreamTranslator::new(self.slug, cx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(encode_segment("gemini-1.5-pro@002"), "gemini-1.5-pro@002");
+        assert_eq!(encode_segment("../x?y"), "..%2Fx%3Fy");
+    }
+
+    #[test]
+    fn other_publishers_are_recognised() {
+        assert!(other_publisher("claude-3-5-sonnet@20240620"));
+        assert!(other_publisher("anthropic.claude-3-5-sonnet@20240620"));
+        assert!(!other_publisher("gemini-2.0-flash"));
+    }
+}
