@@ -352,3 +352,37 @@ pub fn endpoint_from_name(name: &str) -> Result<Endpoint, GatewayError> {
         }
     })
 }
+
+/// Route info as JSON, the one shape both bindings expose (`r.route` in Python,
+/// `r.route` in Node).
+pub fn route_json(route: &RouteInfo) -> Value {
+    serde_json::json!({
+        "provider": route.provider,
+        "option_index": route.option_index,
+        "retry_count": route.retry_count,
+        "cache_status": route.cache_status.as_str(),
+        "trace_id": route.trace_id,
+        "dropped_params": route.dropped_params,
+        "attempts": route.attempts.iter().map(|a| serde_json::json!({
+            "option_index": a.option_index,
+            "provider": a.provider,
+            "status": a.status,
+            "error": a.error.map(|c| c.as_str()),
+            "duration_ms": a.duration.as_secs_f64() * 1000.0,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// An error as JSON for the bindings' exception constructors.
+pub fn error_json(error: &GatewayError, route: &RouteInfo) -> Value {
+    serde_json::json!({
+        "message": error.message,
+        "code": error.code.as_str(),
+        "status": error.status,
+        "param": error.param,
+        "provider": error.provider,
+        "retryable": error.code.is_retryable(),
+        "body": error.to_openai_json(),
+        "route": route_json(route),
+    })
+}
