@@ -515,6 +515,52 @@ mod tests {
     }
 
     #[test]
+    fn dropped_params_are_the_ones_sent_and_unsupported() {
+        let params = json!({
+            "model": "m", "messages": [{"role": "user", "content": "hi"}], "seed": 7, "user": "u",
+            "n": 1, "logprobs": true, "frequency_penalty": null, "unknown_param": "x",
+            "response_format": {"type": "json_object"}, "stream": true, "stream_options": {"include_usage": true},
+            "temperature": 1.5,
+        });
+        let built = converse(&params).unwrap();
+        assert_eq!(built.dropped, ["seed", "user", "n", "logprobs", "unknown_param", "response_format"]);
+        assert_eq!(built.body["inferenceConfig"], json!({"temperature": 1.5}), "not clamped");
+
+        let schema = json!({"model": "m", "messages": [], "response_format": {"type": "json_schema",
+            "json_schema": {"name": "x", "schema": {"type": "object"}}}});
+        let built = converse(&schema).unwrap();
+        assert!(built.dropped.is_empty());
+        assert_eq!(
+            built.body["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"],
+            "{\"type\":\"object\"}"
+        );
+
+        let titan = embeddings(
+            "amazon.titan-embed-text-v1",
+            &json!({"model": "m", "input": "x", "dimensions": 256, "user": "u"}),
+        );
+        assert_eq!(titan.unwrap().dropped, ["dimensions", "user"], "v1 has no dimensions");
+        let cohere = embeddings(
+            "cohere.embed-v4:0",
+            &json!({"model": "m", "input": "x", "dimensions": 256, "input_type": "search_query"}),
+        );
+        let cohere = cohere.unwrap();
+        assert!(cohere.dropped.is_empty());
+        assert_eq!(cohere.body, json!({"texts": ["x"], "input_type": "search_query", "output_dimension": 256}));
+    }
+
+    #[test]
+    fn bad_tool_arguments_name_their_path() {
+        let params = json!({"messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "tool_calls": [{"id": "t", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]},
+        ]});
+        let e = converse(&params).err().unwrap();
+        assert_eq!(e.param.as_deref(), Some("messages[1].tool_calls[0].function.arguments"));
+        assert_eq!(e.status, 400);
+    }
+
+    #[test]
     fn embed_families() {
         assert_eq!(EmbedFamily::of("amazon.titan-embed-text-v2:0"), Some(EmbedFamily::Titan { v2: true }));
         assert_eq!(EmbedFamily::of("amazon.titan-embed-text-v1"), Some(EmbedFamily::Titan { v2: false }));
