@@ -5,6 +5,7 @@
 //! [`StreamTranslator`]. None of it does I/O, so every transform is tested against JSON
 //! fixtures and benchmarked without a network.
 
+mod bedrock;
 mod gemini;
 mod openai_compatible;
 
@@ -153,7 +154,7 @@ pub trait StreamTranslator: Send {
 }
 
 /// Providers with their own wire format (one module each).
-static NATIVE: &[&dyn Provider] = &[&gemini::GOOGLE, &gemini::VERTEX_AI];
+static NATIVE: &[&dyn Provider] = &[&gemini::GOOGLE, &gemini::VERTEX_AI, &bedrock::BEDROCK];
 
 /// The provider for `slug`.
 pub fn lookup(slug: &str) -> Option<&'static dyn Provider> {

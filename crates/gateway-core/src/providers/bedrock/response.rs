@@ -1,0 +1,232 @@
+//! Bedrock answers → the OpenAI shape: Converse → `chat.completion`, Titan / Cohere
+//! embeddings → an embedding list, and `{"message"}` errors → [`GatewayError`].
+
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+
+use super::request::EmbedFamily;
+use super::{NAME, SLUG};
+use crate::error::{ErrorCode, GatewayError};
+use crate::providers::{ResponseContext, code_for_status, effective_params};
+
+/// Converse `stopReason` → OpenAI `finish_reason` (reference 8.2 table). Unknown values
+/// become `stop`, as in the reference; `model_context_window_exceeded` is a length stop.
+pub(super) fn finish_reason(stop_reason: Option<&str>, strict: bool) -> Value {
+    match (stop_reason, strict) {
+        (Some(raw), false) => raw.into(),
+        (Some("tool_use"), _) => "tool_calls".into(),
+        (Some("max_tokens" | "model_context_window_exceeded"), _) => "length".into(),
+        (Some("guardrail_intervened" | "content_filtered"), _) => "content_filter".into(),
+        _ => "stop".into(),
+    }
+}
+
+/// Converse `usage` → OpenAI `usage`. `inputTokens` excludes prompt-cache reads and writes
+/// (they are counted in `totalTokens`), so both are added back to `prompt_tokens`, and
+/// prompt + completion = total as OpenAI clients expect.
+pub(super) fn usage(u: &Value) -> Value {
+    let n = |k: &str| u.get(k).and_then(Value::as_u64);
+    let input = n("inputTokens").unwrap_or(0);
+    let output = n("outputTokens").unwrap_or(0);
+    let cache_read = n("cacheReadInputTokens");
+    let prompt = input + cache_read.unwrap_or(0) + n("cacheWriteInputTokens").unwrap_or(0);
+    let mut out = Map::new();
+    out.insert("prompt_tokens".into(), prompt.into());
+    out.insert("completion_tokens".into(), output.into());
+    out.insert("total_tokens".into(), n("totalTokens").unwrap_or(prompt + output).into());
+    if let Some(cached) = cache_read {
+        out.insert("prompt_tokens_details".into(), json!({"cached_tokens": cached}));
+    }
+    Value::Object(out)
+}
+
+fn invalid(detail: impl std::fmt::Display) -> GatewayError {
+    GatewayError::new(ErrorCode::UpstreamError, format!("{NAME} error: invalid response: {detail}"))
+        .with_status(502)
+        .with_provider(SLUG)
+}
+
+fn to_bytes(v: &Value) -> Result<Bytes, GatewayError> {
+    serde_json::to_vec(v)
+        .map(Bytes::from)
+        .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the answer: {e}")))
+}
+
+/// A Converse answer as a `chat.completion`. Converse gives no id, so the fallback id is
+/// used; the model is the one requested.
+pub(super) fn chat(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| invalid(format!("not JSON ({e})")))?;
+    let blocks = v
+        .pointer("/output/message/content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("no output.message.content"))?;
+    // Text blocks are joined with nothing between them, exactly as the streamed deltas
+    // concatenate (the reference joins with "\n", which makes the two disagree).
+    let mut text: Option<String> = None;
+    let mut tool_calls = Vec::new();
+    for block in blocks {
+        if let Some(t) = block.get("text").and_then(Value::as_str) {
+            text.get_or_insert_with(String::new).push_str(t);
+        } else if let Some(tu) = block.get("toolUse") {
+            let arguments = match tu.get("input") {
+                None | Some(Value::Null) => "{}".to_owned(),
+                Some(input) => input.to_string(),
+            };
+            tool_calls.push(json!({
+                "id": tu.get("toolUseId").cloned().unwrap_or(Value::Null),
+                "type": "function",
+                "function": {"name": tu.get("name").cloned().unwrap_or(Value::Null), "arguments": arguments},
+            }));
+        }
+        // reasoningContent, citations, guard content: no OpenAI field to carry them.
+    }
+    let mut message = Map::new();
+    message.insert("role".into(), "assistant".into());
+    message.insert("content".into(), text.map(Value::String).unwrap_or(Value::Null));
+    if !tool_calls.is_empty() {
+        message.insert("tool_calls".into(), Value::Array(tool_calls));
+    }
+    let mut out = Map::new();
+    out.insert("id".into(), cx.fallback_id.into());
+    out.insert("object".into(), "chat.completion".into());
+    out.insert("created".into(), cx.created().into());
+    out.insert("model".into(), cx.model().map(Value::from).unwrap_or(Value::Null));
+    out.insert(
+        "choices".into(),
+        json!([{
+            "index": 0,
+            "message": message,
+            "finish_reason": finish_reason(v.get("stopReason").and_then(Value::as_str), cx.strict()),
+        }]),
+    );
+    if let Some(u) = v.get("usage") {
+        out.insert("usage".into(), usage(u));
+    }
+    to_bytes(&Value::Object(out))
+}
+
+/// A Titan or Cohere `invoke` answer as an OpenAI embedding list.
+pub(super) fn embeddings(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| invalid(format!("not JSON ({e})")))?;
+    let model = cx.model().unwrap_or("");
+    let params = effective_params(&cx.request.body, cx.settings).unwrap_or(Value::Null);
+    let base64 = params.get("encoding_format").and_then(Value::as_str) == Some("base64");
+    let (vectors, tokens): (Vec<&Value>, u64) = match EmbedFamily::of(model) {
+        Some(EmbedFamily::Titan { .. }) => {
+            let e = v.get("embedding").ok_or_else(|| invalid("no `embedding`"))?;
+            (vec![e], v.get("inputTextTokenCount").and_then(Value::as_u64).unwrap_or(0))
+        }
+        Some(EmbedFamily::Cohere { .. }) => {
+            // Plain floats, or `{"float": [...]}` when embedding types were requested.
+            let e = v.get("embeddings").map(|e| e.get("float").unwrap_or(e));
+            let list = e.and_then(Value::as_array).ok_or_else(|| invalid("no `embeddings` list"))?;
+            let tokens = v.pointer("/meta/billed_units/input_tokens").and_then(Value::as_u64).unwrap_or(0);
+            (list.iter().collect(), tokens)
+        }
+        None => return Err(invalid(format!("`{model}` is not a known embedding model"))),
+    };
+    let data: Vec<Value> = vectors
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let embedding = if base64 { Value::String(floats_base64(e)) } else { e.clone() };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
+        .collect();
+    to_bytes(&json!({
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }))
+}
+
+/// OpenAI's `encoding_format: "base64"`: the vector as little-endian f32 bytes, base64.
+/// (The OpenAI SDKs ask for this by default and decode it themselves.)
+fn floats_base64(embedding: &Value) -> String {
+    let floats = embedding.as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let mut bytes = Vec::with_capacity(floats.len() * 4);
+    for f in floats {
+        bytes.extend_from_slice(&(f.as_f64().unwrap_or(0.0) as f32).to_le_bytes());
+    }
+    base64_encode(&bytes)
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A Bedrock error answer: `{"message": "..."}` (some services spell it `Message`), the
+/// error type in the `x-amzn-errortype` header. Type and code are not copied (reference
+/// 6.4); the status is kept and mapped to our code.
+pub(super) fn upstream_error(status: u16, body: &[u8]) -> GatewayError {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|v| v.get("message").or_else(|| v.get("Message")))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            if text.is_empty() { format!("HTTP {status}") } else { text.chars().take(2000).collect() }
+        });
+    GatewayError::new(code_for_status(status), format!("{NAME} error: {message}"))
+        .with_status(status)
+        .with_provider(SLUG)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        for (input, want) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(base64_encode(input.as_bytes()), want);
+        }
+        // 1.0f32 and -2.0f32, little-endian.
+        assert_eq!(floats_base64(&json!([1.0, -2.0])), "AACAPwAAAMA=");
+    }
+
+    #[test]
+    fn usage_with_cache() {
+        // The reference's observed example: in 10, out 5, total 25, read 6, write 4.
+        let u = usage(&json!({
+            "inputTokens": 10, "outputTokens": 5, "totalTokens": 25,
+            "cacheReadInputTokens": 6, "cacheWriteInputTokens": 4
+        }));
+        assert_eq!(
+            u,
+            json!({"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25,
+                   "prompt_tokens_details": {"cached_tokens": 6}})
+        );
+    }
+
+    #[test]
+    fn finish_reasons() {
+        assert_eq!(finish_reason(Some("end_turn"), true), "stop");
+        assert_eq!(finish_reason(Some("stop_sequence"), true), "stop");
+        assert_eq!(finish_reason(Some("tool_use"), true), "tool_calls");
+        assert_eq!(finish_reason(Some("max_tokens"), true), "length");
+        assert_eq!(finish_reason(Some("guardrail_intervened"), true), "content_filter");
+        assert_eq!(finish_reason(Some("content_filtered"), true), "content_filter");
+        assert_eq!(finish_reason(Some("something_new"), true), "stop");
+        assert_eq!(finish_reason(None, true), "stop");
+        assert_eq!(finish_reason(Some("end_turn"), false), "end_turn");
+    }
+}

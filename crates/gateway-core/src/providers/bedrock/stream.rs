@@ -1,0 +1,260 @@
+//! ConverseStream (binary event-stream frames) → OpenAI `chat.completion.chunk` payloads.
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::eventstream::{Frame, FrameDecoder};
+use super::response::{finish_reason, usage};
+use super::{NAME, SLUG};
+use crate::error::{ErrorCode, GatewayError};
+use crate::providers::{ResponseContext, StreamTranslator};
+
+/// One ConverseStream answer being translated.
+#[derive(Debug)]
+pub(super) struct ConverseStreamTranslator {
+    decoder: FrameDecoder,
+    frames: Vec<Frame>,
+    id: String,
+    created: u64,
+    model: Value,
+    strict: bool,
+    include_usage: bool,
+    started: bool,
+    /// `contentBlockIndex` of each tool-use block → its OpenAI `tool_calls` index.
+    tool_blocks: Vec<(u64, usize)>,
+    /// `messageStop` arrived: the answer is complete (usage may still follow).
+    stopped: bool,
+    /// `metadata` arrived: nothing more is expected.
+    done: bool,
+    failed: Option<GatewayError>,
+}
+
+fn stream_error(message: String) -> GatewayError {
+    GatewayError::new(ErrorCode::StreamError, message).with_provider(SLUG).with_status(502)
+}
+
+impl ConverseStreamTranslator {
+    pub(super) fn new(cx: &ResponseContext<'_>) -> Self {
+        Self {
+            decoder: FrameDecoder::new(),
+            frames: Vec::new(),
+            id: cx.fallback_id.to_owned(),
+            created: cx.created(),
+            model: cx.model().map(Value::from).unwrap_or(Value::Null),
+            strict: cx.strict(),
+            include_usage: cx.include_usage(),
+            started: false,
+            tool_blocks: Vec::new(),
+            stopped: false,
+            done: false,
+            failed: None,
+        }
+    }
+
+    fn chunk(&self, choices: Value, usage: Option<Value>) -> Bytes {
+        let mut v = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        });
+        if let (Some(u), Some(obj)) = (usage, v.as_object_mut()) {
+            obj.insert("usage".into(), u);
+        }
+        Bytes::from(v.to_string())
+    }
+
+    fn delta(&mut self, delta: Value, out: &mut Vec<Bytes>) {
+        self.start(out);
+        out.push(self.chunk(json!([{"index": 0, "delta": delta, "finish_reason": null}]), None));
+    }
+
+    /// The opening `{role: "assistant", content: ""}` chunk, once, even when the upstream
+    /// skipped `messageStart`.
+    fn start(&mut self, out: &mut Vec<Bytes>) {
+        if !self.started {
+            self.started = true;
+            out.push(self.chunk(
+                json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]),
+                None,
+            ));
+        }
+    }
+
+    fn handle(&mut self, frame: &Frame, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        match frame.header(":message-type").unwrap_or("event") {
+            "event" => {}
+            "exception" => {
+                let kind = frame.header(":exception-type").unwrap_or("exception");
+                let message = serde_json::from_slice::<Value>(&frame.payload)
+                    .ok()
+                    .and_then(|v| {
+                        v.get("message").or_else(|| v.get("Message")).and_then(Value::as_str).map(str::to_owned)
+                    })
+                    .unwrap_or_else(|| String::from_utf8_lossy(&frame.payload).into_owned());
+                return Err(stream_error(format!("{NAME} error: {kind}: {message}")));
+            }
+            "error" => {
+                let code = frame.header(":error-code").unwrap_or("error");
+                let message = frame.header(":error-message").unwrap_or("");
+                return Err(stream_error(format!("{NAME} error: {code}: {message}")));
+            }
+            _ => return Ok(()),
+        }
+        if self.done {
+            return Ok(());
+        }
+        let event = frame.header(":event-type").unwrap_or("");
+        let known =
+            ["messageStart", "contentBlockStart", "contentBlockDelta", "contentBlockStop", "messageStop", "metadata"];
+        if !known.contains(&event) {
+            return Ok(()); // a new event type: skipped, never fatal
+        }
+        let p: Value = serde_json::from_slice(&frame.payload)
+            .map_err(|e| stream_error(format!("{NAME} error: `{event}` event payload is not JSON: {e}")))?;
+        let block_index = p.get("contentBlockIndex").and_then(Value::as_u64);
+        match event {
+            "messageStart" => self.start(out),
+            "contentBlockStart" => {
+                if let Some(tool) = p.pointer("/start/toolUse") {
+                    let index = self.tool_blocks.len();
+                    self.tool_blocks.push((block_index.unwrap_or(u64::MAX), index));
+                    let call = json!({
+                        "index": index,
+                        "id": tool.get("toolUseId").cloned().unwrap_or(Value::Null),
+                        "type": "function",
+                        "function": {"name": tool.get("name").cloned().unwrap_or(Value::Null), "arguments": ""},
+                    });
+                    self.delta(json!({"tool_calls": [call]}), out);
+                }
+            }
+            "contentBlockDelta" => {
+                let delta = p.get("delta").unwrap_or(&Value::Null);
+                if let Some(text) = delta.get("text").and_then(Value::as_str) {
+                    if !text.is_empty() {
+                        self.delta(json!({"content": text}), out);
+                    }
+                } else if let Some(input) = delta.pointer("/toolUse/input").and_then(Value::as_str) {
+                    let index = self
+                        .tool_blocks
+                        .iter()
+                        .find(|(b, _)| Some(*b) == block_index)
+                        .or(self.tool_blocks.last())
+                        .map(|(_, i)| *i);
+                    if let (Some(index), false) = (index, input.is_empty()) {
+                        self.delta(json!({"tool_calls": [{"index": index, "function": {"arguments": input}}]}), out);
+                    }
+                }
+                // reasoningContent and citations deltas have no OpenAI chunk field.
+            }
+            "messageStop" => {
+                self.start(out);
+                self.stopped = true;
+                let reason = finish_reason(p.get("stopReason").and_then(Value::as_str), self.strict);
+                out.push(self.chunk(json!([{"index": 0, "delta": {}, "finish_reason": reason}]), None));
+            }
+            "metadata" => {
+                self.done = true;
+                if let (true, Some(u)) = (self.include_usage, p.get("usage")) {
+                    out.push(self.chunk(json!([]), Some(usage(u))));
+                }
+            }
+            _ => {} // contentBlockStop: nothing to say
+        }
+        Ok(())
+    }
+}
+
+impl StreamTranslator for ConverseStreamTranslator {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let decoded = self.decoder.feed(bytes, &mut self.frames);
+        let mut frames = std::mem::take(&mut self.frames);
+        let mut result = Ok(());
+        for frame in frames.drain(..) {
+            result = self.handle(&frame, out);
+            if result.is_err() {
+                break;
+            }
+        }
+        self.frames = frames;
+        // Frames decoded before a corrupt one are still delivered, then the error.
+        let result = result.and(decoded.map_err(|e| stream_error(format!("{NAME} error: {}", e.0))));
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    fn finish(&mut self, _out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.decoder.has_partial() {
+            return Err(stream_error(format!("{NAME} stream ended in the middle of an event-stream message")));
+        }
+        if !self.stopped {
+            return Err(stream_error(format!("{NAME} stream ended before the answer was complete (no messageStop)")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::eventstream::tests::encode;
+    use super::*;
+    use crate::config::TargetSettings;
+    use crate::request::{Endpoint, GatewayRequest, RequestBody};
+
+    fn translator(body: Value) -> ConverseStreamTranslator {
+        let request = GatewayRequest::json(Endpoint::ChatCompletions, RequestBody::from_value(body).unwrap());
+        let settings = TargetSettings { strict_open_ai_compliance: true, ..Default::default() };
+        let cx =
+            ResponseContext { request: &request, settings: &settings, now: std::time::UNIX_EPOCH, fallback_id: "id-1" };
+        ConverseStreamTranslator::new(&cx)
+    }
+
+    fn event(kind: &str, payload: Value) -> Vec<u8> {
+        encode(
+            &[(":event-type", kind), (":content-type", "application/json"), (":message-type", "event")],
+            payload.to_string().as_bytes(),
+        )
+    }
+
+    #[test]
+    fn exception_frame_is_a_stream_error() {
+        let mut t = translator(json!({"model": "m", "messages": [], "stream": true}));
+        let mut bytes = event("messageStart", json!({"role": "assistant"}));
+        bytes.extend(encode(
+            &[
+                (":exception-type", "throttlingException"),
+                (":content-type", "application/json"),
+                (":message-type", "exception"),
+            ],
+            br#"{"message":"Too many requests"}"#,
+        ));
+        let mut out = Vec::new();
+        let err = t.feed(&bytes, &mut out).unwrap_err();
+        assert_eq!(err.code, ErrorCode::StreamError);
+        assert_eq!(err.message, "bedrock error: throttlingException: Too many requests");
+        assert_eq!(out.len(), 1, "the chunk before the exception is still delivered");
+        assert!(t.finish(&mut out).is_err());
+    }
+
+    #[test]
+    fn unknown_events_are_skipped_and_stop_without_metadata_is_complete() {
+        let mut t = translator(json!({"model": "m", "messages": [], "stream": true}));
+        let mut bytes = event("messageStart", json!({"role": "assistant"}));
+        bytes.extend(event("somethingNew", json!({"x": 1})));
+        bytes.extend(event("messageStop", json!({"stopReason": "end_turn"})));
+        let mut out = Vec::new();
+        t.feed(&bytes, &mut out).unwrap();
+        t.finish(&mut out).unwrap();
+        assert_eq!(out.len(), 2);
+    }
+}
