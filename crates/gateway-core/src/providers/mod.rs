@@ -5,6 +5,7 @@
 //! [`StreamTranslator`]. None of it does I/O, so every transform is tested against JSON
 //! fixtures and benchmarked without a network.
 
+mod anthropic;
 mod openai_compatible;
 
 use std::time::SystemTime;
@@ -151,7 +152,7 @@ pub trait StreamTranslator: Send {
 }
 
 /// Providers with their own wire format (one module each).
-static NATIVE: &[&dyn Provider] = &[];
+static NATIVE: &[&dyn Provider] = &[&anthropic::ANTHROPIC];
 
 /// The provider for `slug`.
 pub fn lookup(slug: &str) -> Option<&'static dyn Provider> {
