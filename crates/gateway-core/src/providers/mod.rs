@@ -6,6 +6,7 @@
 //! fixtures and benchmarked without a network.
 
 mod anthropic;
+mod cohere;
 mod openai_compatible;
 
 use std::time::SystemTime;
@@ -152,7 +153,7 @@ pub trait StreamTranslator: Send {
 }
 
 /// Providers with their own wire format (one module each).
-static NATIVE: &[&dyn Provider] = &[&anthropic::ANTHROPIC];
+static NATIVE: &[&dyn Provider] = &[&anthropic::ANTHROPIC, &cohere::COHERE];
 
 /// The provider for `slug`.
 pub fn lookup(slug: &str) -> Option<&'static dyn Provider> {
