@@ -5,7 +5,9 @@
 //! [`StreamTranslator`]. None of it does I/O, so every transform is tested against JSON
 //! fixtures and benchmarked without a network.
 
+mod anthropic;
 mod bedrock;
+mod cohere;
 mod gemini;
 mod openai_compatible;
 
@@ -154,7 +156,8 @@ pub trait StreamTranslator: Send {
 }
 
 /// Providers with their own wire format (one module each).
-static NATIVE: &[&dyn Provider] = &[&gemini::GOOGLE, &gemini::VERTEX_AI, &bedrock::BEDROCK];
+static NATIVE: &[&dyn Provider] =
+    &[&anthropic::ANTHROPIC, &gemini::GOOGLE, &gemini::VERTEX_AI, &bedrock::BEDROCK, &cohere::COHERE];
 
 /// The provider for `slug`.
 pub fn lookup(slug: &str) -> Option<&'static dyn Provider> {

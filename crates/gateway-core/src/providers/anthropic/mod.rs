@@ -1,0 +1,106 @@
+//! Anthropic's Messages API (`POST /v1/messages`).
+//!
+//! The body builder, the answer parser and the stream translator take the model and the
+//! provider name from their caller, so Anthropic-on-Vertex (`rawPredict`: the model in
+//! the URL, `anthropic_version: "vertex-2023-10-16"` in the body) reuses them unchanged.
+
+pub(crate) mod request;
+pub(crate) mod response;
+pub(crate) mod stream;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use serde_json::{Map, Value};
+
+use request::{MessagesBody, messages_body};
+use response::chat_completion;
+use stream::MessagesStreamTranslator;
+
+use super::openai_compatible::openai_style_error;
+use super::{
+    BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, forward_headers, insert_header, join_url,
+};
+use crate::error::{ErrorCode, GatewayError};
+use crate::request::Endpoint;
+
+const SLUG: &str = "anthropic";
+const BASE_URL: &str = "https://api.anthropic.com/v1";
+const DEFAULT_VERSION: &str = "2023-06-01";
+
+/// The Anthropic provider.
+#[derive(Debug)]
+pub struct Anthropic;
+
+/// The one instance, registered in the provider table.
+pub static ANTHROPIC: Anthropic = Anthropic;
+
+impl Provider for Anthropic {
+    fn slug(&self) -> &'static str {
+        SLUG
+    }
+
+    fn supports(&self, endpoint: Endpoint) -> bool {
+        endpoint == Endpoint::ChatCompletions
+    }
+
+    fn build_request(&self, input: &BuildInput<'_>) -> Result<HttpRequest, GatewayError> {
+        if input.request.endpoint != Endpoint::ChatCompletions {
+            return Err(GatewayError::new(ErrorCode::UnsupportedEndpoint, "anthropic only offers chat completions"));
+        }
+        let target = input.target;
+        let api_key = target
+            .option("api_key")
+            .ok_or_else(|| GatewayError::config("api_key", "anthropic needs `api_key` (sent as `x-api-key`)"))?;
+        let params = input.params()?;
+        let model = params
+            .get("model")
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| GatewayError::request("model", "anthropic needs `model`"))?;
+        let MessagesBody { body, dropped } = messages_body(&params, model)?;
+        let mut full = Map::with_capacity(body.len() + 1);
+        full.insert("model".into(), model.into());
+        full.extend(body);
+
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        insert_header(&mut headers, "x-api-key", api_key)?;
+        insert_header(
+            &mut headers,
+            "anthropic-version",
+            target.option("anthropic_version").unwrap_or(DEFAULT_VERSION),
+        )?;
+        // Unlike Portkey, no beta is sent by default: betas change behaviour and must be
+        // opted into.
+        if let Some(beta) = target.option("anthropic_beta") {
+            insert_header(&mut headers, "anthropic-beta", beta)?;
+        }
+        forward_headers(input, &mut headers);
+
+        let body = serde_json::to_vec(&Value::Object(full))
+            .map(Bytes::from)
+            .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))?;
+        Ok(HttpRequest {
+            method: Method::POST,
+            url: join_url(input.custom_host.unwrap_or(BASE_URL), "/messages"),
+            headers,
+            body,
+            stream: input.stream(),
+            dropped_params: dropped,
+        })
+    }
+
+    fn transform_response(&self, cx: &ResponseContext<'_>, body: Bytes) -> Result<Bytes, GatewayError> {
+        chat_completion(SLUG, cx, &body)
+    }
+
+    fn upstream_error(&self, status: u16, body: &[u8]) -> GatewayError {
+        // `{"type":"error","error":{"type","message"}}`: the inner object has OpenAI's
+        // field names, so the shared reader applies (type copied, code from the status).
+        openai_style_error(SLUG, status, body)
+    }
+
+    fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
+        Box::new(MessagesStreamTranslator::new(SLUG, cx))
+    }
+}

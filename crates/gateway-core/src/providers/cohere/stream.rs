@@ -1,0 +1,193 @@
+//! Cohere v2 chat SSE → OpenAI `chat.completion.chunk` payloads.
+//!
+//! Events: `message-start` (id), `content-start`/`content-delta`/`content-end` (text),
+//! `tool-plan-delta`, `tool-call-start`/`tool-call-delta`/`tool-call-end`,
+//! `citation-start`/`citation-end`, and the terminal `message-end` (finish reason and
+//! usage). Only the ones that carry answer text, tool calls or the end matter here.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::SLUG;
+use super::response::{finish_reason, usage};
+use crate::error::{ErrorCode, GatewayError};
+use crate::providers::{ResponseContext, StreamTranslator};
+use crate::sse::{SseDecoder, SseEvent};
+
+/// The per-request translator.
+#[derive(Debug)]
+pub(crate) struct CohereStreamTranslator {
+    decoder: SseDecoder,
+    events: Vec<SseEvent>,
+    id: String,
+    model: String,
+    created: u64,
+    strict: bool,
+    include_usage: bool,
+    started: bool,
+    /// Cohere's tool-call index → ours (in order of appearance).
+    tool_index: HashMap<u64, usize>,
+    done: bool,
+}
+
+impl CohereStreamTranslator {
+    /// A translator for one answer to the request in `cx`.
+    pub(crate) fn new(cx: &ResponseContext<'_>) -> Self {
+        Self {
+            decoder: SseDecoder::new(),
+            events: Vec::new(),
+            id: cx.fallback_id.to_owned(),
+            model: cx.model().unwrap_or_default().to_owned(),
+            created: cx.created(),
+            strict: cx.strict(),
+            include_usage: cx.include_usage(),
+            started: false,
+            tool_index: HashMap::new(),
+            done: false,
+        }
+    }
+
+    fn drain(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        let events = std::mem::take(&mut self.events);
+        for event in &events {
+            self.handle(event, out)?;
+        }
+        self.events = events;
+        self.events.clear();
+        Ok(())
+    }
+
+    fn handle(&mut self, event: &SseEvent, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        if self.done || event.data.trim().is_empty() {
+            return Ok(());
+        }
+        let data: Value = serde_json::from_str(&event.data)
+            .map_err(|e| stream_error(format!("unreadable stream event ({e}): {}", event.data)))?;
+        let kind = data.get("type").and_then(Value::as_str).unwrap_or(event.event.as_str());
+        let message = data.get("delta").and_then(|d| d.get("message"));
+        match kind {
+            "message-start" => {
+                if !self.started
+                    && let Some(id) = data.get("id").and_then(Value::as_str)
+                {
+                    self.id = id.to_owned();
+                }
+                self.start(out);
+            }
+            "content-start" | "content-delta" => {
+                let text = message.and_then(|m| m.get("content")).and_then(|c| c.get("text")).and_then(Value::as_str);
+                if let Some(text) = text.filter(|t| !t.is_empty()) {
+                    self.emit(out, json!({ "content": text }));
+                }
+            }
+            "tool-call-start" => {
+                let call = tool_call_of(message);
+                let index = self.tool_index.len();
+                if let Some(cohere_index) = data.get("index").and_then(Value::as_u64) {
+                    self.tool_index.insert(cohere_index, index);
+                }
+                let function = call.and_then(|c| c.get("function"));
+                let first = json!({
+                    "index": index,
+                    "id": call.and_then(|c| c.get("id")).cloned().unwrap_or(Value::Null),
+                    "type": "function",
+                    "function": {
+                        "name": function.and_then(|f| f.get("name")).cloned().unwrap_or(Value::Null),
+                        "arguments": "",
+                    },
+                });
+                self.emit(out, json!({ "tool_calls": [first] }));
+                // Arguments on the start event (not seen in practice) follow as a delta, so
+                // the first delta's shape stays the documented one.
+                self.arguments(out, index, function);
+            }
+            "tool-call-delta" => {
+                let cohere_index = data.get("index").and_then(Value::as_u64);
+                if let Some(&index) = cohere_index.and_then(|i| self.tool_index.get(&i)) {
+                    let function = tool_call_of(message).and_then(|c| c.get("function"));
+                    self.arguments(out, index, function);
+                }
+            }
+            "message-end" => {
+                let delta = data.get("delta");
+                let reason = delta.and_then(|d| d.get("finish_reason")).and_then(Value::as_str);
+                // ERROR means the generation failed part-way: never make it look complete.
+                if reason == Some("ERROR") {
+                    return Err(stream_error("the generation failed (finish_reason ERROR)".to_owned()));
+                }
+                self.start(out);
+                out.push(self.chunk(json!({}), finish_reason(reason, self.strict)));
+                if self.include_usage {
+                    let mut chunk = self.envelope();
+                    chunk["choices"] = json!([]);
+                    chunk["usage"] = usage(delta.and_then(|d| d.get("usage")));
+                    out.push(Bytes::from(chunk.to_string()));
+                }
+                self.done = true;
+            }
+            "error" => {
+                let msg = data.get("message").and_then(Value::as_str).unwrap_or("stream error");
+                return Err(stream_error(msg.to_owned()));
+            }
+            // content-end, tool-plan-delta, tool-call-end, citations, debug, newer events.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn arguments(&mut self, out: &mut Vec<Bytes>, index: usize, function: Option<&Value>) {
+        let args = function.and_then(|f| f.get("arguments")).and_then(Value::as_str).unwrap_or_default();
+        if !args.is_empty() {
+            self.emit(out, json!({ "tool_calls": [{ "index": index, "function": { "arguments": args } }] }));
+        }
+    }
+
+    fn start(&mut self, out: &mut Vec<Bytes>) {
+        if !self.started {
+            self.started = true;
+            out.push(self.chunk(json!({ "role": "assistant", "content": "" }), Value::Null));
+        }
+    }
+
+    fn emit(&mut self, out: &mut Vec<Bytes>, delta: Value) {
+        self.start(out);
+        out.push(self.chunk(delta, Value::Null));
+    }
+
+    fn envelope(&self) -> Value {
+        json!({ "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model })
+    }
+
+    fn chunk(&self, delta: Value, finish_reason: Value) -> Bytes {
+        let mut chunk = self.envelope();
+        chunk["choices"] = json!([{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason }]);
+        Bytes::from(chunk.to_string())
+    }
+}
+
+/// `delta.message.tool_calls` is documented as one object; accept a one-element array too.
+fn tool_call_of(message: Option<&Value>) -> Option<&Value> {
+    match message.and_then(|m| m.get("tool_calls")) {
+        Some(Value::Array(calls)) => calls.first(),
+        other => other,
+    }
+}
+
+fn stream_error(message: String) -> GatewayError {
+    GatewayError::new(ErrorCode::StreamError, format!("{SLUG} error: {message}")).with_provider(SLUG).with_status(502)
+}
+
+impl StreamTranslator for CohereStreamTranslator {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        self.decoder.feed(bytes, &mut self.events);
+        self.drain(out)
+    }
+
+    fn finish(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        self.decoder.finish(&mut self.events);
+        self.drain(out)?;
+        if self.done { Ok(()) } else { Err(stream_error("the stream ended before `message-end`".to_owned())) }
+    }
+}
