@@ -466,6 +466,7 @@ async fn bad_input_gets_clear_4xx_errors_in_the_openai_shape() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["param"], "strategy.mode");
     assert_eq!(body["error"]["code"], "invalid_config");
+    assert_eq!(body["error"]["errors"][0]["path"], "strategy.mode", "every bad field is listed");
 
     let r = post(
         &gw.base,

@@ -129,6 +129,18 @@ pub struct GatewayError {
     pub error_type: Option<String>,
     /// `error.code` as reported by the upstream, when it differs from our code.
     pub upstream_code: Option<serde_json::Value>,
+    /// Every field error when one error stands for several (config validation reports all
+    /// of them at once); empty otherwise.
+    pub errors: Vec<FieldError>,
+}
+
+/// One bad field: where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON path (`targets[1].strategy.mode`; empty for the root).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
 }
 
 impl GatewayError {
@@ -142,6 +154,7 @@ impl GatewayError {
             provider: None,
             error_type: None,
             upstream_code: None,
+            errors: Vec::new(),
         }
     }
 
@@ -189,6 +202,11 @@ impl GatewayError {
                 "code": code,
             }
         });
+        if !self.errors.is_empty() {
+            let list: Vec<serde_json::Value> =
+                self.errors.iter().map(|e| serde_json::json!({"path": e.path, "message": e.message})).collect();
+            body["error"]["errors"] = list.into();
+        }
         if let (Some(provider), Some(obj)) = (&self.provider, body.as_object_mut()) {
             obj.insert("provider".into(), provider.as_str().into());
         }

@@ -27,5 +27,5 @@ pub mod sse;
 
 pub use config::Config;
 pub use engine::{Engine, Response, ResponseBody, RouteInfo, Transport};
-pub use error::{ConfigErrors, ErrorCode, GatewayError};
+pub use error::{ConfigErrors, ErrorCode, FieldError, GatewayError};
 pub use request::{Endpoint, GatewayRequest, RequestBody, RequestOptions};

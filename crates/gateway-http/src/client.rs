@@ -382,6 +382,7 @@ pub fn error_json(error: &GatewayError, route: &RouteInfo) -> Value {
         "param": error.param,
         "provider": error.provider,
         "retryable": error.code.is_retryable(),
+        "errors": error.errors.iter().map(|e| serde_json::json!({"path": e.path, "message": e.message})).collect::<Vec<_>>(),
         "body": error.to_openai_json(),
         "route": route_json(route),
     })

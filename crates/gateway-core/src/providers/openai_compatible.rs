@@ -210,13 +210,12 @@ fn required_option<'a>(input: &'a BuildInput<'_>, key: &str) -> Result<&'a str, 
         .ok_or_else(|| GatewayError::config(key, format!("{} needs `{key}`", input.target.provider.slug())))
 }
 
+/// A missing credential is a config problem, reported like every other provider does.
 fn missing_key(slug: &str) -> GatewayError {
-    GatewayError::new(
-        ErrorCode::InvalidRequest,
-        format!("no API key for {slug}: set `api_key` in the config or send `Authorization: Bearer <key>`"),
+    GatewayError::config(
+        "api_key",
+        format!("{slug} needs `api_key`: set it in the config or send `Authorization: Bearer <key>`"),
     )
-    .with_param("api_key")
-    .with_status(401)
 }
 
 impl Provider for OpenAiCompatible {
