@@ -235,11 +235,18 @@ fn render_errors(errors: &[GatewayError]) -> String {
 }
 
 impl From<ConfigErrors> for GatewayError {
-    /// The first error, with the message listing all of them.
+    /// The first error's code and path, the message listing all of them, and every one in
+    /// `errors`.
     fn from(errors: ConfigErrors) -> Self {
         let message = render_errors(&errors.0);
+        let fields: Vec<FieldError> = errors
+            .0
+            .iter()
+            .map(|e| FieldError { path: e.param.clone().unwrap_or_default(), message: e.message.clone() })
+            .collect();
         let mut first = errors.0.into_iter().next().unwrap_or_else(|| GatewayError::config("", "invalid config"));
         first.message = format!("invalid config: {message}");
+        first.errors = fields;
         first
     }
 }
