@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# Every test of the project: Rust (unit, fixtures, engine, server). Binding suites join
-# here as they land. Installs what it needs; safe to run on a fresh machine.
+# Every test of the project: Rust (unit, fixtures, engine, server), then the Python
+# binding (the real wheel, built by pip through maturin) and the Node binding (the real
+# native module). Installs what it needs; safe to run on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 echo "== Rust: unit, fixture, engine and server tests"
 # --all-targets also runs the criterion benches once each in test mode, so they cannot rot.
 cargo test --workspace --all-targets
+
+echo "== Python binding: pip install ./bindings/python, then pytest"
+venv="$root/target/py-venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --upgrade pip
+"$venv/bin/python" -m pip install -q "$root/bindings/python[test]"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider "$root/bindings/python/tests"

@@ -1,0 +1,36 @@
+"""Gatewise: Portkey-style AI gateway routing, in-process.
+
+    >>> gw = gatewise.Gateway({"provider": "openai", "api_key": "sk-..."})
+    >>> gw.chat.completions.create(model="gpt-4o-mini", messages=[...]).choices[0].message.content
+"""
+
+from ._client import AsyncGateway, Gateway
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    ConfigError,
+    GatewayError,
+    RateLimitError,
+    TimeoutError,
+)
+from ._native import __version__
+from ._objects import BinaryResponse, GatewayObject
+from ._streams import AsyncStream, Stream
+
+__all__ = [
+    "Gateway",
+    "AsyncGateway",
+    "GatewayObject",
+    "BinaryResponse",
+    "Stream",
+    "AsyncStream",
+    "GatewayError",
+    "ConfigError",
+    "APIStatusError",
+    "AuthenticationError",
+    "RateLimitError",
+    "TimeoutError",
+    "APIConnectionError",
+    "__version__",
+]

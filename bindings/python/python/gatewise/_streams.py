@@ -1,0 +1,63 @@
+"""Streamed answers. Pull-based: each item is read from the upstream when asked for, and
+closing (or dropping) the stream cancels the upstream request."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ._objects import GatewayObject
+
+
+class Stream:
+    """Iterator of chat.completion.chunk objects (``for chunk in stream``)."""
+
+    def __init__(self, native: Any, route: dict) -> None:
+        self._native = native
+        self.route = GatewayObject(route)
+
+    def __iter__(self) -> "Stream":
+        return self
+
+    def __next__(self) -> GatewayObject:
+        item = self._native.next()
+        if item is None:
+            raise StopIteration
+        return GatewayObject(json.loads(item))
+
+    def close(self) -> None:
+        """Stop reading and cancel the upstream request."""
+        self._native.close()
+
+    def __enter__(self) -> "Stream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncStream:
+    """Async iterator of chunk objects (``async for chunk in stream``)."""
+
+    def __init__(self, native: Any, route: dict) -> None:
+        self._native = native
+        self.route = GatewayObject(route)
+
+    def __aiter__(self) -> "AsyncStream":
+        return self
+
+    async def __anext__(self) -> GatewayObject:
+        item = await self._native.anext()
+        if item is None:
+            raise StopAsyncIteration
+        return GatewayObject(json.loads(item))
+
+    async def aclose(self) -> None:
+        """Stop reading and cancel the upstream request."""
+        self._native.close()
+
+    async def __aenter__(self) -> "AsyncStream":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,241 @@
+"""The Python binding against mock providers: every method, sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import threading
+import time
+
+import pytest
+
+import gatewise
+from conftest import HELLO, chat_answer, sse_events, target
+
+
+def test_chat_completion_with_attribute_access_and_route_info(mock):
+    m = mock({"body": chat_answer("Paris")})
+    gw = gatewise.Gateway(target(m), trace_id="t-1")
+    r = gw.chat.completions.create(**HELLO)
+    assert r.choices[0].message.content == "Paris"
+    assert r.usage.total_tokens == 4
+    assert r.choices[0].message.tool_calls is None, "absent optional fields read as None"
+    assert r.to_dict() == chat_answer("Paris")
+    assert json.loads(r.to_json()) == chat_answer("Paris")
+    assert (r.route.provider, r.route.option_index, r.route.retry_count) == ("openai", "config", 0)
+    assert r.route.cache_status == "DISABLED"
+    assert r.route.trace_id == "t-1"
+    sent = m.received[0]
+    assert sent["path"] == "/v1/chat/completions"
+    assert sent["headers"]["authorization"] == "Bearer sk-mock"
+    assert json.loads(sent["body"]) == HELLO
+
+
+def test_config_as_json_text_or_file_and_provider_without_config(mock, tmp_path):
+    m = mock({"body": chat_answer("a")}, {"body": chat_answer("b")}, {"body": chat_answer("c")})
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(target(m)))
+    assert gatewise.Gateway(json.dumps(target(m))).chat.completions.create(**HELLO).choices[0].message.content == "a"
+    assert gatewise.Gateway(path).chat.completions.create(**HELLO).choices[0].message.content == "b"
+    gw = gatewise.Gateway(provider="groq", api_key="gsk", custom_host=m.v1)
+    r = gw.chat.completions.create(**HELLO)
+    assert (r.choices[0].message.content, r.route.provider) == ("c", "groq")
+
+
+def test_completions_embeddings_moderations_and_speech(mock):
+    m = mock(
+        {"body": {"object": "text_completion", "choices": [{"text": "ok", "index": 0}]}},
+        {"body": {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}]}},
+        {"body": {"id": "modr", "results": [{"flagged": False}]}},
+        {"raw": b"ID3audio", "content_type": "audio/mpeg"},
+    )
+    gw = gatewise.Gateway(target(m))
+    assert gw.completions.create(model="m", prompt="x").choices[0].text == "ok"
+    assert gw.embeddings.create(model="e", input="x").data[0].embedding == [0.5, 0.25]
+    assert gw.moderations.create(input="x").results[0].flagged is False
+    speech = gw.audio.speech.create(model="tts-1", input="hi", voice="alloy")
+    assert (speech.content, speech.content_type) == (b"ID3audio", "audio/mpeg")
+    assert [r["path"] for r in m.received] == ["/v1/completions", "/v1/embeddings", "/v1/moderations", "/v1/audio/speech"]
+
+
+def test_streaming_yields_chunk_objects(mock):
+    m = mock({"sse": sse_events(["Hel", "lo"])})
+    stream = gatewise.Gateway(target(m)).chat.completions.create(**HELLO, stream=True)
+    assert isinstance(stream, gatewise.Stream)
+    assert stream.route.provider == "openai"
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Hello"
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_closing_a_stream_cancels_the_upstream_request(mock):
+    m = mock({"sse": sse_events(["first"])[:1], "forever": True})
+    stream = gatewise.Gateway(target(m)).chat.completions.create(**HELLO, stream=True)
+    assert next(stream).choices[0].delta.content == "first"
+    stream.close()
+    assert m.wait_disconnects(1), "the upstream saw the connection close"
+
+
+def test_a_stream_that_breaks_midway_raises_instead_of_ending_cleanly(mock):
+    m = mock({"sse": sse_events(["partial"])[:1]})  # ends with no finish_reason and no [DONE]
+    stream = gatewise.Gateway(target(m)).chat.completions.create(**HELLO, stream=True)
+    assert next(stream).choices[0].delta.content == "partial"
+    with pytest.raises(gatewise.APIStatusError) as info:
+        next(stream)
+    assert info.value.code == "stream_error"
+
+
+def test_fallback_and_conditional_routing_with_per_request_metadata(mock):
+    down = mock({"status": 503, "body": {"error": {"message": "busy"}}})
+    up = mock({"body": chat_answer("from backup")})
+    gw = gatewise.Gateway({"strategy": {"mode": "fallback"}, "targets": [target(down), target(up)]})
+    r = gw.chat.completions.create(**HELLO)
+    assert (r.choices[0].message.content, r.route.option_index) == ("from backup", "config.targets[1]")
+    assert [a.status for a in r.route.attempts] == [503, 200]
+
+    pro = mock({"body": chat_answer("pro")})
+    free = mock({"body": chat_answer("free")})
+    config = {
+        "strategy": {"mode": "conditional", "conditions": [{"query": {"metadata.plan": "pro"}, "then": "pro"}], "default": "free"},
+        "targets": [target(free, name="free"), target(pro, name="pro")],
+    }
+    gw = gatewise.Gateway(config)
+    assert gw.with_options(metadata={"plan": "pro"}).chat.completions.create(**HELLO).choices[0].message.content == "pro"
+    assert gw.chat.completions.create(**HELLO).choices[0].message.content == "free"
+
+
+def test_errors_are_typed_with_code_status_provider_and_param(mock):
+    with pytest.raises(gatewise.ConfigError) as info:
+        gatewise.Gateway({"strategy": {"mode": "fallback"}, "targets": [{"provider": "openai", "api_key": "k", "retry": {"attempts": 9}}]})
+    assert info.value.param == "targets[0].retry.attempts"
+    assert info.value.code == "invalid_config" and info.value.status_code == 400
+
+    m = mock(
+        {"status": 429, "body": {"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}}},
+        {"status": 401, "body": {"error": {"message": "bad key"}}},
+        {"status": 500, "body": {"error": {"message": "boom"}}},
+    )
+    gw = gatewise.Gateway(target(m))
+    with pytest.raises(gatewise.RateLimitError) as info:
+        gw.chat.completions.create(**HELLO)
+    e = info.value
+    assert (e.status_code, e.provider, e.code) == (429, "openai", "rate_limited")
+    assert e.message == "openai error: slow down"
+    assert e.body["error"]["code"] == "rate_limit_exceeded"
+    with pytest.raises(gatewise.AuthenticationError):
+        gw.chat.completions.create(**HELLO)
+    with pytest.raises(gatewise.APIStatusError) as info:
+        gw.chat.completions.create(**HELLO)
+    assert info.value.status_code == 500 and isinstance(info.value, gatewise.GatewayError)
+
+    slow = mock({"delay": 3, "body": chat_answer()})
+    with pytest.raises(gatewise.TimeoutError) as info:
+        gatewise.Gateway(target(slow), request_timeout=200).chat.completions.create(**HELLO)
+    assert isinstance(info.value, builtins.TimeoutError) and info.value.status_code == 408
+
+    dead = {"provider": "openai", "api_key": "k", "custom_host": "http://127.0.0.1:9/v1"}
+    with pytest.raises(gatewise.APIConnectionError):
+        gatewise.Gateway(dead).chat.completions.create(**HELLO)
+
+    with pytest.raises(gatewise.APIStatusError) as info:
+        gatewise.Gateway(target(m)).chat.completions.create(model="m", messages=[])
+    assert (info.value.code, info.value.param, info.value.status_code) == ("invalid_request", "messages", 400)
+
+    with pytest.raises(gatewise.ConfigError):
+        gatewise.Gateway()
+    with pytest.raises(TypeError):
+        gatewise.Gateway(target(m)).with_options(not_an_option=1)
+
+
+def test_with_options_replaces_only_what_it_sets(mock):
+    m = mock({"body": chat_answer("x")}, {"body": chat_answer("y")})
+    base = gatewise.Gateway(target(m), trace_id="base")
+    assert base.with_options(trace_id="override").chat.completions.create(**HELLO).route.trace_id == "override"
+    assert base.chat.completions.create(**HELLO).route.trace_id == "base"
+
+
+def test_cache_force_refresh_and_status(mock):
+    m = mock({"body": chat_answer("1")}, {"body": chat_answer("2")})
+    gw = gatewise.Gateway(target(m, cache={"mode": "simple", "max_age": 60}))
+    assert gw.chat.completions.create(**HELLO).route.cache_status == "MISS"
+    hit = gw.chat.completions.create(**HELLO)
+    assert (hit.route.cache_status, hit.choices[0].message.content) == ("HIT", "1")
+    assert gw.with_options(cache_force_refresh=True).chat.completions.create(**HELLO).route.cache_status == "REFRESH"
+    assert len(m.received) == 2
+
+
+def test_route_is_a_dry_run(mock):
+    m = mock()
+    gw = gatewise.Gateway({"strategy": {"mode": "loadbalance"}, "targets": [target(m, weight=1), target(m, weight=1, override_params={"model": "b"})]})
+    a = gw.route(HELLO, seed=3)
+    assert a == gw.route(HELLO, seed=3), "a seed makes the draw reproducible"
+    plan = a["targets"]
+    assert len(plan) == 1 and plan[0]["url"] == m.v1 + "/chat/completions"
+    assert plan[0]["headers"]["authorization"] == "[redacted]"
+    assert m.received == [], "nothing was sent"
+
+
+def test_the_gil_is_released_while_waiting(mock):
+    n = 8
+    m = mock(*[{"delay": 0.5, "body": chat_answer()} for _ in range(n)])
+    gw = gatewise.Gateway(target(m))
+    errors: list[Exception] = []
+
+    def call() -> None:
+        try:
+            gw.chat.completions.create(**HELLO)
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=call) for _ in range(n)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    assert not errors
+    assert elapsed < 0.5 * n / 2, f"{n} calls of 0.5 s took {elapsed:.2f} s: they ran one at a time"
+
+
+def test_async_gateway_calls_streams_and_concurrency(mock):
+    m = mock(*[{"body": chat_answer(str(i))} for i in range(50)], {"sse": sse_events(["a", "b"])})
+
+    async def main() -> None:
+        gw = gatewise.AsyncGateway(target(m))
+        results = await asyncio.gather(*[gw.chat.completions.create(**HELLO) for _ in range(50)])
+        assert sorted(int(r.choices[0].message.content) for r in results) == list(range(50))
+        stream = await gw.chat.completions.create(**HELLO, stream=True)
+        assert isinstance(stream, gatewise.AsyncStream)
+        text = "".join([c.choices[0].delta.content or "" async for c in stream])
+        assert text == "ab"
+
+    asyncio.run(main())
+
+
+def test_async_cancellation_drops_the_upstream_call(mock):
+    m = mock({"delay": 10, "body": chat_answer()})
+
+    async def main() -> None:
+        gw = gatewise.AsyncGateway(target(m))
+        task = asyncio.ensure_future(gw.chat.completions.create(**HELLO))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    started = time.monotonic()
+    asyncio.run(main())
+    assert time.monotonic() - started < 3
+    assert m.wait_disconnects(1), "the upstream saw the request go away"
+
+
+def test_async_errors_are_typed(mock):
+    m = mock({"status": 429, "body": {"error": {"message": "slow"}}})
+
+    async def main() -> None:
+        with pytest.raises(gatewise.RateLimitError):
+            await gatewise.AsyncGateway(target(m)).chat.completions.create(**HELLO)
+
+    asyncio.run(main())
