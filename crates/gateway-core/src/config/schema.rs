@@ -53,8 +53,15 @@ pub fn validate(config: &Value) -> Result<(), Vec<SchemaError>> {
                 let name = property.as_str().unwrap_or_default();
                 push(at.key(name), pointer, format!("`{name}` is required"));
             }
+            // List every allowed value; the default message names two and "N other candidates".
+            ValidationErrorKind::Enum { options } => {
+                let allowed: Vec<String> = options.as_array().into_iter().flatten().map(|o| o.to_string()).collect();
+                let got = err.instance().to_string();
+                push(at, pointer, format!("{got} is not one of {}", allowed.join(", ")));
+            }
+            // The path travels in `param`; the message is the detail alone.
             _ => {
-                let message = describe(&at, &err.to_string());
+                let message = err.to_string();
                 push(at, pointer, message);
             }
         }
@@ -112,13 +119,6 @@ pub fn pruned_path(pointer: &str) -> JsonPath {
     let keep = segments.len().min(depth + 1);
     let pointer: String = segments[..keep].iter().map(|s| format!("/{}", escape(s))).collect();
     json_path::from_pointer(&pointer)
-}
-
-fn describe(at: &JsonPath, detail: &str) -> String {
-    match at.as_str() {
-        "" => detail.to_owned(),
-        p => format!("{p}: {detail}"),
-    }
 }
 
 #[cfg(test)]
