@@ -89,6 +89,7 @@ fn benches(c: &mut Criterion) {
             settings: &leaf.settings,
             custom_host: None,
             forward_headers: &[],
+            credential: None,
         };
         target.provider.build_request(&input).unwrap()
     };
@@ -105,6 +106,7 @@ fn benches(c: &mut Criterion) {
                 settings: &leaves[0].settings,
                 custom_host: None,
                 forward_headers: &[],
+                credential: None,
             };
             target.provider.build_request(&input).unwrap()
         })

@@ -101,6 +101,7 @@ pub fn run(case: &Case, splits: &[usize]) -> Result<(), String> {
         settings: &leaf.settings,
         custom_host: leaf.settings.custom_host.as_deref(),
         forward_headers: &leaf.settings.forward_headers,
+        credential: None,
     };
     let provider = target.provider;
 

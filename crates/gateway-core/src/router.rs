@@ -198,7 +198,10 @@ fn plan_leaf(
         return planned;
     }
     let settings = &leaf.settings;
+    // A dry run fetches nothing: show where a fetched credential would go.
+    let placeholder = target.provider.credential_request(target).map(|_| "[fetched credential]");
     let input = crate::providers::BuildInput {
+        credential: placeholder,
         now,
         request,
         target,

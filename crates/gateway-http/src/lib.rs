@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod credentials;
 pub mod egress;
 pub mod error;
 pub mod server;

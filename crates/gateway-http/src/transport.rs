@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use gateway_core::engine::{HttpResponse, Transport, TransportError, TransportErrorKind};
-use gateway_core::providers::HttpRequest;
+use gateway_core::providers::{CredentialRequest, HttpRequest};
 
+use crate::credentials::TokenCache;
 use crate::egress::EgressPolicy;
 use crate::error::HttpError;
 
@@ -46,6 +47,7 @@ impl Default for TransportOptions {
 pub struct ReqwestTransport {
     client: reqwest::Client,
     egress: Arc<EgressPolicy>,
+    tokens: Arc<TokenCache>,
 }
 
 impl ReqwestTransport {
@@ -64,7 +66,7 @@ impl ReqwestTransport {
             builder = builder.dns_resolver(Arc::new(FilteringResolver { egress: egress.clone() }));
         }
         let client = builder.build().map_err(|e| HttpError::Transport(e.to_string()))?;
-        Ok(Self { client, egress })
+        Ok(Self { client, egress, tokens: Arc::new(TokenCache::default()) })
     }
 }
 
@@ -93,6 +95,14 @@ impl Transport for ReqwestTransport {
 
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration).await;
+    }
+
+    async fn credential(&self, request: &CredentialRequest) -> Result<String, TransportError> {
+        match request {
+            CredentialRequest::GoogleServiceAccount { account, scope } => {
+                self.tokens.google_token(&self.client, account, scope).await
+            }
+        }
     }
 }
 

@@ -257,8 +257,16 @@ impl Engine {
                 .with_provider(provider.slug()),
             );
         }
+        let credential = match provider.credential_request(target) {
+            None => None,
+            Some(request) => match self.transport.credential(&request).await {
+                Ok(token) => Some(token),
+                Err(e) => return Outcome::error(credential_error(provider.slug(), &e)),
+            },
+        };
         let settings = &leaf.settings;
         let input = BuildInput {
+            credential: credential.as_deref(),
             now: self.transport.wall_clock(),
             request,
             target,
@@ -440,6 +448,20 @@ impl Engine {
             Err(error) => Err(Failure { error: error.with_provider(slug), headers, connection: false }),
         }
     }
+}
+
+/// A credential that could not be fetched: a rejected key is the caller's config problem
+/// (400, no retry); an unreachable token endpoint is a connection failure (502, fallback).
+fn credential_error(provider: &str, e: &TransportError) -> GatewayError {
+    let error = if e.kind == TransportErrorKind::Forbidden {
+        GatewayError::config("", format!("{provider} credentials were refused: {}", e.message))
+    } else {
+        GatewayError::new(
+            ErrorCode::UpstreamConnectionError,
+            format!("fetching {provider} credentials failed: {}", e.message),
+        )
+    };
+    error.with_provider(provider)
 }
 
 /// A failed attempt.

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures::Stream;
 use http::HeaderMap;
 
-use crate::providers::HttpRequest;
+use crate::providers::{CredentialRequest, HttpRequest};
 
 /// A body that arrives piece by piece. Dropping it cancels the upstream request.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportError>> + Send>>;
@@ -77,6 +77,13 @@ pub trait Transport: Send + Sync {
 
     /// Sleep for `duration`.
     async fn sleep(&self, duration: Duration);
+
+    /// Fetch a credential a provider asked for (an OAuth token exchange, say). Transports
+    /// that cannot refuse with `Forbidden`; implementations should cache what they fetch.
+    async fn credential(&self, request: &CredentialRequest) -> Result<String, TransportError> {
+        let _ = request;
+        Err(TransportError::new(TransportErrorKind::Forbidden, "this transport cannot fetch credentials"))
+    }
 
     /// Monotonic now (attempt timings).
     fn now(&self) -> Instant {

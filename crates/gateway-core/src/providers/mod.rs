@@ -39,6 +39,9 @@ pub struct BuildInput<'a> {
     pub custom_host: Option<&'a str>,
     /// Effective forward-header list (request header wins over config).
     pub forward_headers: &'a [String],
+    /// The credential the transport fetched for this provider's
+    /// [`Provider::credential_request`] (e.g. an OAuth access token), if it asked for one.
+    pub credential: Option<&'a str>,
 }
 
 impl BuildInput<'_> {
@@ -122,11 +125,30 @@ pub struct HttpRequest {
     pub dropped_params: Vec<String>,
 }
 
+/// A credential a provider cannot compute itself because getting it takes I/O; the
+/// engine asks the [`crate::Transport`] for it and hands it back in
+/// [`BuildInput::credential`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum CredentialRequest {
+    /// An OAuth 2 access token for a Google service account (the JSON key file's contents).
+    GoogleServiceAccount {
+        /// The key file: `client_email`, `private_key`, `token_uri`, ...
+        account: Value,
+        /// The OAuth scope to ask for.
+        scope: &'static str,
+    },
+}
+
 /// A provider implementation. Synchronous and object-safe: one static instance serves
 /// every request.
 pub trait Provider: Send + Sync + 'static {
     /// The slug used in configs (`openai`, `groq`, ...).
     fn slug(&self) -> &'static str;
+
+    /// A credential to fetch before building requests for `target` (none by default).
+    fn credential_request(&self, _target: &ProviderTarget) -> Option<CredentialRequest> {
+        None
+    }
 
     /// Whether this provider offers `endpoint`.
     fn supports(&self, endpoint: Endpoint) -> bool;
