@@ -522,3 +522,36 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     assert_eq!(r.json::<Value>().await.unwrap()["choices"][0]["message"]["content"], "done");
     tokio::time::timeout(Duration::from_secs(5), gw.task).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_public_bind_refuses_private_upstreams_unless_allowed() {
+    use gateway_http::egress::EgressPolicy;
+    let mock = MockUpstream::start([MockReply::ok(answer("allowed"))]).await;
+    let request = gateway_core::GatewayRequest::json(
+        gateway_core::Endpoint::ChatCompletions,
+        gateway_core::RequestBody::json(hello().to_string().into()).unwrap(),
+    );
+    let options = |c: Value| gateway_core::RequestOptions {
+        config: Some(std::sync::Arc::new(gateway_core::Config::from_json(&c).unwrap())),
+        ..Default::default()
+    };
+    let strict = gateway_http::engine(gateway_http::TransportOptions {
+        egress: EgressPolicy::public_only(vec![]),
+        ..Default::default()
+    })
+    .unwrap();
+    let r = strict.handle(&request, &options(target(&mock))).await;
+    assert_eq!(r.status, 400);
+    let e = r.error.unwrap();
+    assert_eq!((e.code.as_str(), e.param.as_deref()), ("invalid_request", Some("custom_host")));
+    assert!(mock.received().is_empty(), "nothing was sent to the private address");
+    let metadata = json!({"provider": "openai", "api_key": "k", "custom_host": "http://metadata.google.internal/v1"});
+    assert_eq!(strict.handle(&request, &options(metadata)).await.status, 400);
+
+    let allowed = gateway_http::engine(gateway_http::TransportOptions {
+        egress: EgressPolicy::public_only(vec!["127.0.0.1".into()]),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(allowed.handle(&request, &options(target(&mock))).await.status, 200);
+}
