@@ -26,7 +26,7 @@ fn every_router_vector_plans_as_recorded() {
             params: &req["params"],
             pathname: req["path"].as_str().unwrap(),
         };
-        let rng = SplitMix64::new(7);
+        let rng = SplitMix64::new(case.get("seed").and_then(|s| s.as_u64()).unwrap_or(7));
         match (plan(&config, &ctx, &rng), case.get("plan"), case.get("error")) {
             (Ok(leaves), Some(want), _) => {
                 let got: Vec<&str> = leaves.iter().map(|l| l.option_index.as_str()).collect();

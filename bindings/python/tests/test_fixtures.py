@@ -35,10 +35,10 @@ def test_router_fixture(name, case):
     endpoint = ENDPOINTS[request["path"]]
     if "error" in case:
         with pytest.raises(gatewise.GatewayError) as info:
-            gw.route(request["params"], metadata=request["metadata"], seed=7, endpoint=endpoint)
+            gw.route(request["params"], metadata=request["metadata"], seed=case.get("seed", 7), endpoint=endpoint)
         assert info.value.code == case["error"]
         return
-    plan = gw.route(request["params"], metadata=request["metadata"], seed=7, endpoint=endpoint)
+    plan = gw.route(request["params"], metadata=request["metadata"], seed=case.get("seed", 7), endpoint=endpoint)
     assert [t["option_index"] for t in plan["targets"]] == case["plan"]
 
 
