@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import OpenAI from 'openai'
 
 import { Gateway } from 'gatewise'
-import { startMock, openaiHandler, target, hello, json, sleep, chunk, within } from './helpers.mjs'
+import { startMock, openaiHandler, target, hello, json, sleep, hold, chunk, within } from './helpers.mjs'
 
 const BASE = 'http://gatewise.local/v1'
 let mock
@@ -60,6 +60,32 @@ test('x-portkey-* headers on a fetched request override the client options', asy
   })
   assert.equal((await r.json()).choices[0].message.content, 'b:hello')
   assert.equal(r.headers.get('x-portkey-trace-id'), 'hdr')
+})
+
+test('a GET without a body is forwarded (models list)', async () => {
+  const gw = new Gateway({ config: target(mock) })
+  const r = await gw.fetch(`${BASE}/models`)
+  assert.equal(r.status, 200)
+  assert.equal((await r.json()).data[0].owned_by, 'a')
+  assert.equal(mock.requests.at(-1).method, 'GET')
+  assert.equal(mock.requests.at(-1).url, '/v1/models')
+})
+
+test('an AbortSignal rejects a pending non-streamed fetch with its reason', async () => {
+  const slow = await startMock(async (req, res) => {
+    await hold(res, 5000)
+    if (!res.destroyed) json(res, 200, {})
+  })
+  extra.push(slow)
+  const gw = new Gateway({ config: target(slow) })
+  const ac = new AbortController()
+  const pending = gw.fetch(`${BASE}/chat/completions`, { method: 'POST', body: JSON.stringify(hello()), signal: ac.signal })
+  setTimeout(() => ac.abort(), 50)
+  await assert.rejects(pending, (e) => e.name === 'AbortError')
+  await assert.rejects(
+    gw.fetch(`${BASE}/chat/completions`, { method: 'POST', body: '{}', signal: AbortSignal.abort() }),
+    (e) => e.name === 'AbortError',
+  )
 })
 
 test('errors come back as OpenAI-shaped error responses', async () => {

@@ -200,6 +200,9 @@ export function openaiHandler({ tag = 'mock' } = {}) {
         results: [{ flagged: false, categories: {}, category_scores: {} }],
       })
     }
+    if (req.method === 'GET' && p.endsWith('/models')) {
+      return json(res, 200, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', owned_by: tag }] })
+    }
     json(res, 404, { error: { message: `no route ${p}`, type: 'invalid_request_error' } })
   }
 }
