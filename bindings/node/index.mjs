@@ -1,0 +1,5 @@
+// ESM entry: the same objects as the CommonJS entry (index.js), so `instanceof` agrees
+// whichever way the package is loaded.
+import gatewise from './index.js'
+
+export const { Gateway, GatewayError, Stream } = gatewise

@@ -1,0 +1,114 @@
+// Errors: every failure is a GatewayError with code, status, path, provider and route.
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+
+import { Gateway, GatewayError } from 'gatewise'
+import { startMock, target, hello, json, hold, deadUrl, openaiHandler } from './helpers.mjs'
+
+const mocks = []
+async function mockOf(handler) {
+  const m = await startMock(handler)
+  mocks.push(m)
+  return m
+}
+after(async () => {
+  for (const m of mocks) await m.close()
+})
+
+function isGatewayError(fields) {
+  return (e) => {
+    assert.ok(e instanceof GatewayError, `not a GatewayError: ${e}`)
+    assert.ok(e instanceof Error)
+    for (const [k, v] of Object.entries(fields)) assert.deepEqual(e[k], v, `${k} of ${e.message}`)
+    return true
+  }
+}
+
+test('an invalid config throws GatewayError with code, path, message and status', () => {
+  assert.throws(
+    () =>
+      new Gateway({
+        config: { strategy: { mode: 'fallback' }, targets: [{ provider: 'openai', api_key: 'k', retry: { attempts: 9 } }] },
+      }),
+    isGatewayError({ code: 'invalid_config', path: 'targets[0].retry.attempts', status: 400, name: 'GatewayError' }),
+  )
+  assert.throws(() => new Gateway({ config: '{not json' }), isGatewayError({ code: 'invalid_config' }))
+  assert.throws(() => new Gateway({ config: '/nonexistent/gatewise.json' }), isGatewayError({ code: 'invalid_config' }))
+  assert.throws(() => new Gateway({}), isGatewayError({ code: 'invalid_config' }))
+  assert.throws(() => new Gateway({ provider: 'nope', apiKey: 'k' }), isGatewayError({ code: 'invalid_config', path: 'provider' }))
+})
+
+test('429 from the upstream: rate_limited, status 429, provider, route', async () => {
+  const mock = await mockOf((req, res) =>
+    json(res, 429, { error: { message: 'slow down', type: 'rate_limit_error' } }, { 'retry-after-ms': '10' }),
+  )
+  const gw = new Gateway({ config: target(mock), traceId: 'tr-429' })
+  await assert.rejects(
+    gw.chat.completions.create(hello()),
+    isGatewayError({ code: 'rate_limited', status: 429, provider: 'openai', retryable: true }),
+  )
+  const err = await gw.chat.completions.create(hello()).catch((e) => e)
+  assert.match(err.message, /slow down/)
+  assert.equal(err.route.provider, 'openai')
+  assert.equal(err.route.option_index, 'config')
+  assert.equal(err.route.trace_id, 'tr-429')
+  assert.equal(err.body.error.message, err.message)
+})
+
+test('401 from the upstream keeps its status', async () => {
+  const mock = await mockOf((req, res) =>
+    json(res, 401, { error: { message: 'Incorrect API key', type: 'invalid_request_error', code: 'invalid_api_key' } }),
+  )
+  const gw = new Gateway({ config: target(mock) })
+  await assert.rejects(
+    gw.chat.completions.create(hello()),
+    isGatewayError({ status: 401, provider: 'openai', retryable: false }),
+  )
+})
+
+test('requestTimeout gives a timeout error (408), then falls back when configured', async () => {
+  const slow = await mockOf(async (req, res) => {
+    await hold(res, 3000)
+    if (!res.destroyed) json(res, 200, {})
+  })
+  const gw = new Gateway({ config: target(slow), requestTimeout: 150 })
+  const started = performance.now()
+  await assert.rejects(gw.chat.completions.create(hello()), isGatewayError({ code: 'timeout', status: 408 }))
+  assert.ok(performance.now() - started < 2000)
+  const good = await mockOf(openaiHandler({ tag: 'fast' }))
+  const fb = new Gateway({
+    config: { strategy: { mode: 'fallback' }, targets: [target(slow), target(good)] },
+    requestTimeout: 150,
+  })
+  const r = await fb.chat.completions.create(hello())
+  assert.equal(r.choices[0].message.content, 'fast:hello')
+  assert.equal(r.route.attempts[0].status, 408)
+})
+
+test('connection refused: upstream_connection_error (502)', async () => {
+  const gw = new Gateway({ provider: 'openai', apiKey: 'k', customHost: await deadUrl() })
+  await assert.rejects(
+    gw.chat.completions.create(hello()),
+    isGatewayError({ code: 'upstream_connection_error', status: 502, retryable: true }),
+  )
+})
+
+test('a malformed request body is invalid_request', async () => {
+  const gw = new Gateway({ provider: 'openai', apiKey: 'k', customHost: await deadUrl() })
+  await assert.rejects(gw.chat.completions.create({ model: 'x' }), isGatewayError({ code: 'invalid_request', status: 400 }))
+  await assert.rejects(gw.chat.completions.create('not an object'), isGatewayError({ code: 'invalid_request' }))
+})
+
+test('no_route_matched from a conditional config without default', async () => {
+  const gw = new Gateway({
+    config: {
+      strategy: { mode: 'conditional', conditions: [{ query: { 'metadata.tier': 'pro' }, then: 'a' }] },
+      targets: [{ provider: 'openai', api_key: 'k', name: 'a' }],
+    },
+  })
+  await assert.rejects(gw.chat.completions.create(hello()), isGatewayError({ code: 'no_route_matched', status: 400 }))
+})
+
+test('options that are not an object are a TypeError', () => {
+  assert.throws(() => new Gateway('openai'), TypeError)
+})

@@ -1,0 +1,23 @@
+// The hand-written index.d.ts type-checks the documented usage (test/types/usage.ts).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const require = createRequire(import.meta.url)
+const here = path.dirname(fileURLToPath(import.meta.url))
+
+test('index.d.ts type-checks the documented usage with tsc --strict', () => {
+  const tsc = require.resolve('typescript/bin/tsc')
+  const r = spawnSync(process.execPath, [tsc, '-p', path.join(here, 'types')], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stdout + r.stderr)
+})
+
+test('index.d.ts declares exactly what index.js exports', async () => {
+  const gatewise = require('gatewise')
+  const esm = await import('gatewise')
+  assert.deepEqual(Object.keys(gatewise).sort(), ['Gateway', 'GatewayError', 'Stream'])
+  assert.deepEqual(Object.keys(esm).sort(), ['Gateway', 'GatewayError', 'Stream'])
+})
