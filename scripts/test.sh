@@ -17,3 +17,6 @@ venv="$root/target/py-venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
 "$venv/bin/python" -m pip install -q "$root/bindings/python[test]"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider "$root/bindings/python/tests"
+
+echo "== Node binding: npm ci, build the native module, node --test"
+bash "$root/bindings/node/scripts/test.sh"

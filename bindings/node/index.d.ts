@@ -82,6 +82,13 @@ export interface RouteInfo {
 export type WithRoute<T> = T & { readonly route: RouteInfo }
 
 /** Every error the gateway reports. */
+/** One bad field of an invalid config. */
+export interface FieldError {
+  /** JSON path (`targets[1].strategy.mode`; empty for the root). */
+  path: string
+  message: string
+}
+
 export declare class GatewayError extends Error {
   constructor(
     message: string,
@@ -89,6 +96,7 @@ export declare class GatewayError extends Error {
       code?: ErrorCode
       status?: number
       path?: string | null
+      errors?: FieldError[]
       provider?: string | null
       retryable?: boolean
       body?: OpenAIErrorBody | null
@@ -102,6 +110,8 @@ export declare class GatewayError extends Error {
   status: number
   /** JSON path of the bad field (e.g. `targets[0].retry.attempts`), when there is one. */
   path: string | null
+  /** Every bad field when validation found several (config errors); else empty. */
+  errors: FieldError[]
   /** The provider that answered with the error, if one did. */
   provider: string | null
   /** Whether trying again may help. */

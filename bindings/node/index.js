@@ -34,6 +34,8 @@ class GatewayError extends Error {
     this.status = fields.status ?? 500
     /** JSON path of the bad field (config errors, request errors), else null. */
     this.path = fields.path ?? null
+    /** Every bad field (`[{path, message}]`) when validation found several; else empty. */
+    this.errors = fields.errors ?? []
     /** The provider that answered with the error, if one did. */
     this.provider = fields.provider ?? null
     /** Whether trying again may help. */
@@ -53,6 +55,7 @@ function fromNative(err) {
     code: e.code,
     status: e.status,
     path: e.param,
+    errors: e.errors,
     provider: e.provider,
     retryable: e.retryable,
     body: e.body,
