@@ -792,6 +792,73 @@ async fn vertex_gemini_end_to_end() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Claude on Vertex AI (`vertex-ai`, publisher anthropic)
+// ---------------------------------------------------------------------------------------
+
+fn check_vertex_claude(r: &Received, model: &str) -> Result<(), MockReply> {
+    let raw = vertex_path("anthropic", model, "rawPredict");
+    let streaming = vertex_path("anthropic", model, "streamRawPredict");
+    ensure!(
+        r.method == "POST" && (r.uri == raw || r.uri == streaming),
+        google_error(404, "NOT_FOUND", &format!("Publisher Model `{}` was not found", r.uri))
+    );
+    vertex_auth(r)?;
+    let body = body_json(r).map_err(|m| anthropic_error(400, "invalid_request_error", &m))?;
+    // streamRawPredict only streams when the body asks for it, and rawPredict cannot.
+    let wants_stream = body.get("stream") == Some(&Value::Bool(true));
+    ensure!(
+        wants_stream == (r.uri == streaming),
+        anthropic_error(
+            400,
+            "invalid_request_error",
+            "stream: must be true on streamRawPredict and absent or false on rawPredict"
+        )
+    );
+    check_messages_body(&body, true).map_err(|m| anthropic_error(400, "invalid_request_error", &m))
+}
+
+#[tokio::test]
+async fn vertex_claude_end_to_end() {
+    let model = "claude-sonnet-4@20250514";
+    let mock = MockUpstream::start_checked(
+        move |r| check_vertex_claude(r, model),
+        [
+            MockReply::ok(anthropic_message("claude-sonnet-4-20250514", "Il fait 21 °C à Paris.")),
+            sse_reply(anthropic_stream("claude-sonnet-4-20250514", &["Bon", "jour ", "👋"])),
+            google_error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model with base model: anthropic-claude-sonnet-4. Please submit a quota increase request.",
+            ),
+            anthropic_error(529, "overloaded_error", "Overloaded"),
+        ],
+    )
+    .await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let target = vertex_target(&mock);
+
+    let answer = chat(&gw, &mock, &target, &conversation(model)).await;
+    assert_openai_completion(&answer, "Il fait 21 °C à Paris.");
+    assert_eq!(answer["id"], "msg_01E2E");
+
+    let s = stream(&gw, &mock, &target, &streamed(model)).await;
+    assert_eq!(s.content, "Bonjour 👋");
+    assert_eq!(s.usage, Some(json!({"prompt_tokens": 17, "completion_tokens": 6, "total_tokens": 23})));
+
+    let err = rate_limited(&gw, &mock, &target, &hello(model), "vertex-ai").await;
+    assert_eq!(err["error"]["type"], "RESOURCE_EXHAUSTED");
+
+    // An error Claude itself raises keeps Anthropic's shape and its retryable status.
+    let (status, _, text) = post(&gw, "/v1/chat/completions", &target, &hello(model)).await;
+    assert_eq!(status, 529, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"]["type"], "overloaded_error");
+    assert_eq!(body["error"]["code"], "overloaded");
+    assert_eq!(body["provider"], "vertex-ai");
+    assert!(mock.rejected().is_empty(), "{:?}", mock.rejected());
+}
+
+// ---------------------------------------------------------------------------------------
 // Bedrock: Converse, SigV4 re-verified from scratch, binary event-stream answers
 // ---------------------------------------------------------------------------------------
 
