@@ -248,9 +248,29 @@ const MESSAGES_FIELDS: &[&str] = &[
     "service_tier",
 ];
 
+/// Claude models from Opus 4.1 on refuse `temperature` and `top_p` together.
+const ONE_SAMPLING_KNOB: &[&str] = &[
+    "claude-opus-4-1",
+    "claude-opus-4-5",
+    "claude-opus-4-6",
+    "claude-sonnet-4-5",
+    "claude-sonnet-4-6",
+    "claude-haiku-4-5",
+];
+
+fn refuses_temperature_with_top_p(model: &str) -> bool {
+    ONE_SAMPLING_KNOB.iter().any(|m| model.contains(m))
+}
+
+const BOTH_SAMPLING_KNOBS: &str =
+    "`temperature` and `top_p` cannot both be specified for this model. Please use only one.";
+
 /// The Messages API's own validation (the error texts are Anthropic's). `vertex`: the
 /// rawPredict flavour, where `model` is in the URL and `anthropic_version` in the body.
-fn check_messages_body(body: &Map<String, Value>, vertex: bool) -> Result<(), String> {
+fn check_messages_body(body: &Map<String, Value>, vertex: bool, model: &str) -> Result<(), String> {
+    if refuses_temperature_with_top_p(model) && body.contains_key("temperature") && body.contains_key("top_p") {
+        return Err(BOTH_SAMPLING_KNOBS.into());
+    }
     for key in body.keys() {
         let allowed = (MESSAGES_FIELDS.contains(&key.as_str()) && !(vertex && key == "model"))
             || (vertex && key == "anthropic_version");
@@ -413,7 +433,8 @@ fn check_anthropic(r: &Received, key: &str) -> Result<(), MockReply> {
     );
     ensure!(is_json(r), anthropic_error(400, "invalid_request_error", "content-type must be application/json"));
     let body = body_json(r).map_err(|m| anthropic_error(400, "invalid_request_error", &m))?;
-    check_messages_body(&body, false).map_err(|m| anthropic_error(400, "invalid_request_error", &m))
+    let model = body.get("model").and_then(Value::as_str).unwrap_or_default().to_owned();
+    check_messages_body(&body, false, &model).map_err(|m| anthropic_error(400, "invalid_request_error", &m))
 }
 
 fn anthropic_message(model: &str, text: &str) -> Value {
@@ -814,7 +835,7 @@ fn check_vertex_claude(r: &Received, model: &str) -> Result<(), MockReply> {
             "stream: must be true on streamRawPredict and absent or false on rawPredict"
         )
     );
-    check_messages_body(&body, true).map_err(|m| anthropic_error(400, "invalid_request_error", &m))
+    check_messages_body(&body, true, model).map_err(|m| anthropic_error(400, "invalid_request_error", &m))
 }
 
 #[tokio::test]
@@ -1222,6 +1243,15 @@ fn check_bedrock(r: &Received, model: &str) -> Result<(), MockReply> {
     ensure!(is_json(r), aws_error(400, "ValidationException", "content-type must be application/json"));
     sigv4_check::verify(r, AWS_SECRET, AWS_REGION, "bedrock")?;
     let body = body_json(r).map_err(|m| aws_error(400, "ValidationException", &m))?;
+    let config = &body.get("inferenceConfig").cloned().unwrap_or_default();
+    ensure!(
+        !(refuses_temperature_with_top_p(model) && config.get("temperature").is_some() && config.get("topP").is_some()),
+        aws_error(
+            400,
+            "ValidationException",
+            &format!("The model returned the following errors: {BOTH_SAMPLING_KNOBS}")
+        )
+    );
     check_converse_body(&body).map_err(|m| aws_error(400, "ValidationException", &m))
 }
 
@@ -1731,4 +1761,170 @@ async fn openai_compatible_table_entry_end_to_end() {
     let err = rate_limited(&gw, &mock, &target, &hello(model), "groq").await;
     assert_eq!(err["error"]["code"], "rate_limit_exceeded");
     assert_eq!(mock.received()[0].json(), conversation(model), "an OpenAI-style body goes upstream untouched");
+}
+
+// ---------------------------------------------------------------------------------------
+// Awkward but valid requests: whatever the gateway sends, the upstream must accept
+// ---------------------------------------------------------------------------------------
+
+/// OpenAI requests that real clients send and that upstream validators are picky about.
+/// For each, the gateway may refuse up front with a clear 400 of its own (a feature the
+/// provider lacks), but it must never send something the provider's API refuses.
+fn awkward_requests(model: &str) -> Vec<(&'static str, Value)> {
+    let weather = conversation(model)["tools"].clone();
+    let user = |text: &str| json!({"role": "user", "content": text});
+    vec![
+        (
+            "json_schema with $defs and a required tool choice, parallel calls off",
+            json!({"model": model, "messages": [user("List two cities.")], "tools": weather,
+                   "tool_choice": "required", "parallel_tool_calls": false,
+                   "response_format": {"type": "json_schema", "json_schema": {"name": "cities", "strict": true, "schema": {
+                       "type": "object", "additionalProperties": false, "required": ["cities"],
+                       "properties": {"cities": {"type": "array", "items": {"$ref": "#/$defs/city"}}},
+                       "$defs": {"city": {"type": "object", "additionalProperties": false, "required": ["name"],
+                                          "properties": {"name": {"type": "string"}}}}}}}}),
+        ),
+        (
+            "system, developer and a late system message; stop array; max_completion_tokens; top_p",
+            json!({"model": model, "messages": [
+                {"role": "developer", "content": "Answer in French."},
+                {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+                user("Hi"),
+                {"role": "assistant", "content": [{"type": "text", "text": "Bonjour."}]},
+                {"role": "system", "content": "Now be polite."},
+                user("Again")
+            ], "stop": ["END", "STOP"], "max_completion_tokens": 50, "top_p": 1, "temperature": 0}),
+        ),
+        (
+            "tool results given as text parts, tool_choice none with tools in history",
+            json!({"model": model, "tools": weather, "tool_choice": "none", "messages": [
+                user("Weather?"),
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "{\"temp_c\":3}"}]}
+            ]}),
+        ),
+        (
+            "a conversation that ends on a tool result (no user text after it)",
+            json!({"model": model, "tools": weather, "messages": [
+                user("Weather?"),
+                {"role": "assistant", "content": "Let me check.", "tool_calls": [
+                    {"id": "c9", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "c9", "content": "sunny"}
+            ]}),
+        ),
+        (
+            "json_object with a seed, n = 1, user, and explicit nulls",
+            json!({"model": model, "messages": [user("JSON please")], "response_format": {"type": "json_object"},
+                   "seed": 3, "n": 1, "user": "u-1", "stop": null, "tools": null, "temperature": null}),
+        ),
+    ]
+}
+
+struct Upstream {
+    name: &'static str,
+    model: &'static str,
+    check: fn(&Received, &str) -> Result<(), MockReply>,
+    answer: fn() -> MockReply,
+    target: fn(&MockUpstream) -> Value,
+}
+
+#[tokio::test]
+async fn awkward_requests_are_never_refused_upstream() {
+    let upstreams = [
+        Upstream {
+            name: "anthropic",
+            model: "claude-3-5-haiku-20241022",
+            check: |r, _| check_anthropic(r, "sk-ant-e2e"),
+            answer: || MockReply::ok(anthropic_message("claude-3-5-haiku-20241022", "ok")),
+            target: |m| json!({"provider": "anthropic", "api_key": "sk-ant-e2e", "custom_host": m.v1()}),
+        },
+        Upstream {
+            name: "anthropic (sonnet 4.5)",
+            model: "claude-sonnet-4-5-20250929",
+            check: |r, _| check_anthropic(r, "sk-ant-e2e"),
+            answer: || MockReply::ok(anthropic_message("claude-sonnet-4-5-20250929", "ok")),
+            target: |m| json!({"provider": "anthropic", "api_key": "sk-ant-e2e", "custom_host": m.v1()}),
+        },
+        Upstream {
+            name: "google",
+            model: "gemini-2.5-flash",
+            check: |r, model| check_google(r, "AIza-e2e", model),
+            answer: || MockReply::ok(gemini_answer("gemini-2.5-flash", "ok")),
+            target: |m| json!({"provider": "google", "api_key": "AIza-e2e", "custom_host": format!("{}/v1beta", m.base)}),
+        },
+        Upstream {
+            name: "vertex-ai (gemini)",
+            model: "gemini-2.5-flash",
+            check: |r, model| check_vertex_gemini(r, model),
+            answer: || MockReply::ok(gemini_answer("gemini-2.5-flash", "ok")),
+            target: vertex_target,
+        },
+        Upstream {
+            name: "vertex-ai (claude)",
+            model: "claude-3-5-haiku@20241022",
+            check: |r, model| check_vertex_claude(r, model),
+            answer: || MockReply::ok(anthropic_message("claude-3-5-haiku-20241022", "ok")),
+            target: vertex_target,
+        },
+        Upstream {
+            name: "vertex-ai (claude opus 4.1)",
+            model: "claude-opus-4-1@20250805",
+            check: |r, model| check_vertex_claude(r, model),
+            answer: || MockReply::ok(anthropic_message("claude-opus-4-1-20250805", "ok")),
+            target: vertex_target,
+        },
+        Upstream {
+            name: "bedrock (haiku 4.5 inference profile)",
+            model: "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            check: |r, model| check_bedrock(r, model),
+            answer: || MockReply::ok(converse_answer("ok")),
+            target: bedrock_target,
+        },
+        Upstream {
+            name: "bedrock",
+            model: "anthropic.claude-3-5-haiku-20241022-v1:0",
+            check: |r, model| check_bedrock(r, model),
+            answer: || MockReply::ok(converse_answer("ok")),
+            target: bedrock_target,
+        },
+        Upstream {
+            name: "cohere",
+            model: "command-a-03-2025",
+            check: |r, _| check_cohere(r, "co-e2e"),
+            answer: || {
+                MockReply::ok(json!({"id": "c1", "finish_reason": "COMPLETE",
+                    "message": {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
+                    "usage": {"billed_units": {"input_tokens": 1, "output_tokens": 1}}}))
+            },
+            target: |m| json!({"provider": "cohere", "api_key": "co-e2e", "custom_host": m.base}),
+        },
+    ];
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let mut problems = Vec::new();
+    for upstream in &upstreams {
+        let requests = awkward_requests(upstream.model);
+        let (check, model) = (upstream.check, upstream.model);
+        let mock = MockUpstream::start_checked(
+            move |r| check(r, model),
+            (0..requests.len()).map(|_| (upstream.answer)()).collect::<Vec<_>>(),
+        )
+        .await;
+        let target = (upstream.target)(&mock);
+        for (what, body) in &requests {
+            let before = mock.rejected().len();
+            let (status, _, text) = post(&gw, "/v1/chat/completions", &target, body).await;
+            let rejected = mock.rejected();
+            if rejected.len() > before {
+                problems.push(format!("{} / {what}: the upstream refused: {}", upstream.name, rejected[before]));
+            } else if status != 200 {
+                let code = serde_json::from_str::<Value>(&text).map(|v| v["error"]["code"].clone()).unwrap_or_default();
+                // The gateway may refuse what the provider cannot do, clearly and up front.
+                if !(status == 400 && code == "invalid_request") {
+                    problems.push(format!("{} / {what}: {status} {text}", upstream.name));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
