@@ -1498,6 +1498,16 @@ fn check_cohere_chat(body: &Map<String, Value>) -> Result<(), String> {
                 if m["tool_calls"].is_null() && m["content"].is_null() {
                     return Err(format!("invalid request: messages[{i}] needs content or tool_calls"));
                 }
+                if !m["tool_calls"].is_null() && !m["content"].is_null() {
+                    return Err(format!(
+                        "invalid request: text content is not allowed when tool_calls are provided. If you wish to \
+                         pass a tool plan, either pass thinking content (with thinking enabled) or use 'tool_plan': \
+                         'messages[{i}].content'"
+                    ));
+                }
+                if m.get("tool_plan").is_some_and(|p| !p.is_string() || m["tool_calls"].is_null()) {
+                    return Err(format!("invalid request: messages[{i}].tool_plan must be a string beside tool_calls"));
+                }
             }
             Some("tool") => {
                 let id = m["tool_call_id"].as_str().unwrap_or_default();
