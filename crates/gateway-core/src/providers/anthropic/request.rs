@@ -71,12 +71,13 @@ pub(crate) fn messages_body(params: &Value, model: &str) -> Result<MessagesBody,
         }
     }
     if let Some(stop) = get("stop") {
-        // Anthropic takes only an array; OpenAI also allows a bare string.
-        let stop = match stop {
-            Value::String(s) => json!([s]),
-            other => other.clone(),
-        };
-        body.insert("stop_sequences".into(), stop);
+        let (sequences, removed) = stop_sequences(stop);
+        if removed {
+            dropped_here.push("stop".to_owned());
+        }
+        if sequences.as_array().is_none_or(|s| !s.is_empty()) {
+            body.insert("stop_sequences".into(), sequences);
+        }
     }
     if let Some(stream) = get("stream") {
         body.insert("stream".into(), stream.clone());
@@ -130,6 +131,26 @@ pub(crate) fn default_max_tokens(model: &str) -> u64 {
     };
     let name = &model[start..];
     MAX_OUTPUT.iter().find(|(prefix, _)| name.starts_with(prefix)).map_or(FALLBACK_MAX_OUTPUT, |(_, n)| *n)
+}
+
+/// OpenAI's `stop` as Anthropic's `stop_sequences`, and whether any were left out.
+///
+/// Anthropic takes only an array (OpenAI also allows a bare string) and refuses empty and
+/// whitespace-only sequences ("each stop sequence must contain non-whitespace"), which
+/// OpenAI clients send for line-based stops (`"\n"`). Those are left out rather than
+/// failing the request; non-strings pass through for the upstream to name.
+pub(crate) fn stop_sequences(stop: &Value) -> (Value, bool) {
+    let usable = |s: &Value| s.as_str().is_none_or(|s| !s.trim().is_empty());
+    match stop {
+        Value::String(s) if usable(stop) => (json!([s]), false),
+        Value::String(_) => (json!([]), true),
+        Value::Array(items) => {
+            let kept: Vec<Value> = items.iter().filter(|s| usable(s)).cloned().collect();
+            let removed = kept.len() != items.len();
+            (Value::Array(kept), removed)
+        }
+        other => (other.clone(), false),
+    }
 }
 
 /// Whether `model` takes `temperature` and `top_p` in one request. Claude models from
@@ -460,6 +481,15 @@ fn tool_choice(choice: Option<&Value>, parallel: bool, has_tools: bool) -> Resul
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn whitespace_stop_sequences_are_left_out() {
+        assert_eq!(stop_sequences(&json!("END")), (json!(["END"]), false));
+        assert_eq!(stop_sequences(&json!("\n")), (json!([]), true));
+        assert_eq!(stop_sequences(&json!(["\n\n", "END", "", " \t"])), (json!(["END"]), true));
+        assert_eq!(stop_sequences(&json!(["A", "B"])), (json!(["A", "B"]), false));
+        assert_eq!(stop_sequences(&json!([1])), (json!([1]), false));
+    }
 
     #[test]
     fn only_models_before_opus_4_1_take_temperature_with_top_p() {
