@@ -262,6 +262,8 @@ fn refuses_temperature_with_top_p(model: &str) -> bool {
     ONE_SAMPLING_KNOB.iter().any(|m| model.contains(m))
 }
 
+const WHITESPACE_STOP: &str = "stop_sequences: each stop sequence must contain non-whitespace";
+
 const BOTH_SAMPLING_KNOBS: &str =
     "`temperature` and `top_p` cannot both be specified for this model. Please use only one.";
 
@@ -304,10 +306,14 @@ fn check_messages_body(body: &Map<String, Value>, vertex: bool, model: &str) -> 
             return Err("metadata: only `user_id` (a string) is permitted".into());
         }
     }
-    if let Some(stop) = body.get("stop_sequences")
-        && !stop.as_array().is_some_and(|s| s.iter().all(Value::is_string))
-    {
-        return Err("stop_sequences: Input should be a valid list of strings".into());
+    if let Some(stop) = body.get("stop_sequences") {
+        let stop = stop.as_array().ok_or("stop_sequences: Input should be a valid list")?;
+        if !stop.iter().all(Value::is_string) {
+            return Err("stop_sequences: Input should be a valid list of strings".into());
+        }
+        if stop.iter().any(|s| s.as_str().is_some_and(|s| s.trim().is_empty())) {
+            return Err(WHITESPACE_STOP.into());
+        }
     }
     match body.get("system") {
         None | Some(Value::String(_)) => {}
@@ -1244,6 +1250,14 @@ fn check_bedrock(r: &Received, model: &str) -> Result<(), MockReply> {
     sigv4_check::verify(r, AWS_SECRET, AWS_REGION, "bedrock")?;
     let body = body_json(r).map_err(|m| aws_error(400, "ValidationException", &m))?;
     let config = &body.get("inferenceConfig").cloned().unwrap_or_default();
+    let whitespace_stop = config
+        .get("stopSequences")
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.iter().any(|s| s.as_str().is_some_and(|s| s.trim().is_empty())));
+    ensure!(
+        !(model.contains("claude-") && whitespace_stop),
+        aws_error(400, "ValidationException", &format!("The model returned the following errors: {WHITESPACE_STOP}"))
+    );
     ensure!(
         !(refuses_temperature_with_top_p(model) && config.get("temperature").is_some() && config.get("topP").is_some()),
         aws_error(
@@ -1795,7 +1809,7 @@ fn awkward_requests(model: &str) -> Vec<(&'static str, Value)> {
                                           "properties": {"name": {"type": "string"}}}}}}}}),
         ),
         (
-            "system, developer and a late system message; stop array; max_completion_tokens; top_p",
+            "system, developer and a late system message; a whitespace stop; max_completion_tokens; top_p",
             json!({"model": model, "messages": [
                 {"role": "developer", "content": "Answer in French."},
                 {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
@@ -1803,7 +1817,7 @@ fn awkward_requests(model: &str) -> Vec<(&'static str, Value)> {
                 {"role": "assistant", "content": [{"type": "text", "text": "Bonjour."}]},
                 {"role": "system", "content": "Now be polite."},
                 user("Again")
-            ], "stop": ["END", "STOP"], "max_completion_tokens": 50, "top_p": 1, "temperature": 0}),
+            ], "stop": ["\n\n", "END"], "max_completion_tokens": 50, "top_p": 1, "temperature": 0}),
         ),
         (
             "tool results given as text parts, tool_choice none with tools in history",
