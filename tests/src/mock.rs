@@ -24,6 +24,9 @@ pub enum MockReply {
     Sse { chunks: Vec<String>, gap: Duration, then_break: bool },
     /// A binary body with a content type.
     Binary(&'static str, Vec<u8>),
+    /// `200` with this content type, the body sent in these pieces, `gap` apart (binary
+    /// streams such as AWS event-stream, split wherever the test likes).
+    Chunked { content_type: &'static str, chunks: Vec<Vec<u8>>, gap: Duration },
     /// Wait, then answer.
     Delay(Duration, Box<MockReply>),
 }
@@ -67,10 +70,18 @@ impl Received {
     }
 }
 
+/// What a checking mock runs on every request before answering: `Err(reply)` is the
+/// real API's rejection (a 400/401/403 in the provider's own error shape), sent instead
+/// of the scripted reply.
+pub type Check = Arc<dyn Fn(&Received) -> Result<(), MockReply> + Send + Sync>;
+
 #[derive(Default)]
 struct MockState {
     replies: VecDeque<MockReply>,
     received: Vec<Received>,
+    check: Option<Check>,
+    /// `<status> <body>` of every rejection, so a test can say why it failed.
+    rejected: Vec<String>,
 }
 
 /// A running mock provider.
@@ -84,7 +95,21 @@ pub struct MockUpstream {
 impl MockUpstream {
     /// Start a mock answering from `replies` in order (then 500s).
     pub async fn start(replies: impl IntoIterator<Item = MockReply>) -> Self {
-        let state = Arc::new(Mutex::new(MockState { replies: replies.into_iter().collect(), received: Vec::new() }));
+        Self::start_with(replies, None).await
+    }
+
+    /// Start a mock that first checks each request the way the real API would (`check`),
+    /// answering its rejection instead of the next scripted reply when it fails.
+    pub async fn start_checked(
+        check: impl Fn(&Received) -> Result<(), MockReply> + Send + Sync + 'static,
+        replies: impl IntoIterator<Item = MockReply>,
+    ) -> Self {
+        Self::start_with(replies, Some(Arc::new(check))).await
+    }
+
+    async fn start_with(replies: impl IntoIterator<Item = MockReply>, check: Option<Check>) -> Self {
+        let state =
+            Arc::new(Mutex::new(MockState { replies: replies.into_iter().collect(), check, ..MockState::default() }));
         let app = axum::Router::new().fallback(answer).with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -102,6 +127,11 @@ impl MockUpstream {
         self.state.lock().unwrap().received.clone()
     }
 
+    /// The rejections a checking mock sent (`<status> <body>`), in order.
+    pub fn rejected(&self) -> Vec<String> {
+        self.state.lock().unwrap().rejected.clone()
+    }
+
     /// `base` + `/v1`, the usual custom_host for OpenAI-style providers.
     pub fn v1(&self) -> String {
         format!("{}/v1", self.base)
@@ -111,15 +141,25 @@ impl MockUpstream {
 async fn answer(State(state): State<Arc<Mutex<MockState>>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let received =
+        Received { method: parts.method.to_string(), uri: parts.uri.to_string(), headers: parts.headers, body };
     let reply = {
         let mut s = state.lock().unwrap();
-        s.received.push(Received {
-            method: parts.method.to_string(),
-            uri: parts.uri.to_string(),
-            headers: parts.headers.clone(),
-            body,
-        });
-        s.replies.pop_front()
+        // The scripted reply is used up either way, so later requests keep their replies.
+        let scripted = s.replies.pop_front();
+        let verdict = s.check.as_ref().map_or(Ok(()), |check| check(&received));
+        s.received.push(received);
+        match verdict {
+            Ok(()) => scripted,
+            Err(rejection) => {
+                if let MockReply::Json(status, _, body) = &rejection {
+                    s.rejected.push(format!("{status} {body}"));
+                } else {
+                    s.rejected.push(format!("{rejection:?}"));
+                }
+                Some(rejection)
+            }
+        }
     };
     render(reply.unwrap_or_else(|| MockReply::error(500, "mock has no scripted reply left"))).await
 }
@@ -140,6 +180,15 @@ fn render(reply: MockReply) -> futures::future::BoxFuture<'static, Response> {
             }
             MockReply::Binary(ct, bytes) => {
                 Response::builder().header("content-type", ct).body(Body::from(bytes)).unwrap()
+            }
+            MockReply::Chunked { content_type, chunks, gap } => {
+                let stream = futures::stream::unfold((chunks.into_iter(), false), move |(mut it, first)| async move {
+                    if first {
+                        tokio::time::sleep(gap).await;
+                    }
+                    it.next().map(|c| (Ok::<_, std::io::Error>(Bytes::from(c)), (it, true)))
+                });
+                Response::builder().header("content-type", content_type).body(Body::from_stream(stream)).unwrap()
             }
             MockReply::Sse { chunks, gap, then_break } => {
                 let stream = futures::stream::unfold(

@@ -57,21 +57,27 @@ pub(crate) fn messages_body(params: &Value, model: &str) -> Result<MessagesBody,
     let max_tokens = get("max_completion_tokens").or_else(|| get("max_tokens")).cloned();
     body.insert("max_tokens".into(), max_tokens.unwrap_or_else(|| default_max_tokens(model).into()));
 
+    let mut dropped_here = Vec::new();
     if let Some(t) = get("temperature") {
         body.insert("temperature".into(), clamp_temperature(t));
     }
     for key in ["top_p", "top_k"] {
         if let Some(v) = get(key) {
+            if key == "top_p" && body.contains_key("temperature") && !accepts_temperature_with_top_p(model) {
+                dropped_here.push(key.to_owned());
+                continue;
+            }
             body.insert(key.into(), v.clone());
         }
     }
     if let Some(stop) = get("stop") {
-        // Anthropic takes only an array; OpenAI also allows a bare string.
-        let stop = match stop {
-            Value::String(s) => json!([s]),
-            other => other.clone(),
-        };
-        body.insert("stop_sequences".into(), stop);
+        let (sequences, removed) = stop_sequences(stop);
+        if removed {
+            dropped_here.push("stop".to_owned());
+        }
+        if sequences.as_array().is_none_or(|s| !s.is_empty()) {
+            body.insert("stop_sequences".into(), sequences);
+        }
     }
     if let Some(stream) = get("stream") {
         body.insert("stream".into(), stream.clone());
@@ -91,8 +97,9 @@ pub(crate) fn messages_body(params: &Value, model: &str) -> Result<MessagesBody,
         body.insert("thinking".into(), thinking.clone());
     }
 
-    let dropped =
+    let mut dropped: Vec<String> =
         obj.iter().filter(|(k, v)| !v.is_null() && !HANDLED.contains(&k.as_str())).map(|(k, _)| k.clone()).collect();
+    dropped.extend(dropped_here);
     Ok(MessagesBody { body, dropped })
 }
 
@@ -124,6 +131,56 @@ pub(crate) fn default_max_tokens(model: &str) -> u64 {
     };
     let name = &model[start..];
     MAX_OUTPUT.iter().find(|(prefix, _)| name.starts_with(prefix)).map_or(FALLBACK_MAX_OUTPUT, |(_, n)| *n)
+}
+
+/// OpenAI's `stop` as Anthropic's `stop_sequences`, and whether any were left out.
+///
+/// Anthropic takes only an array (OpenAI also allows a bare string) and refuses empty and
+/// whitespace-only sequences ("each stop sequence must contain non-whitespace"), which
+/// OpenAI clients send for line-based stops (`"\n"`). Those are left out rather than
+/// failing the request; non-strings pass through for the upstream to name.
+pub(crate) fn stop_sequences(stop: &Value) -> (Value, bool) {
+    let usable = |s: &Value| s.as_str().is_none_or(|s| !s.trim().is_empty());
+    match stop {
+        Value::String(s) if usable(stop) => (json!([s]), false),
+        Value::String(_) => (json!([]), true),
+        Value::Array(items) => {
+            let kept: Vec<Value> = items.iter().filter(|s| usable(s)).cloned().collect();
+            let removed = kept.len() != items.len();
+            (Value::Array(kept), removed)
+        }
+        other => (other.clone(), false),
+    }
+}
+
+/// Whether `model` takes `temperature` and `top_p` in one request. Claude models from
+/// Opus 4.1 on refuse the pair with a 400 ("cannot both be specified for this model"),
+/// while OpenAI clients routinely send both (often `top_p: 1`, a no-op). Only the models
+/// known to accept it keep both; for every other model (newer ones, unknown names)
+/// `temperature` is kept and `top_p` dropped and reported.
+///
+/// Provider prefixes (`anthropic.`, `us.anthropic.`) and version suffixes (`-20250514`,
+/// `@20250514`, `-v1:0`) do not matter: matching starts at `claude-`.
+pub(crate) fn accepts_temperature_with_top_p(model: &str) -> bool {
+    let Some(start) = model.find("claude-") else {
+        return false;
+    };
+    let name = &model[start..];
+    if ["claude-3", "claude-2", "claude-instant"].iter().any(|p| name.starts_with(p)) {
+        return true;
+    }
+    // Claude 4.0 (Sonnet 4, Opus 4) still accepts both; a minor version after the family
+    // (`claude-opus-4-1`, `claude-sonnet-4-5`) does not. A date (8 digits) is not a
+    // minor version.
+    ["claude-sonnet-4", "claude-opus-4"].iter().any(|family| {
+        name.strip_prefix(family).is_some_and(|rest| match rest.strip_prefix('-') {
+            Some(rest) => {
+                let segment = rest.split(['-', '@', ':']).next().unwrap_or_default();
+                (segment.len() == 8 && segment.bytes().all(|b| b.is_ascii_digit())) || segment.starts_with('v')
+            }
+            None => rest.is_empty() || rest.starts_with('@'),
+        })
+    })
 }
 
 /// Anthropic's temperature range is [0, 1] (OpenAI's is [0, 2]); clamp as the reference
@@ -424,6 +481,44 @@ fn tool_choice(choice: Option<&Value>, parallel: bool, has_tools: bool) -> Resul
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn whitespace_stop_sequences_are_left_out() {
+        assert_eq!(stop_sequences(&json!("END")), (json!(["END"]), false));
+        assert_eq!(stop_sequences(&json!("\n")), (json!([]), true));
+        assert_eq!(stop_sequences(&json!(["\n\n", "END", "", " \t"])), (json!(["END"]), true));
+        assert_eq!(stop_sequences(&json!(["A", "B"])), (json!(["A", "B"]), false));
+        assert_eq!(stop_sequences(&json!([1])), (json!([1]), false));
+    }
+
+    #[test]
+    fn only_models_before_opus_4_1_take_temperature_with_top_p() {
+        for model in [
+            "claude-3-5-sonnet-20241022",
+            "claude-3-7-sonnet@20250219",
+            "claude-3-haiku-20240307",
+            "claude-sonnet-4-20250514",
+            "claude-sonnet-4@20250514",
+            "claude-opus-4-20250514",
+            "anthropic.claude-sonnet-4-20250514-v1:0",
+            "us.anthropic.claude-opus-4-20250514-v1:0",
+            "claude-sonnet-4",
+        ] {
+            assert!(accepts_temperature_with_top_p(model), "{model}");
+        }
+        for model in [
+            "claude-opus-4-1-20250805",
+            "claude-opus-4-1@20250805",
+            "claude-sonnet-4-5",
+            "claude-sonnet-4-5-20250929",
+            "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "claude-opus-4-6",
+            "claude-next-model",
+            "some-unknown-model",
+        ] {
+            assert!(!accepts_temperature_with_top_p(model), "{model}");
+        }
+    }
 
     #[test]
     fn default_max_tokens_follows_the_model_family() {

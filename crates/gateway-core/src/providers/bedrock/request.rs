@@ -4,6 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::error::GatewayError;
+use crate::providers::anthropic::request::{accepts_temperature_with_top_p, stop_sequences};
 
 /// A body and the caller's parameters it had to leave out.
 pub(super) struct Body {
@@ -42,7 +43,7 @@ pub(super) fn converse(params: &Value) -> Result<Body, GatewayError> {
     if !system.is_empty() {
         body.insert("system".into(), Value::Array(system));
     }
-    let inference = inference_config(params);
+    let inference = inference_config(params, &mut dropped);
     if !inference.is_empty() {
         body.insert("inferenceConfig".into(), Value::Object(inference));
     }
@@ -261,8 +262,9 @@ fn tool_uses(message: &Value, path: &str) -> Result<Vec<Value>, GatewayError> {
     Ok(out)
 }
 
-fn inference_config(params: &Value) -> Map<String, Value> {
+fn inference_config(params: &Value, dropped: &mut Vec<String>) -> Map<String, Value> {
     let mut out = Map::new();
+    let model = params.get("model").and_then(Value::as_str).unwrap_or_default();
     let present = |k: &str| params.get(k).filter(|v| !v.is_null());
     if let Some(max) = present("max_completion_tokens").or_else(|| present("max_tokens")) {
         out.insert("maxTokens".into(), max.clone());
@@ -271,16 +273,40 @@ fn inference_config(params: &Value) -> Map<String, Value> {
         out.insert("temperature".into(), t.clone());
     }
     if let Some(p) = present("top_p") {
-        out.insert("topP".into(), p.clone());
+        // Claude behind Converse keeps Anthropic's rule: models from Opus 4.1 on refuse
+        // `temperature` and `top_p` together, so `temperature` wins. Other model families
+        // (and ARNs that do not name the model) keep both.
+        if out.contains_key("temperature") && model.contains("claude-") && !accepts_temperature_with_top_p(model) {
+            dropped.push("top_p".into());
+        } else {
+            out.insert("topP".into(), p.clone());
+        }
     }
-    match present("stop") {
-        Some(Value::String(s)) => {
-            out.insert("stopSequences".into(), json!([s]));
+    if let Some(stop) = present("stop") {
+        // Empty sequences stop nothing (and the Converse reference sets a minimum length
+        // of 1), so they go for every model; Claude behind Converse also refuses
+        // whitespace-only ones (`"\n"`, common from OpenAI clients).
+        let (sequences, removed) = if model.contains("claude-") {
+            stop_sequences(stop)
+        } else {
+            let non_empty = |s: &&Value| s.as_str() != Some("");
+            match stop {
+                Value::String(s) if s.is_empty() => (json!([]), true),
+                Value::String(s) => (json!([s]), false),
+                Value::Array(a) => {
+                    let kept: Vec<Value> = a.iter().filter(non_empty).cloned().collect();
+                    let removed = kept.len() != a.len();
+                    (Value::Array(kept), removed)
+                }
+                other => (other.clone(), false),
+            }
+        };
+        if removed {
+            dropped.push("stop".into());
         }
-        Some(Value::Array(a)) if !a.is_empty() => {
-            out.insert("stopSequences".into(), Value::Array(a.clone()));
+        if sequences.as_array().is_none_or(|s| !s.is_empty()) {
+            out.insert("stopSequences".into(), sequences);
         }
-        _ => {}
     }
     out
 }

@@ -254,11 +254,19 @@ fn assistant(message: &Value, content: Option<&Value>, at: &str) -> Result<Value
         None => None,
     };
     let tool_calls = message.get("tool_calls").and_then(Value::as_array).filter(|c| !c.is_empty());
-    match content {
-        Some(Value::String(s)) if s.is_empty() && tool_calls.is_some() => {}
-        Some(Value::Array(a)) if a.is_empty() && tool_calls.is_some() => {}
-        Some(c) => out["content"] = c,
-        None => {}
+    match (content, tool_calls.is_some()) {
+        // Cohere refuses text beside tool calls ("text content is not allowed when
+        // tool_calls are provided ... use 'tool_plan'"); its own answers carry that text
+        // as `tool_plan`, so a history from another provider ("Let me check." + a call)
+        // replays it there.
+        (Some(c), true) => {
+            let plan = plain_text(&c);
+            if !plan.is_empty() {
+                out["tool_plan"] = plan.into();
+            }
+        }
+        (Some(c), false) => out["content"] = c,
+        (None, _) => {}
     }
     if let Some(calls) = tool_calls {
         let calls = calls
@@ -283,6 +291,15 @@ fn assistant(message: &Value, content: Option<&Value>, at: &str) -> Result<Value
         out["tool_calls"] = Value::Array(calls);
     }
     Ok(out)
+}
+
+/// The text of a string or of `{type: text}` parts, joined.
+fn plain_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect(),
+        _ => String::new(),
+    }
 }
 
 /// OpenAI function tools in Cohere's (identical) shape, minus `strict`, which Cohere

@@ -1,14 +1,17 @@
-//! Google Gemini, two ways: the Gemini API (`google`) and Vertex AI's Google publisher
-//! models (`vertex-ai`). Both speak the same `generateContent` format, so one transform
-//! serves both; they differ in URL, credentials and the form of `error.code`.
+//! Google Gemini, two ways: the Gemini API (`google`) and Vertex AI (`vertex-ai`). Both
+//! speak the same `generateContent` format, so one transform serves both; they differ in
+//! URL, credentials and the form of `error.code`. Vertex also serves Anthropic's Claude
+//! models, in Anthropic's format: the model's [`Publisher`] picks the path and transform.
 //!
 //! Files: `request.rs` (OpenAI → Gemini bodies), `schema.rs` (JSON Schema → Gemini's
-//! schema subset), `response.rs` (answers and errors back), `stream.rs` (SSE chunks).
+//! schema subset), `response.rs` (answers and errors back), `stream.rs` (SSE chunks),
+//! `vertex_claude.rs` (Claude on Vertex, reusing the anthropic module).
 
 mod request;
 mod response;
 mod schema;
 mod stream;
+mod vertex_claude;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
@@ -29,6 +32,25 @@ enum Api {
     GeminiApi,
     /// `aiplatform.googleapis.com`, OAuth access token as a bearer token.
     Vertex,
+}
+
+/// Whose API serves a model, which decides the URL path, the body and the answer format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Publisher {
+    /// Gemini models: `publishers/google/...:generateContent`.
+    Google,
+    /// Claude on Vertex: `publishers/anthropic/...:rawPredict`, Anthropic's Messages format.
+    Anthropic,
+}
+
+impl Publisher {
+    /// The URL segment after `publishers/`.
+    fn segment(self) -> &'static str {
+        match self {
+            Publisher::Google => "google",
+            Publisher::Anthropic => "anthropic",
+        }
+    }
 }
 
 /// A Gemini-format provider.
@@ -67,8 +89,27 @@ impl Gemini {
         }
     }
 
-    /// `<base>/models/<model>` or Vertex's `<base>/projects/.../publishers/google/models/<model>`.
-    fn model_url(&self, input: &BuildInput<'_>, model: &str) -> Result<String, GatewayError> {
+    /// Which publisher's API serves `model`. The Gemini API only has Google's models; on
+    /// Vertex, partner models whose format is not implemented are refused rather than sent
+    /// to Google's publisher as if they were Gemini models.
+    fn publisher(&self, model: &str) -> Result<Publisher, GatewayError> {
+        match self.api {
+            Api::GeminiApi => Ok(Publisher::Google),
+            Api::Vertex if vertex_claude::is_claude(model) => Ok(Publisher::Anthropic),
+            Api::Vertex if other_publisher(model) => Err(GatewayError::new(
+                ErrorCode::UnsupportedEndpoint,
+                format!(
+                    "vertex-ai: `{model}` is a partner model whose API is not supported yet; vertex-ai serves Gemini \
+                     and Claude models"
+                ),
+            )
+            .with_param("model")),
+            Api::Vertex => Ok(Publisher::Google),
+        }
+    }
+
+    /// `<base>/models/<model>` or Vertex's `<base>/projects/.../publishers/<publisher>/models/<model>`.
+    fn model_url(&self, input: &BuildInput<'_>, publisher: Publisher, model: &str) -> Result<String, GatewayError> {
         let base = self.base_url(input)?;
         let path = match self.api {
             Api::GeminiApi => format!("/models/{}", encode_segment(model)),
@@ -79,9 +120,10 @@ impl Gemini {
                     .ok_or_else(|| GatewayError::config("vertex_project_id", "vertex-ai needs `vertex_project_id`"))?;
                 let region = vertex_region(input)?;
                 format!(
-                    "/projects/{}/locations/{}/publishers/google/models/{}",
+                    "/projects/{}/locations/{}/publishers/{}/models/{}",
                     encode_segment(project),
                     region,
+                    publisher.segment(),
                     encode_segment(model)
                 )
             }
@@ -122,6 +164,82 @@ impl Gemini {
         }
     }
 
+    /// The publisher whose format an answer to `cx`'s request is in (the same model,
+    /// after `override_params`, that chose the request's path).
+    fn answer_publisher(&self, cx: &ResponseContext<'_>) -> Publisher {
+        let model = cx.model().unwrap_or_default();
+        // A refused model never got as far as an answer.
+        self.publisher(model.strip_prefix("models/").unwrap_or(model)).unwrap_or(Publisher::Google)
+    }
+
+    /// `generateContent` (or `batchEmbedContents`) with a Gemini body.
+    fn gemini_request(
+        &self,
+        input: &BuildInput<'_>,
+        params: &serde_json::Value,
+        model: &str,
+        headers: HeaderMap,
+    ) -> Result<HttpRequest, GatewayError> {
+        let model_url = self.model_url(input, Publisher::Google, model)?;
+        let stream = input.stream() && input.request.endpoint == Endpoint::ChatCompletions;
+        let (url, built) = match input.request.endpoint {
+            Endpoint::ChatCompletions => {
+                let url = if stream {
+                    format!("{model_url}:streamGenerateContent?alt=sse")
+                } else {
+                    format!("{model_url}:generateContent")
+                };
+                (url, request::chat_body(params)?)
+            }
+            Endpoint::Embeddings => (format!("{model_url}:batchEmbedContents"), request::embed_body(params, model)?),
+            other => {
+                return Err(GatewayError::new(
+                    ErrorCode::UnsupportedEndpoint,
+                    format!("{} does not support {}", self.slug, other.openai_path()),
+                ));
+            }
+        };
+        let body = serde_json::to_vec(&built.body)
+            .map(Bytes::from)
+            .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))?;
+        Ok(HttpRequest { method: Method::POST, url, headers, body, stream, dropped_params: built.dropped })
+    }
+
+    /// `rawPredict` / `streamRawPredict` with an Anthropic Messages body.
+    fn claude_request(
+        &self,
+        input: &BuildInput<'_>,
+        params: &serde_json::Value,
+        model: &str,
+        mut headers: HeaderMap,
+    ) -> Result<HttpRequest, GatewayError> {
+        if input.request.endpoint != Endpoint::ChatCompletions {
+            return Err(GatewayError::new(
+                ErrorCode::UnsupportedEndpoint,
+                format!(
+                    "vertex-ai: Claude models offer chat completions only, not {}",
+                    input.request.endpoint.openai_path()
+                ),
+            ));
+        }
+        let target = input.target;
+        if let Some(beta) = target.option("anthropic_beta") {
+            insert_header(&mut headers, "anthropic-beta", beta)?;
+        }
+        let version = target.option("anthropic_version").unwrap_or(vertex_claude::DEFAULT_VERSION);
+        let stream = input.stream();
+        let model_url = self.model_url(input, Publisher::Anthropic, vertex_claude::url_model(model))?;
+        let (body, dropped_params) = vertex_claude::body(params, model, version)?;
+        Ok(HttpRequest {
+            method: Method::POST,
+            url: format!("{model_url}:{}", vertex_claude::method(stream)),
+            headers,
+            body,
+            stream,
+            dropped_params,
+        })
+    }
+
     fn code_style(&self) -> CodeStyle {
         match self.api {
             Api::GeminiApi => CodeStyle::Number,
@@ -130,11 +248,11 @@ impl Gemini {
     }
 }
 
-/// Vertex hosts other publishers' models (Anthropic, Meta, Mistral) under other paths
-/// and formats; those are not Gemini requests.
+/// Vertex partner models (Meta, Mistral) served under other paths and formats, not built
+/// yet; they must not be sent to Google's publisher as if they were Gemini models.
 fn other_publisher(model: &str) -> bool {
     let m = model.to_ascii_lowercase();
-    m.starts_with("claude-") || ["anthropic.", "meta.", "mistralai.", "mistral."].iter().any(|p| m.starts_with(p))
+    ["meta.", "mistralai.", "mistral."].iter().any(|p| m.starts_with(p))
 }
 
 fn vertex_region<'a>(input: &'a BuildInput<'_>) -> Result<&'a str, GatewayError> {
@@ -179,57 +297,39 @@ impl Provider for Gemini {
     fn build_request(&self, input: &BuildInput<'_>) -> Result<HttpRequest, GatewayError> {
         let params = input.params()?;
         let model = request::model(&params)?;
-        if self.api == Api::Vertex && other_publisher(model) {
-            return Err(GatewayError::new(
-                ErrorCode::UnsupportedEndpoint,
-                format!(
-                    "vertex-ai: `{model}` is not a Google publisher model; only Gemini models are supported on vertex-ai so far"
-                ),
-            )
-            .with_param("model"));
-        }
+        let publisher = self.publisher(model)?;
         let mut headers = HeaderMap::new();
         self.auth(input, &mut headers)?;
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         forward_headers(input, &mut headers);
-        let model_url = self.model_url(input, model)?;
-        let stream = input.stream() && input.request.endpoint == Endpoint::ChatCompletions;
-        let (url, built) = match input.request.endpoint {
-            Endpoint::ChatCompletions => {
-                let url = if stream {
-                    format!("{model_url}:streamGenerateContent?alt=sse")
-                } else {
-                    format!("{model_url}:generateContent")
-                };
-                (url, request::chat_body(&params)?)
-            }
-            Endpoint::Embeddings => (format!("{model_url}:batchEmbedContents"), request::embed_body(&params, model)?),
-            other => {
-                return Err(GatewayError::new(
-                    ErrorCode::UnsupportedEndpoint,
-                    format!("{} does not support {}", self.slug, other.openai_path()),
-                ));
-            }
-        };
-        let body = serde_json::to_vec(&built.body)
-            .map(Bytes::from)
-            .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))?;
-        Ok(HttpRequest { method: Method::POST, url, headers, body, stream, dropped_params: built.dropped })
+        match publisher {
+            Publisher::Anthropic => self.claude_request(input, &params, model, headers),
+            Publisher::Google => self.gemini_request(input, &params, model, headers),
+        }
     }
 
     fn transform_response(&self, cx: &ResponseContext<'_>, body: Bytes) -> Result<Bytes, GatewayError> {
-        match cx.endpoint() {
-            Endpoint::Embeddings => response::embedding_list(self.slug, cx, &body),
+        match (self.answer_publisher(cx), cx.endpoint()) {
+            (Publisher::Anthropic, _) => vertex_claude::chat(self.slug, cx, &body),
+            (_, Endpoint::Embeddings) => response::embedding_list(self.slug, cx, &body),
             _ => response::chat_completion(self.slug, cx, &body),
         }
     }
 
     fn upstream_error(&self, status: u16, body: &[u8]) -> GatewayError {
+        // Errors raised by Claude itself keep Anthropic's shape; Vertex's own refusals
+        // (quota, auth, unknown model) are Google-shaped whatever the model.
+        if self.api == Api::Vertex && vertex_claude::is_anthropic_error(body) {
+            return vertex_claude::upstream_error(self.slug, status, body);
+        }
         response::upstream_error(self.slug, self.code_style(), status, body)
     }
 
     fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
-        Box::new(GeminiStreamTranslator::new(self.slug, cx))
+        match self.answer_publisher(cx) {
+            Publisher::Anthropic => vertex_claude::stream_translator(self.slug, cx),
+            Publisher::Google => Box::new(GeminiStreamTranslator::new(self.slug, cx)),
+        }
     }
 }
 
@@ -244,9 +344,15 @@ mod tests {
     }
 
     #[test]
-    fn other_publishers_are_recognised() {
-        assert!(other_publisher("claude-3-5-sonnet@20240620"));
-        assert!(other_publisher("anthropic.claude-3-5-sonnet@20240620"));
-        assert!(!other_publisher("gemini-2.0-flash"));
+    fn the_model_picks_the_publisher() {
+        let vertex = |m| VERTEX_AI.publisher(m).ok();
+        assert_eq!(vertex("claude-3-5-sonnet@20240620"), Some(Publisher::Anthropic));
+        assert_eq!(vertex("anthropic.claude-3-5-sonnet@20240620"), Some(Publisher::Anthropic));
+        assert_eq!(vertex("gemini-2.0-flash"), Some(Publisher::Google));
+        assert_eq!(vertex("meta.llama-3.3-70b"), None);
+        assert_eq!(vertex("mistralai.mistral-large"), None);
+        // The Gemini API has no partner models: a Claude name there is the caller's mistake
+        // for Google to report.
+        assert_eq!(GOOGLE.publisher("claude-3-5-sonnet@20240620").ok(), Some(Publisher::Google));
     }
 }

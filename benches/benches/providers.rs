@@ -1,0 +1,176 @@
+//! Native provider hot paths (issue 4): building the upstream request for a realistic chat
+//! (Anthropic, Gemini, Bedrock with SigV4), and translating recorded upstream streams into
+//! OpenAI chunks (bytes per second), a fresh translator per transcript as in production.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gateway_core::config::{Leaf, Node};
+use gateway_core::providers::{BuildInput, ResponseContext};
+use gateway_core::{Config, Endpoint, GatewayRequest, RequestBody};
+use serde_json::{Value, json};
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+fn leaf(target: &Value) -> Leaf {
+    match Config::from_json(target).unwrap().root() {
+        Node::Leaf(leaf) => leaf.clone(),
+        Node::Group(_) => panic!("a single target expected"),
+    }
+}
+
+/// A system prompt, three user turns (one answered by a tool call and its result) and two
+/// tools: what an agent framework sends on its third step.
+fn realistic_chat(model: &str) -> GatewayRequest {
+    let tool = |name: &str, description: &str, properties: Value, required: Value| {
+        json!({"type": "function", "function": {"name": name, "description": description,
+            "parameters": {"type": "object", "properties": properties, "required": required}}})
+    };
+    let body = json!({
+        "model": model,
+        "messages": [
+            {"role": "system", "content": "You are a travel assistant. Answer briefly, cite prices in EUR, and use the tools for live data."},
+            {"role": "user", "content": "I want to spend a long weekend in Lisbon in May. What is the weather usually like?"},
+            {"role": "assistant", "content": "Lisbon in May is mild and sunny: highs around 22 °C, lows around 14 °C, little rain."},
+            {"role": "user", "content": "Great. Find me a direct flight from Paris on Friday the 16th, leaving after work."},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_flights_1", "type": "function",
+                "function": {"name": "search_flights", "arguments": "{\"from\":\"CDG\",\"to\":\"LIS\",\"date\":\"2025-05-16\",\"depart_after\":\"18:00\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_flights_1", "content": "[{\"flight\":\"TP441\",\"departs\":\"19:05\",\"arrives\":\"20:50\",\"price_eur\":142},{\"flight\":\"AF1124\",\"departs\":\"20:15\",\"arrives\":\"22:00\",\"price_eur\":168}]"},
+            {"role": "user", "content": "Take the cheaper one and check the weather forecast for that weekend."}
+        ],
+        "tools": [
+            tool("search_flights", "Search direct flights between two airports on a date",
+                json!({"from": {"type": "string", "description": "IATA code"}, "to": {"type": "string", "description": "IATA code"},
+                       "date": {"type": "string", "format": "date"}, "depart_after": {"type": "string", "description": "HH:MM"}}),
+                json!(["from", "to", "date"])),
+            tool("get_forecast", "Daily weather forecast for a city",
+                json!({"city": {"type": "string"}, "days": {"type": "integer", "minimum": 1, "maximum": 10}}),
+                json!(["city"])),
+        ],
+        "tool_choice": "auto",
+        "temperature": 0.4,
+        "max_tokens": 1024
+    });
+    GatewayRequest::json(Endpoint::ChatCompletions, RequestBody::from_value(body).unwrap())
+}
+
+fn request_builds(c: &mut Criterion) {
+    let mut group = c.benchmark_group("build_request");
+    let targets = [
+        ("anthropic", "claude-sonnet-4-20250514", json!({"provider": "anthropic", "api_key": "sk-ant-bench"})),
+        ("google", "gemini-2.5-flash", json!({"provider": "google", "api_key": "AIza-bench"})),
+        (
+            "bedrock_sigv4",
+            "anthropic.claude-3-5-sonnet-20241022-v2:0",
+            json!({"provider": "bedrock", "aws_access_key_id": "AKIDEXAMPLE",
+                   "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "aws_region": "us-east-1"}),
+        ),
+    ];
+    for (name, model, target) in targets {
+        let leaf = leaf(&target);
+        let provider_target = leaf.provider.clone().unwrap();
+        let request = realistic_chat(model);
+        let input = BuildInput {
+            now: now(),
+            request: &request,
+            target: &provider_target,
+            settings: &leaf.settings,
+            custom_host: None,
+            forward_headers: &[],
+            credential: None,
+        };
+        // A build that fails would benchmark an error path.
+        provider_target.provider.build_request(&input).unwrap();
+        group.bench_function(name, |b| b.iter(|| provider_target.provider.build_request(black_box(&input)).unwrap()));
+    }
+    group.finish();
+}
+
+/// Standard base64 (the binary Bedrock transcripts are stored as `.b64`).
+fn base64_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut buf, mut bits) = (0u32, 0);
+    for c in text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("bad base64 byte {c}"),
+        };
+        buf = (buf << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// A recorded stream fixture that translates cleanly: its case and transcript bytes.
+struct Transcript {
+    name: String,
+    spec: Value,
+    bytes: Vec<u8>,
+}
+
+fn transcripts(provider: &str) -> Vec<Transcript> {
+    let dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/transforms").join(provider);
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("stream_")))
+        .collect();
+    dirs.sort();
+    dirs.into_iter()
+        .filter_map(|d| {
+            let spec: Value = serde_json::from_str(&std::fs::read_to_string(d.join("case.json")).unwrap()).unwrap();
+            // Streams that must fail (cut short, corrupt, in-band errors) measure error paths.
+            if spec.get("stream_error").is_some() {
+                return None;
+            }
+            let bytes = std::fs::read(d.join("upstream_stream.txt"))
+                .ok()
+                .or_else(|| std::fs::read_to_string(d.join("upstream_stream.b64")).ok().map(|t| base64_decode(&t)))?;
+            Some(Transcript { name: d.file_name().unwrap().to_string_lossy().into_owned(), spec, bytes })
+        })
+        .collect()
+}
+
+fn stream_translation(c: &mut Criterion) {
+    for provider in ["anthropic", "google", "bedrock"] {
+        let mut group = c.benchmark_group(format!("stream_translate/{provider}"));
+        for t in transcripts(provider) {
+            let leaf = leaf(&t.spec["target"]);
+            let provider_impl = leaf.provider.clone().unwrap().provider;
+            let request = GatewayRequest::json(
+                Endpoint::ChatCompletions,
+                RequestBody::json(Bytes::from(t.spec["request"].to_string())).unwrap(),
+            );
+            let cx =
+                ResponseContext { request: &request, settings: &leaf.settings, now: now(), fallback_id: "chatcmpl-b" };
+            let translate = |bytes: &[u8]| {
+                let mut translator = provider_impl.stream_translator(&cx);
+                let mut out = Vec::with_capacity(16);
+                translator.feed(bytes, &mut out).unwrap();
+                translator.finish(&mut out).unwrap();
+                out
+            };
+            assert!(!translate(&t.bytes).is_empty(), "{provider}/{} translates to nothing", t.name);
+            group.throughput(Throughput::Bytes(t.bytes.len() as u64));
+            group.bench_function(&t.name, |b| b.iter(|| translate(black_box(&t.bytes))));
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(providers, request_builds, stream_translation);
+criterion_main!(providers);
