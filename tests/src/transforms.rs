@@ -19,6 +19,9 @@ pub fn fixture_now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_000)
 }
 
+/// The token every fixture's fetched credential is (e.g. a service-account access token).
+pub const FIXTURE_TOKEN: &str = "ya29.fixture-token";
+
 /// The id every fixture sees for answers whose upstream has none.
 pub const FIXTURE_ID: &str = "chatcmpl-fixture";
 
@@ -104,6 +107,9 @@ pub fn run(case: &Case, splits: &[usize]) -> Result<(), String> {
         credential: None,
     };
     let provider = target.provider;
+    // A provider that needs a fetched credential gets a fixed one, as the transport would.
+    let credential = provider.credential_request(&target).map(|_| FIXTURE_TOKEN);
+    let input = BuildInput { credential, ..input };
 
     // The upstream request.
     let built = provider.build_request(&input);

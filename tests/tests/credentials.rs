@@ -115,3 +115,52 @@ async fn a_key_the_endpoint_rejects_or_cannot_parse_is_refused() {
     assert_eq!(transport.credential(&request).await.unwrap_err().kind, TransportErrorKind::Forbidden);
     assert!(exchanges.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn vertex_with_a_service_account_calls_upstream_with_the_exchanged_token() {
+    use gateway_tests::mock::{MockReply, MockUpstream};
+    let exchanges = Arc::new(Mutex::new(Vec::new()));
+    let token_uri = token_endpoint(exchanges.clone()).await;
+    let gemini_answer = json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "hi"}]}, "finishReason": "STOP"}],
+                               "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2}});
+    let vertex = MockUpstream::start([MockReply::ok(gemini_answer.clone()), MockReply::ok(gemini_answer)]).await;
+    let config = json!({
+        "provider": "vertex-ai", "vertex_project_id": "p", "vertex_region": "us-central1",
+        "vertex_service_account_json": account(&token_uri, &private_key_pem()),
+        "custom_host": format!("{}/v1", vertex.base)
+    });
+    let engine = gateway_http::engine(TransportOptions::default()).unwrap();
+    let options = gateway_core::RequestOptions {
+        config: Some(Arc::new(gateway_core::Config::from_json(&config).unwrap())),
+        ..Default::default()
+    };
+    let body = json!({"model": "gemini-2.0-flash", "messages": [{"role": "user", "content": "hello"}]});
+    let request = gateway_core::GatewayRequest::json(
+        gateway_core::Endpoint::ChatCompletions,
+        gateway_core::RequestBody::json(body.to_string().into()).unwrap(),
+    );
+    for _ in 0..2 {
+        let r = engine.handle(&request, &options).await;
+        assert_eq!(r.status, 200, "{:?}", r.error);
+    }
+    let received = vertex.received();
+    assert_eq!(received.len(), 2);
+    for r in &received {
+        assert_eq!(r.header("authorization"), Some("Bearer ya29.mock-token"));
+        assert!(!String::from_utf8_lossy(&r.body).contains("PRIVATE KEY"), "the key never goes upstream");
+    }
+    assert_eq!(exchanges.lock().unwrap().len(), 1, "one exchange serves both calls");
+
+    // A key the token endpoint rejects is the caller's config problem: 400, nothing sent.
+    let mut bad = config.clone();
+    bad["vertex_service_account_json"]["private_key"] =
+        json!(std::fs::read_to_string(gateway_tests::fixture_path("keys/other-key.pem")).unwrap());
+    let options = gateway_core::RequestOptions {
+        config: Some(Arc::new(gateway_core::Config::from_json(&bad).unwrap())),
+        ..Default::default()
+    };
+    let r = engine.handle(&request, &options).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error.unwrap().code, gateway_core::ErrorCode::InvalidConfig);
+    assert_eq!(vertex.received().len(), 2);
+}

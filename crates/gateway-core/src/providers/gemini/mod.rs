@@ -17,8 +17,10 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 
 use super::{
-    BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, forward_headers, insert_header, join_url,
+    BuildInput, CredentialRequest, HttpRequest, Provider, ResponseContext, StreamTranslator, forward_headers,
+    insert_header, join_url,
 };
+use crate::config::ProviderTarget;
 use crate::error::{ErrorCode, GatewayError};
 use crate::request::Endpoint;
 use response::CodeStyle;
@@ -141,21 +143,18 @@ impl Gemini {
                     .ok_or_else(|| GatewayError::config("api_key", "google needs `api_key` (a Gemini API key)"))?;
                 insert_header(headers, "x-goog-api-key", key)
             }
-            Api::Vertex => match target.option("api_key") {
+            // An access token given directly, or one the transport fetched for the
+            // service account (see `credential_request`).
+            Api::Vertex => match target.option("api_key").or(input.credential) {
                 Some(token) => {
                     let token = token.strip_prefix("Bearer ").unwrap_or(token);
                     insert_header(headers, "authorization", &format!("Bearer {token}"))
                 }
-                None if target.options.get("vertex_service_account_json").is_some_and(|v| !v.is_null()) => {
-                    // Exchanging a service-account key for a token is an HTTP call to
-                    // Google's token endpoint; the core does no I/O, so it belongs in the
-                    // transport layer. Failing loudly beats sending an unauthenticated call.
-                    Err(GatewayError::config(
-                        "vertex_service_account_json",
-                        "vertex-ai: service-account token exchange is not available in-core yet; \
-                         set `api_key` to an OAuth access token (e.g. `gcloud auth print-access-token`)",
-                    ))
-                }
+                None if service_account(target).is_some() => Err(GatewayError::config(
+                    "vertex_service_account_json",
+                    "vertex-ai: this transport cannot exchange a service account for a token; \
+                     set `api_key` to an OAuth access token",
+                )),
                 None => Err(GatewayError::config(
                     "api_key",
                     "vertex-ai needs `api_key` (an OAuth access token) or `vertex_service_account_json`",
@@ -281,9 +280,27 @@ fn encode_segment(s: &str) -> String {
     out
 }
 
+/// The scope Vertex AI calls need.
+const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+fn service_account(target: &ProviderTarget) -> Option<&serde_json::Value> {
+    target.options.get("vertex_service_account_json").filter(|v| !v.is_null())
+}
+
 impl Provider for Gemini {
     fn slug(&self) -> &'static str {
         self.slug
+    }
+
+    /// Vertex with a service account and no access token: the transport signs the
+    /// account's JWT and exchanges it for a token (that takes I/O, so not here).
+    fn credential_request(&self, target: &ProviderTarget) -> Option<CredentialRequest> {
+        match self.api {
+            Api::Vertex if target.option("api_key").is_none() => service_account(target).map(|account| {
+                CredentialRequest::GoogleServiceAccount { account: account.clone(), scope: CLOUD_PLATFORM_SCOPE }
+            }),
+            _ => None,
+        }
     }
 
     fn supports(&self, endpoint: Endpoint) -> bool {
