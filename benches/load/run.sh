@@ -5,6 +5,7 @@
 #
 #   bash benches/load/run.sh            # 10 s per phase
 #   DURATION=30s bash benches/load/run.sh
+#   WORKERS=1 bash benches/load/run.sh  # one runtime thread (wrk and the upstream share the cores)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10s}
@@ -23,7 +24,7 @@ trap cleanup EXIT
 cat > "$tmp/config.json" <<JSON
 {"provider": "openai", "api_key": "sk-bench", "custom_host": "http://127.0.0.1:$UP_PORT/v1"}
 JSON
-./target/release/gatewise serve --port "$GW_PORT" --config "$tmp/config.json" --log-level warn & gw_pid=$!
+./target/release/gatewise serve --port "$GW_PORT" --config "$tmp/config.json" --log-level warn ${WORKERS:+--workers "$WORKERS"} & gw_pid=$!
 
 for port in "$UP_PORT" "$GW_PORT"; do
   for _ in $(seq 1 100); do
@@ -54,7 +55,7 @@ read -r _ g_rps g_p50 g_p99 < <(run gatewise "http://127.0.0.1:$GW_PORT/v1/chat/
 loaded_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$gw_pid/status")
 
 d50=$(to_us "$d_p50"); g50=$(to_us "$g_p50")
-echo "connections=$CONNECTIONS duration=$DURATION cores=$(nproc)"
+echo "connections=$CONNECTIONS duration=$DURATION cores=$(nproc) gatewise workers=${WORKERS:-one per core}"
 printf '%-10s %12s %10s %10s\n' path req/s p50 p99
 printf '%-10s %12s %10s %10s\n' direct "$d_rps" "$d_p50" "$d_p99"
 printf '%-10s %12s %10s %10s\n' gatewise "$g_rps" "$g_p50" "$g_p99"

@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// Longest silence allowed between two chunks of an upstream answer, seconds.
     #[arg(long, default_value_t = 120)]
     pub idle_timeout_s: u64,
+    /// Runtime worker threads (default: one per core). On a small machine shared with
+    /// other busy processes, fewer workers mean fewer cross-thread wake-ups.
+    #[arg(long, env = "GATEWISE_WORKERS")]
+    pub workers: Option<usize>,
 }
 
 /// `gatewise route`.
@@ -136,7 +140,11 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
     })?;
     let engine = gateway_core::Engine::new(Arc::new(transport));
     let state = Arc::new(AppState::new(engine, ConfigStore::new(default, args.config_dir), args.body_limit));
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = args.workers.filter(|w| *w > 0) {
+        runtime.worker_threads(workers);
+    }
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(crate::server::run(SocketAddr::new(args.host, args.port), state))
 }
 
