@@ -10,6 +10,7 @@ mod bedrock;
 mod cohere;
 mod gemini;
 mod openai_compatible;
+mod sse_stream;
 
 use std::time::SystemTime;
 
@@ -21,8 +22,8 @@ use crate::config::{ProviderTarget, TargetSettings};
 use crate::error::{ErrorCode, GatewayError};
 use crate::request::{Endpoint, GatewayRequest, RequestBody};
 
-pub use gemini::{Gemini, GeminiStreamTranslator};
-pub use openai_compatible::{OpenAiCompatible, OpenAiStreamTranslator, UrlScheme};
+pub use gemini::Gemini;
+pub use openai_compatible::{OpenAiCompatible, UrlScheme};
 
 /// Everything a provider needs to build one upstream request.
 #[derive(Debug, Clone, Copy)]

@@ -9,13 +9,14 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::Value;
 
+use super::sse_stream::{SseEventHandler, SseTranslator, stream_error, stream_error_verbatim};
 use super::{
     BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, code_for_status, forward_headers,
     insert_header, join_url, json_body, passthrough_headers,
 };
-use crate::error::{ErrorCode, GatewayError};
+use crate::error::GatewayError;
 use crate::request::{Endpoint, RequestBody};
-use crate::sse::{SseDecoder, SseEvent};
+use crate::sse::SseEvent;
 
 /// How the upstream URL is formed.
 #[derive(Debug, Clone, Copy)]
@@ -270,7 +271,7 @@ impl Provider for OpenAiCompatible {
     }
 
     fn stream_translator(&self, _cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
-        Box::new(OpenAiStreamTranslator::new(self.name))
+        Box::new(SseTranslator::new(OpenAiEvents::new(self.name)))
     }
 }
 
@@ -304,43 +305,16 @@ pub fn openai_style_error(provider: &str, status: u16, body: &[u8]) -> GatewayEr
 /// stream that was cut short is reported, and turns an in-band `{"error":...}` event
 /// into a stream error.
 #[derive(Debug)]
-pub struct OpenAiStreamTranslator {
+pub(crate) struct OpenAiEvents {
     provider: &'static str,
-    decoder: SseDecoder,
-    events: Vec<SseEvent>,
     done: bool,
     saw_finish: bool,
 }
 
-impl OpenAiStreamTranslator {
-    /// A translator for `provider`'s stream.
-    pub fn new(provider: &'static str) -> Self {
-        Self { provider, decoder: SseDecoder::new(), events: Vec::new(), done: false, saw_finish: false }
-    }
-
-    fn drain(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        for event in self.events.drain(..) {
-            let data = event.data.trim();
-            if data == "[DONE]" {
-                self.done = true;
-                continue;
-            }
-            if data.is_empty() || self.done {
-                continue;
-            }
-            // Cheap checks on the raw text; parse only when they hit.
-            if let Some(e) = in_band_error(data) {
-                let msg = e.get("message").and_then(Value::as_str).unwrap_or("stream error");
-                return Err(GatewayError::new(ErrorCode::StreamError, format!("{} error: {msg}", self.provider))
-                    .with_provider(self.provider)
-                    .with_status(502));
-            }
-            if data.contains("\"finish_reason\":\"") || data.contains("\"finish_reason\": \"") {
-                self.saw_finish = true;
-            }
-            out.push(Bytes::from(event.data));
-        }
-        Ok(())
+impl OpenAiEvents {
+    /// A handler for `provider`'s stream.
+    pub(crate) fn new(provider: &'static str) -> Self {
+        Self { provider, done: false, saw_finish: false }
     }
 }
 
@@ -354,24 +328,37 @@ fn in_band_error(data: &str) -> Option<Value> {
     v.get_mut("error").filter(|e| !e.is_null()).map(Value::take)
 }
 
-impl StreamTranslator for OpenAiStreamTranslator {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        self.decoder.feed(bytes, &mut self.events);
-        self.drain(out)
+impl SseEventHandler for OpenAiEvents {
+    fn on_event(&mut self, event: SseEvent, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        if data.is_empty() || self.done {
+            return Ok(());
+        }
+        // Cheap checks on the raw text; parse only when they hit.
+        if let Some(e) = in_band_error(data) {
+            let msg = e.get("message").and_then(Value::as_str).unwrap_or("stream error");
+            return Err(stream_error(self.provider, msg));
+        }
+        if data.contains("\"finish_reason\":\"") || data.contains("\"finish_reason\": \"") {
+            self.saw_finish = true;
+        }
+        out.push(Bytes::from(event.data));
+        Ok(())
     }
 
-    fn finish(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        self.decoder.finish(&mut self.events);
-        self.drain(out)?;
-        if self.done || self.saw_finish {
-            Ok(())
-        } else {
-            Err(GatewayError::new(
-                ErrorCode::StreamError,
-                format!("{} stream ended before the answer was complete (no finish_reason, no [DONE])", self.provider),
-            )
-            .with_provider(self.provider)
-            .with_status(502))
-        }
+    fn is_complete(&self) -> bool {
+        self.done || self.saw_finish
+    }
+
+    fn cut_short(&self) -> GatewayError {
+        let provider = self.provider;
+        stream_error_verbatim(
+            provider,
+            format!("{provider} stream ended before the answer was complete (no finish_reason, no [DONE])"),
+        )
     }
 }

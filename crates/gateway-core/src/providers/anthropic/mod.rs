@@ -14,9 +14,10 @@ use serde_json::{Map, Value};
 
 use request::{MessagesBody, messages_body};
 use response::chat_completion;
-use stream::MessagesStreamTranslator;
+use stream::MessagesEvents;
 
 use super::openai_compatible::openai_style_error;
+use super::sse_stream::SseTranslator;
 use super::{
     BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, forward_headers, insert_header, join_url,
 };
@@ -101,6 +102,6 @@ impl Provider for Anthropic {
     }
 
     fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
-        Box::new(MessagesStreamTranslator::new(SLUG, cx))
+        Box::new(SseTranslator::new(MessagesEvents::new(SLUG, cx)))
     }
 }

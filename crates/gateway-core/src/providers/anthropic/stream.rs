@@ -11,17 +11,16 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::response::{Usage, finish_reason};
-use crate::error::{ErrorCode, GatewayError};
-use crate::providers::{ResponseContext, StreamTranslator};
-use crate::sse::{SseDecoder, SseEvent};
+use crate::error::GatewayError;
+use crate::providers::ResponseContext;
+use crate::providers::sse_stream::{SseEventHandler, stream_error};
+use crate::sse::SseEvent;
 
-/// The per-request translator. The provider name only appears in error messages, so the
-/// same translator serves Anthropic on Vertex (`streamRawPredict` speaks the same SSE).
+/// The per-request event handler. The provider name only appears in error messages, so
+/// the same handler serves Anthropic on Vertex (`streamRawPredict` speaks the same SSE).
 #[derive(Debug)]
-pub(crate) struct MessagesStreamTranslator {
+pub(crate) struct MessagesEvents {
     provider: &'static str,
-    decoder: SseDecoder,
-    events: Vec<SseEvent>,
     id: String,
     model: String,
     created: u64,
@@ -37,13 +36,11 @@ pub(crate) struct MessagesStreamTranslator {
     done: bool,
 }
 
-impl MessagesStreamTranslator {
-    /// A translator for one answer to the request in `cx`.
+impl MessagesEvents {
+    /// A handler for one answer to the request in `cx`.
     pub(crate) fn new(provider: &'static str, cx: &ResponseContext<'_>) -> Self {
         Self {
             provider,
-            decoder: SseDecoder::new(),
-            events: Vec::new(),
             id: cx.fallback_id.to_owned(),
             model: cx.model().unwrap_or_default().to_owned(),
             created: cx.created(),
@@ -57,23 +54,12 @@ impl MessagesStreamTranslator {
         }
     }
 
-    fn drain(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        let events = std::mem::take(&mut self.events);
-        for event in &events {
-            self.handle(event, out)?;
-        }
-        // Hand the (now empty) buffer back to keep its allocation.
-        self.events = events;
-        self.events.clear();
-        Ok(())
-    }
-
     fn handle(&mut self, event: &SseEvent, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
         if self.done || event.data.trim().is_empty() {
             return Ok(());
         }
         let data: Value = serde_json::from_str(&event.data)
-            .map_err(|e| self.stream_error(format!("unreadable stream event ({e}): {}", event.data)))?;
+            .map_err(|e| stream_error(self.provider, format!("unreadable stream event ({e}): {}", event.data)))?;
         let kind = data.get("type").and_then(Value::as_str).unwrap_or(event.event.as_str());
         match kind {
             "message_start" => {
@@ -166,7 +152,7 @@ impl MessagesStreamTranslator {
             "error" => {
                 let error = data.get("error");
                 let message = error.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("stream error");
-                return Err(self.stream_error(message.to_owned()));
+                return Err(stream_error(self.provider, message));
             }
             // ping, content_block_stop and event types added after this was written.
             _ => {}
@@ -196,23 +182,18 @@ impl MessagesStreamTranslator {
         chunk["choices"] = json!([{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason }]);
         Bytes::from(chunk.to_string())
     }
-
-    fn stream_error(&self, message: String) -> GatewayError {
-        GatewayError::new(ErrorCode::StreamError, format!("{} error: {message}", self.provider))
-            .with_provider(self.provider)
-            .with_status(502)
-    }
 }
 
-impl StreamTranslator for MessagesStreamTranslator {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        self.decoder.feed(bytes, &mut self.events);
-        self.drain(out)
+impl SseEventHandler for MessagesEvents {
+    fn on_event(&mut self, event: SseEvent, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        self.handle(&event, out)
     }
 
-    fn finish(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        self.decoder.finish(&mut self.events);
-        self.drain(out)?;
-        if self.done { Ok(()) } else { Err(self.stream_error("the stream ended before `message_stop`".to_owned())) }
+    fn is_complete(&self) -> bool {
+        self.done
+    }
+
+    fn cut_short(&self) -> GatewayError {
+        stream_error(self.provider, "the stream ended before `message_stop`")
     }
 }

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use super::eventstream::{Frame, FrameDecoder};
 use super::response::{finish_reason, usage};
 use super::{NAME, SLUG};
-use crate::error::{ErrorCode, GatewayError};
+use crate::error::GatewayError;
+use crate::providers::sse_stream::stream_error_verbatim;
 use crate::providers::{ResponseContext, StreamTranslator};
 
 /// One ConverseStream answer being translated.
@@ -29,8 +30,9 @@ pub(super) struct ConverseStreamTranslator {
     failed: Option<GatewayError>,
 }
 
+/// Verbatim: the messages name the provider by `NAME`, which need not be the slug.
 fn stream_error(message: String) -> GatewayError {
-    GatewayError::new(ErrorCode::StreamError, message).with_provider(SLUG).with_status(502)
+    stream_error_verbatim(SLUG, message)
 }
 
 impl ConverseStreamTranslator {
@@ -209,6 +211,7 @@ mod tests {
     use super::super::eventstream::tests::encode;
     use super::*;
     use crate::config::TargetSettings;
+    use crate::error::ErrorCode;
     use crate::request::{Endpoint, GatewayRequest, RequestBody};
 
     fn translator(body: Value) -> ConverseStreamTranslator {

@@ -9,13 +9,14 @@ use http::{HeaderMap, HeaderValue, Method};
 use serde_json::Value;
 
 use super::openai_compatible::openai_style_error;
+use super::sse_stream::SseTranslator;
 use super::{
     BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, forward_headers, insert_header, join_url,
 };
 use crate::error::{ErrorCode, GatewayError};
 use crate::request::Endpoint;
 use request::{CohereBody, chat_body, embed_body};
-use stream::CohereStreamTranslator;
+use stream::CohereEvents;
 
 const SLUG: &str = "cohere";
 const BASE_URL: &str = "https://api.cohere.com";
@@ -84,6 +85,6 @@ impl Provider for Cohere {
     }
 
     fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
-        Box::new(CohereStreamTranslator::new(cx))
+        Box::new(SseTranslator::new(CohereEvents::new(cx)))
     }
 }

@@ -12,15 +12,14 @@ use serde_json::{Value, json};
 
 use super::SLUG;
 use super::response::{finish_reason, usage};
-use crate::error::{ErrorCode, GatewayError};
-use crate::providers::{ResponseContext, StreamTranslator};
-use crate::sse::{SseDecoder, SseEvent};
+use crate::error::GatewayError;
+use crate::providers::ResponseContext;
+use crate::providers::sse_stream::{SseEventHandler, stream_error};
+use crate::sse::SseEvent;
 
-/// The per-request translator.
+/// The per-request event handler.
 #[derive(Debug)]
-pub(crate) struct CohereStreamTranslator {
-    decoder: SseDecoder,
-    events: Vec<SseEvent>,
+pub(crate) struct CohereEvents {
     id: String,
     model: String,
     created: u64,
@@ -32,12 +31,10 @@ pub(crate) struct CohereStreamTranslator {
     done: bool,
 }
 
-impl CohereStreamTranslator {
-    /// A translator for one answer to the request in `cx`.
+impl CohereEvents {
+    /// A handler for one answer to the request in `cx`.
     pub(crate) fn new(cx: &ResponseContext<'_>) -> Self {
         Self {
-            decoder: SseDecoder::new(),
-            events: Vec::new(),
             id: cx.fallback_id.to_owned(),
             model: cx.model().unwrap_or_default().to_owned(),
             created: cx.created(),
@@ -49,22 +46,12 @@ impl CohereStreamTranslator {
         }
     }
 
-    fn drain(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        let events = std::mem::take(&mut self.events);
-        for event in &events {
-            self.handle(event, out)?;
-        }
-        self.events = events;
-        self.events.clear();
-        Ok(())
-    }
-
     fn handle(&mut self, event: &SseEvent, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
         if self.done || event.data.trim().is_empty() {
             return Ok(());
         }
         let data: Value = serde_json::from_str(&event.data)
-            .map_err(|e| stream_error(format!("unreadable stream event ({e}): {}", event.data)))?;
+            .map_err(|e| stream_error(SLUG, format!("unreadable stream event ({e}): {}", event.data)))?;
         let kind = data.get("type").and_then(Value::as_str).unwrap_or(event.event.as_str());
         let message = data.get("delta").and_then(|d| d.get("message"));
         match kind {
@@ -115,7 +102,7 @@ impl CohereStreamTranslator {
                 let reason = delta.and_then(|d| d.get("finish_reason")).and_then(Value::as_str);
                 // ERROR means the generation failed part-way: never make it look complete.
                 if reason == Some("ERROR") {
-                    return Err(stream_error("the generation failed (finish_reason ERROR)".to_owned()));
+                    return Err(stream_error(SLUG, "the generation failed (finish_reason ERROR)"));
                 }
                 self.start(out);
                 out.push(self.chunk(json!({}), finish_reason(reason, self.strict)));
@@ -129,7 +116,7 @@ impl CohereStreamTranslator {
             }
             "error" => {
                 let msg = data.get("message").and_then(Value::as_str).unwrap_or("stream error");
-                return Err(stream_error(msg.to_owned()));
+                return Err(stream_error(SLUG, msg));
             }
             // content-end, tool-plan-delta, tool-call-end, citations, debug, newer events.
             _ => {}
@@ -175,19 +162,16 @@ fn tool_call_of(message: Option<&Value>) -> Option<&Value> {
     }
 }
 
-fn stream_error(message: String) -> GatewayError {
-    GatewayError::new(ErrorCode::StreamError, format!("{SLUG} error: {message}")).with_provider(SLUG).with_status(502)
-}
-
-impl StreamTranslator for CohereStreamTranslator {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        self.decoder.feed(bytes, &mut self.events);
-        self.drain(out)
+impl SseEventHandler for CohereEvents {
+    fn on_event(&mut self, event: SseEvent, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        self.handle(&event, out)
     }
 
-    fn finish(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        self.decoder.finish(&mut self.events);
-        self.drain(out)?;
-        if self.done { Ok(()) } else { Err(stream_error("the stream ended before `message-end`".to_owned())) }
+    fn is_complete(&self) -> bool {
+        self.done
+    }
+
+    fn cut_short(&self) -> GatewayError {
+        stream_error(SLUG, "the stream ended before `message-end`")
     }
 }

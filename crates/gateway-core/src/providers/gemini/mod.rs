@@ -16,6 +16,7 @@ mod vertex_claude;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 
+use super::sse_stream::SseTranslator;
 use super::{
     BuildInput, CredentialRequest, HttpRequest, Provider, ResponseContext, StreamTranslator, forward_headers,
     insert_header, join_url,
@@ -24,8 +25,7 @@ use crate::config::ProviderTarget;
 use crate::error::{ErrorCode, GatewayError};
 use crate::request::Endpoint;
 use response::CodeStyle;
-
-pub use stream::GeminiStreamTranslator;
+use stream::GeminiEvents;
 
 /// Which Google API a [`Gemini`] provider calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,7 +345,7 @@ impl Provider for Gemini {
     fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
         match self.answer_publisher(cx) {
             Publisher::Anthropic => vertex_claude::stream_translator(self.slug, cx),
-            Publisher::Google => Box::new(GeminiStreamTranslator::new(self.slug, cx)),
+            Publisher::Google => Box::new(SseTranslator::new(GeminiEvents::new(self.slug, cx))),
         }
     }
 }

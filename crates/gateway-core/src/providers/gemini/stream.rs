@@ -12,9 +12,10 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::response::{finish_reason, is_thought, pick_id_and_model, tool_call_id, usage};
-use crate::error::{ErrorCode, GatewayError};
-use crate::providers::{ResponseContext, StreamTranslator};
-use crate::sse::{SseDecoder, SseEvent};
+use crate::error::GatewayError;
+use crate::providers::ResponseContext;
+use crate::providers::sse_stream::{SseEventHandler, stream_error};
+use crate::sse::SseEvent;
 
 /// Per-candidate (per-choice) progress.
 #[derive(Debug, Default)]
@@ -24,12 +25,10 @@ struct Choice {
     finished: bool,
 }
 
-/// The translator for one streamed Gemini answer.
+/// The event handler for one streamed Gemini answer.
 #[derive(Debug)]
-pub struct GeminiStreamTranslator {
+pub(crate) struct GeminiEvents {
     provider: &'static str,
-    decoder: SseDecoder,
-    events: Vec<SseEvent>,
     fallback_id: String,
     requested_model: String,
     created: u64,
@@ -44,13 +43,11 @@ pub struct GeminiStreamTranslator {
     done: bool,
 }
 
-impl GeminiStreamTranslator {
-    /// A translator answering `cx`'s request for `provider`.
-    pub fn new(provider: &'static str, cx: &ResponseContext<'_>) -> Self {
+impl GeminiEvents {
+    /// A handler answering `cx`'s request for `provider`.
+    pub(crate) fn new(provider: &'static str, cx: &ResponseContext<'_>) -> Self {
         Self {
             provider,
-            decoder: SseDecoder::new(),
-            events: Vec::new(),
             fallback_id: cx.fallback_id.to_owned(),
             requested_model: cx.model().unwrap_or_default().to_owned(),
             created: cx.created(),
@@ -82,31 +79,6 @@ impl GeminiStreamTranslator {
         Bytes::from(self.chunk(json!([{ "index": index, "delta": delta, "finish_reason": finish }])).to_string())
     }
 
-    fn stream_error(&self, message: String) -> GatewayError {
-        GatewayError::new(ErrorCode::StreamError, format!("{} error: {message}", self.provider))
-            .with_provider(self.provider)
-            .with_status(502)
-    }
-
-    fn drain(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        let events = std::mem::take(&mut self.events);
-        for event in &events {
-            let data = event.data.trim();
-            if data.is_empty() {
-                continue;
-            }
-            let v: Value =
-                serde_json::from_str(data).map_err(|e| self.stream_error(format!("unreadable stream event ({e})")))?;
-            // Vertex may wrap an event in a one-element array.
-            let v = match v {
-                Value::Array(mut items) if items.len() == 1 => items.swap_remove(0),
-                v => v,
-            };
-            self.event(&v, out)?;
-        }
-        Ok(())
-    }
-
     fn event(&mut self, v: &Value, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
         if let Some(meta) = v.get("usageMetadata").filter(|m| m.is_object()) {
             self.usage = Some(usage(meta));
@@ -116,7 +88,7 @@ impl GeminiStreamTranslator {
         }
         if let Some(error) = v.get("error").filter(|e| !e.is_null()) {
             let message = error.get("message").and_then(Value::as_str).unwrap_or("stream error");
-            return Err(self.stream_error(message.to_owned()));
+            return Err(stream_error(self.provider, message));
         }
         let candidates = v.get("candidates").and_then(Value::as_array).filter(|c| !c.is_empty());
         let blocked = v.pointer("/promptFeedback/blockReason").and_then(Value::as_str);
@@ -198,18 +170,33 @@ impl GeminiStreamTranslator {
     }
 }
 
-impl StreamTranslator for GeminiStreamTranslator {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        self.decoder.feed(bytes, &mut self.events);
-        self.drain(out)
+impl SseEventHandler for GeminiEvents {
+    fn on_event(&mut self, event: SseEvent, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        let data = event.data.trim();
+        if data.is_empty() {
+            return Ok(());
+        }
+        let v: Value = serde_json::from_str(data)
+            .map_err(|e| stream_error(self.provider, format!("unreadable stream event ({e})")))?;
+        // Vertex may wrap an event in a one-element array.
+        let v = match v {
+            Value::Array(mut items) if items.len() == 1 => items.swap_remove(0),
+            v => v,
+        };
+        self.event(&v, out)
     }
 
-    fn finish(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        self.decoder.finish(&mut self.events);
-        self.drain(out)?;
-        if !self.done {
-            return Err(self.stream_error("the stream ended before the answer was complete (no finishReason)".into()));
-        }
+    fn is_complete(&self) -> bool {
+        self.done
+    }
+
+    fn cut_short(&self) -> GatewayError {
+        stream_error(self.provider, "the stream ended before the answer was complete (no finishReason)")
+    }
+
+    /// Usage goes last, once: Gemini repeats it cumulatively and may revise it after the
+    /// finish reason.
+    fn on_complete(&mut self, out: &mut Vec<Bytes>) {
         if self.include_usage
             && let Some(usage) = self.usage.take()
         {
@@ -219,6 +206,5 @@ impl StreamTranslator for GeminiStreamTranslator {
             }
             out.push(Bytes::from(chunk.to_string()));
         }
-        Ok(())
     }
 }

@@ -12,8 +12,9 @@ use serde_json::{Map, Value};
 use crate::error::{ErrorCode, GatewayError};
 use crate::providers::anthropic::request::{MessagesBody, messages_body};
 use crate::providers::anthropic::response::chat_completion;
-use crate::providers::anthropic::stream::MessagesStreamTranslator;
+use crate::providers::anthropic::stream::MessagesEvents;
 use crate::providers::openai_compatible::openai_style_error;
+use crate::providers::sse_stream::SseTranslator;
 use crate::providers::{ResponseContext, StreamTranslator};
 
 /// The Messages API version Vertex expects when the config names none.
@@ -55,7 +56,7 @@ pub(super) fn chat(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) -> Res
 
 /// The translator for `streamRawPredict`, which streams Anthropic's SSE events unchanged.
 pub(super) fn stream_translator(provider: &'static str, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
-    Box::new(MessagesStreamTranslator::new(provider, cx))
+    Box::new(SseTranslator::new(MessagesEvents::new(provider, cx)))
 }
 
 /// Whether an error body is Claude's own (`{"type":"error","error":{"type","message"}}`)

@@ -1,0 +1,91 @@
+//! The part of every SSE stream translator that does not depend on the provider.
+//!
+//! Anthropic, Cohere, Gemini and the OpenAI-compatible providers all stream Server-Sent
+//! Events, and each translator used to carry its own copy of the decoder, the event
+//! buffer and the feed/finish/drain loop. Copies drift: a fix to how a stream that was
+//! cut short is reported, or to the buffer's reuse, had to be made four times. Here that
+//! machinery exists once and a provider supplies only what differs: what an event means,
+//! and what "complete" means. (Bedrock streams binary event-stream frames, not SSE; it
+//! shares only the error constructors.)
+
+use std::fmt::Display;
+
+use bytes::Bytes;
+
+use super::StreamTranslator;
+use crate::error::{ErrorCode, GatewayError};
+use crate::sse::{SseDecoder, SseEvent};
+
+/// What a provider adds to [`SseTranslator`]: the meaning of its events.
+///
+/// Events arrive whole and in order whatever the upstream's read boundaries were, so a
+/// handler never sees partial input and its output does not depend on how bytes were
+/// split. An event is handed over by value so a handler that forwards the payload as it
+/// is (OpenAI) moves it out instead of copying it.
+pub(crate) trait SseEventHandler: Send {
+    /// Translate one event, appending any chunks to `out`. An error ends the stream; the
+    /// events decoded after it in the same read are dropped.
+    fn on_event(&mut self, event: SseEvent, out: &mut Vec<Bytes>) -> Result<(), GatewayError>;
+
+    /// Whether the answer is complete, so the upstream closing now is a clean end.
+    fn is_complete(&self) -> bool;
+
+    /// The error for an upstream that closed before [`Self::is_complete`] (a stream must
+    /// never look complete when it is not).
+    fn cut_short(&self) -> GatewayError;
+
+    /// The upstream closed after a complete answer. For what can only be said once no
+    /// more events can come (Gemini's usage, which later events may still revise).
+    fn on_complete(&mut self, _out: &mut Vec<Bytes>) {}
+}
+
+/// A [`StreamTranslator`] for an SSE upstream: decodes events and hands them to `H`.
+#[derive(Debug)]
+pub(crate) struct SseTranslator<H> {
+    decoder: SseDecoder,
+    /// Events of the current read; kept between reads so its allocation is reused.
+    events: Vec<SseEvent>,
+    handler: H,
+}
+
+impl<H: SseEventHandler> SseTranslator<H> {
+    /// A translator for one answer, with `handler` set up for its request.
+    pub(crate) fn new(handler: H) -> Self {
+        Self { decoder: SseDecoder::new(), events: Vec::new(), handler }
+    }
+
+    fn drain(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        for event in self.events.drain(..) {
+            self.handler.on_event(event, out)?;
+        }
+        Ok(())
+    }
+}
+
+impl<H: SseEventHandler> StreamTranslator for SseTranslator<H> {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        self.decoder.feed(bytes, &mut self.events);
+        self.drain(out)
+    }
+
+    fn finish(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        self.decoder.finish(&mut self.events);
+        self.drain(out)?;
+        if !self.handler.is_complete() {
+            return Err(self.handler.cut_short());
+        }
+        self.handler.on_complete(out);
+        Ok(())
+    }
+}
+
+/// A stream that failed part-way, worded like the provider's other errors:
+/// `<provider> error: <message>`. A 502, since the upstream, not the caller, broke it.
+pub(crate) fn stream_error(provider: &str, message: impl Display) -> GatewayError {
+    stream_error_verbatim(provider, format!("{provider} error: {message}"))
+}
+
+/// [`stream_error`] for a message that does not take the `<provider> error:` prefix.
+pub(crate) fn stream_error_verbatim(provider: &str, message: String) -> GatewayError {
+    GatewayError::new(ErrorCode::StreamError, message).with_provider(provider).with_status(502)
+}
