@@ -279,6 +279,14 @@ pub fn insert_header(headers: &mut HeaderMap, name: &'static str, value: &str) -
     Ok(())
 }
 
+/// The message for an error answer that is not the provider's error JSON (an HTML page
+/// from a proxy, plain text): the text itself, bounded, or the status when it is empty.
+pub(crate) fn body_text_message(status: u16, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() { format!("HTTP {status}") } else { text.chars().take(2000).collect() }
+}
+
 /// An upstream error status mapped to our code (429 stays 429, overloaded stays retryable).
 pub fn code_for_status(status: u16) -> ErrorCode {
     match status {

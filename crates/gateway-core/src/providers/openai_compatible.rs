@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::sse_stream::{SseEventHandler, SseTranslator, stream_error, stream_error_verbatim};
 use super::{
-    BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, code_for_status, forward_headers,
-    insert_header, join_url, json_body, passthrough_headers,
+    BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, body_text_message, code_for_status,
+    forward_headers, insert_header, join_url, json_body, passthrough_headers,
 };
 use crate::error::GatewayError;
 use crate::request::{Endpoint, RequestBody};
@@ -285,11 +285,7 @@ pub fn openai_style_error(provider: &str, status: u16, body: &[u8]) -> GatewayEr
             Value::String(s) => Some(s.clone()),
             e => e.get("message").and_then(Value::as_str).map(str::to_owned),
         })
-        .unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            if text.is_empty() { format!("HTTP {status}") } else { text.chars().take(2000).collect() }
-        });
+        .unwrap_or_else(|| body_text_message(status, body));
     let mut err = GatewayError::new(code_for_status(status), format!("{provider} error: {message}"))
         .with_status(status)
         .with_provider(provider);

@@ -89,3 +89,56 @@ pub(crate) fn stream_error(provider: &str, message: impl Display) -> GatewayErro
 pub(crate) fn stream_error_verbatim(provider: &str, message: String) -> GatewayError {
     GatewayError::new(ErrorCode::StreamError, message).with_provider(provider).with_status(502)
 }
+
+/// Writes the `chat.completion.chunk` payloads of one streamed answer: every chunk shares
+/// one id, `created` and model, and the role chunk goes out exactly once, before the
+/// first delta (OpenAI clients expect it first).
+#[derive(Debug)]
+pub(crate) struct ChunkWriter {
+    /// The chunks' id (the upstream message id once known, else the fallback id).
+    pub(crate) id: String,
+    /// The model reported in every chunk.
+    pub(crate) model: String,
+    created: u64,
+    /// The role chunk went out.
+    pub(crate) started: bool,
+}
+
+impl ChunkWriter {
+    /// A writer for the answer to the request in `cx`.
+    pub(crate) fn new(cx: &super::ResponseContext<'_>) -> Self {
+        Self {
+            id: cx.fallback_id.to_owned(),
+            model: cx.model().unwrap_or_default().to_owned(),
+            created: cx.created(),
+            started: false,
+        }
+    }
+
+    /// The role chunk, once, before anything else.
+    pub(crate) fn start(&mut self, out: &mut Vec<Bytes>) {
+        if !self.started {
+            self.started = true;
+            out.push(self.chunk(serde_json::json!({ "role": "assistant", "content": "" }), serde_json::Value::Null));
+        }
+    }
+
+    /// A delta chunk (after the role chunk).
+    pub(crate) fn delta(&mut self, out: &mut Vec<Bytes>, delta: serde_json::Value) {
+        self.start(out);
+        out.push(self.chunk(delta, serde_json::Value::Null));
+    }
+
+    /// `{id, object, created, model}`: the fields every chunk carries.
+    pub(crate) fn envelope(&self) -> serde_json::Value {
+        serde_json::json!({ "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model })
+    }
+
+    /// One chunk with a single choice.
+    pub(crate) fn chunk(&self, delta: serde_json::Value, finish_reason: serde_json::Value) -> Bytes {
+        let mut chunk = self.envelope();
+        chunk["choices"] =
+            serde_json::json!([{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason }]);
+        Bytes::from(chunk.to_string())
+    }
+}

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::response::{Usage, finish_reason};
 use crate::error::GatewayError;
 use crate::providers::ResponseContext;
-use crate::providers::sse_stream::{SseEventHandler, stream_error};
+use crate::providers::sse_stream::{ChunkWriter, SseEventHandler, stream_error};
 use crate::sse::SseEvent;
 
 /// The per-request event handler. The provider name only appears in error messages, so
@@ -21,13 +21,9 @@ use crate::sse::SseEvent;
 #[derive(Debug)]
 pub(crate) struct MessagesEvents {
     provider: &'static str,
-    id: String,
-    model: String,
-    created: u64,
+    chunks: ChunkWriter,
     strict: bool,
     include_usage: bool,
-    /// The role chunk went out (every later chunk must follow it).
-    started: bool,
     /// Anthropic content-block index → OpenAI tool-call index.
     tool_index: HashMap<u64, usize>,
     stop_reason: Option<String>,
@@ -41,12 +37,9 @@ impl MessagesEvents {
     pub(crate) fn new(provider: &'static str, cx: &ResponseContext<'_>) -> Self {
         Self {
             provider,
-            id: cx.fallback_id.to_owned(),
-            model: cx.model().unwrap_or_default().to_owned(),
-            created: cx.created(),
+            chunks: ChunkWriter::new(cx),
             strict: cx.strict(),
             include_usage: cx.include_usage(),
-            started: false,
             tool_index: HashMap::new(),
             stop_reason: None,
             usage: Usage::default(),
@@ -64,18 +57,18 @@ impl MessagesEvents {
         match kind {
             "message_start" => {
                 let message = data.get("message");
-                if !self.started {
+                if !self.chunks.started {
                     if let Some(id) = message.and_then(|m| m.get("id")).and_then(Value::as_str) {
-                        self.id = id.to_owned();
+                        self.chunks.id = id.to_owned();
                     }
                     if let Some(model) = message.and_then(|m| m.get("model")).and_then(Value::as_str) {
-                        self.model = model.to_owned();
+                        self.chunks.model = model.to_owned();
                     }
                 }
                 if let Some(usage) = message.and_then(|m| m.get("usage")) {
                     self.usage.merge(usage);
                 }
-                self.start(out);
+                self.chunks.start(out);
             }
             "content_block_start" => {
                 let block = data.get("content_block");
@@ -94,12 +87,12 @@ impl MessagesEvents {
                                 "arguments": "",
                             },
                         });
-                        self.emit(out, json!({ "tool_calls": [call] }));
+                        self.chunks.delta(out, json!({ "tool_calls": [call] }));
                     }
                     Some("text") => {
                         let text = block.and_then(|b| b.get("text")).and_then(Value::as_str).unwrap_or_default();
                         if !text.is_empty() {
-                            self.emit(out, json!({ "content": text }));
+                            self.chunks.delta(out, json!({ "content": text }));
                         }
                     }
                     _ => {}
@@ -110,13 +103,13 @@ impl MessagesEvents {
                 let field = |k: &str| delta.and_then(|d| d.get(k)).and_then(Value::as_str).unwrap_or_default();
                 match delta.and_then(|d| d.get("type")).and_then(Value::as_str) {
                     Some("text_delta") if !field("text").is_empty() => {
-                        self.emit(out, json!({ "content": field("text") }));
+                        self.chunks.delta(out, json!({ "content": field("text") }));
                     }
                     Some("input_json_delta") if !field("partial_json").is_empty() => {
                         let block_index = data.get("index").and_then(Value::as_u64);
                         if let Some(&index) = block_index.and_then(|i| self.tool_index.get(&i)) {
                             let call = json!({ "index": index, "function": { "arguments": field("partial_json") } });
-                            self.emit(out, json!({ "tool_calls": [call] }));
+                            self.chunks.delta(out, json!({ "tool_calls": [call] }));
                         }
                     }
                     // Thinking is a provider extra: only outside strict mode.
@@ -124,7 +117,7 @@ impl MessagesEvents {
                         let key = if kind == "thinking_delta" { "thinking" } else { "signature" };
                         let block = json!({ "index": data.get("index").cloned().unwrap_or(Value::Null),
                             "delta": { key: field(key) } });
-                        self.emit(out, json!({ "content_blocks": [block] }));
+                        self.chunks.delta(out, json!({ "content_blocks": [block] }));
                     }
                     _ => {}
                 }
@@ -138,11 +131,11 @@ impl MessagesEvents {
                 }
             }
             "message_stop" => {
-                self.start(out);
+                self.chunks.start(out);
                 let reason = finish_reason(self.stop_reason.as_deref(), self.strict);
-                out.push(self.chunk(json!({}), reason));
+                out.push(self.chunks.chunk(json!({}), reason));
                 if self.include_usage {
-                    let mut usage = self.envelope();
+                    let mut usage = self.chunks.envelope();
                     usage["choices"] = json!([]);
                     usage["usage"] = self.usage.to_openai();
                     out.push(Bytes::from(usage.to_string()));
@@ -158,29 +151,6 @@ impl MessagesEvents {
             _ => {}
         }
         Ok(())
-    }
-
-    /// The role chunk, once, before anything else.
-    fn start(&mut self, out: &mut Vec<Bytes>) {
-        if !self.started {
-            self.started = true;
-            out.push(self.chunk(json!({ "role": "assistant", "content": "" }), Value::Null));
-        }
-    }
-
-    fn emit(&mut self, out: &mut Vec<Bytes>, delta: Value) {
-        self.start(out);
-        out.push(self.chunk(delta, Value::Null));
-    }
-
-    fn envelope(&self) -> Value {
-        json!({ "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model })
-    }
-
-    fn chunk(&self, delta: Value, finish_reason: Value) -> Bytes {
-        let mut chunk = self.envelope();
-        chunk["choices"] = json!([{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason }]);
-        Bytes::from(chunk.to_string())
     }
 }
 

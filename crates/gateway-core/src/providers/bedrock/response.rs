@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use super::request::EmbedFamily;
 use super::{NAME, SLUG};
 use crate::error::{ErrorCode, GatewayError};
+use crate::providers::body_text_message;
 use crate::providers::{ResponseContext, code_for_status, effective_params};
 
 /// Converse `stopReason` → OpenAI `finish_reason` (reference 8.2 table). Unknown values
@@ -179,11 +180,7 @@ pub(super) fn upstream_error(status: u16, body: &[u8]) -> GatewayError {
         .and_then(|v| v.get("message").or_else(|| v.get("Message")))
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            if text.is_empty() { format!("HTTP {status}") } else { text.chars().take(2000).collect() }
-        });
+        .unwrap_or_else(|| body_text_message(status, body));
     GatewayError::new(code_for_status(status), format!("{NAME} error: {message}"))
         .with_status(status)
         .with_provider(SLUG)

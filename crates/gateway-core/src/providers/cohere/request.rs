@@ -269,25 +269,8 @@ fn assistant(message: &Value, content: Option<&Value>, at: &str) -> Result<Value
         (None, _) => {}
     }
     if let Some(calls) = tool_calls {
-        let calls = calls
-            .iter()
-            .map(|call| {
-                let function = call.get("function");
-                let arguments = match function.and_then(|f| f.get("arguments")) {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(other) => other.to_string(),
-                    None => "{}".to_owned(),
-                };
-                json!({
-                    "id": call.get("id").cloned().unwrap_or(Value::Null),
-                    "type": "function",
-                    "function": {
-                        "name": function.and_then(|f| f.get("name")).cloned().unwrap_or(Value::Null),
-                        "arguments": arguments,
-                    },
-                })
-            })
-            .collect();
+        // Cohere v2 tool calls have OpenAI's shape; normalise arguments to a JSON string.
+        let calls = calls.iter().map(super::response::openai_tool_call).collect();
         out["tool_calls"] = Value::Array(calls);
     }
     Ok(out)

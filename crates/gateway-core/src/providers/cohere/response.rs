@@ -54,7 +54,9 @@ fn joined_text(content: Option<&Value>) -> String {
     text
 }
 
-fn openai_tool_call(call: &Value) -> Value {
+/// A tool call in OpenAI's shape with `arguments` as a JSON string (Cohere's shape is the
+/// same, so requests and answers share this).
+pub(super) fn openai_tool_call(call: &Value) -> Value {
     let function = call.get("function");
     let arguments = match function.and_then(|f| f.get("arguments")) {
         Some(Value::String(s)) => s.clone(),

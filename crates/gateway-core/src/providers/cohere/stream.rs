@@ -14,18 +14,15 @@ use super::SLUG;
 use super::response::{finish_reason, usage};
 use crate::error::GatewayError;
 use crate::providers::ResponseContext;
-use crate::providers::sse_stream::{SseEventHandler, stream_error};
+use crate::providers::sse_stream::{ChunkWriter, SseEventHandler, stream_error};
 use crate::sse::SseEvent;
 
 /// The per-request event handler.
 #[derive(Debug)]
 pub(crate) struct CohereEvents {
-    id: String,
-    model: String,
-    created: u64,
+    chunks: ChunkWriter,
     strict: bool,
     include_usage: bool,
-    started: bool,
     /// Cohere's tool-call index → ours (in order of appearance).
     tool_index: HashMap<u64, usize>,
     done: bool,
@@ -35,12 +32,9 @@ impl CohereEvents {
     /// A handler for one answer to the request in `cx`.
     pub(crate) fn new(cx: &ResponseContext<'_>) -> Self {
         Self {
-            id: cx.fallback_id.to_owned(),
-            model: cx.model().unwrap_or_default().to_owned(),
-            created: cx.created(),
+            chunks: ChunkWriter::new(cx),
             strict: cx.strict(),
             include_usage: cx.include_usage(),
-            started: false,
             tool_index: HashMap::new(),
             done: false,
         }
@@ -56,17 +50,17 @@ impl CohereEvents {
         let message = data.get("delta").and_then(|d| d.get("message"));
         match kind {
             "message-start" => {
-                if !self.started
+                if !self.chunks.started
                     && let Some(id) = data.get("id").and_then(Value::as_str)
                 {
-                    self.id = id.to_owned();
+                    self.chunks.id = id.to_owned();
                 }
-                self.start(out);
+                self.chunks.start(out);
             }
             "content-start" | "content-delta" => {
                 let text = message.and_then(|m| m.get("content")).and_then(|c| c.get("text")).and_then(Value::as_str);
                 if let Some(text) = text.filter(|t| !t.is_empty()) {
-                    self.emit(out, json!({ "content": text }));
+                    self.chunks.delta(out, json!({ "content": text }));
                 }
             }
             "tool-call-start" => {
@@ -85,7 +79,7 @@ impl CohereEvents {
                         "arguments": "",
                     },
                 });
-                self.emit(out, json!({ "tool_calls": [first] }));
+                self.chunks.delta(out, json!({ "tool_calls": [first] }));
                 // Arguments on the start event (not seen in practice) follow as a delta, so
                 // the first delta's shape stays the documented one.
                 self.arguments(out, index, function);
@@ -104,10 +98,10 @@ impl CohereEvents {
                 if reason == Some("ERROR") {
                     return Err(stream_error(SLUG, "the generation failed (finish_reason ERROR)"));
                 }
-                self.start(out);
-                out.push(self.chunk(json!({}), finish_reason(reason, self.strict)));
+                self.chunks.start(out);
+                out.push(self.chunks.chunk(json!({}), finish_reason(reason, self.strict)));
                 if self.include_usage {
-                    let mut chunk = self.envelope();
+                    let mut chunk = self.chunks.envelope();
                     chunk["choices"] = json!([]);
                     chunk["usage"] = usage(delta.and_then(|d| d.get("usage")));
                     out.push(Bytes::from(chunk.to_string()));
@@ -127,30 +121,8 @@ impl CohereEvents {
     fn arguments(&mut self, out: &mut Vec<Bytes>, index: usize, function: Option<&Value>) {
         let args = function.and_then(|f| f.get("arguments")).and_then(Value::as_str).unwrap_or_default();
         if !args.is_empty() {
-            self.emit(out, json!({ "tool_calls": [{ "index": index, "function": { "arguments": args } }] }));
+            self.chunks.delta(out, json!({ "tool_calls": [{ "index": index, "function": { "arguments": args } }] }));
         }
-    }
-
-    fn start(&mut self, out: &mut Vec<Bytes>) {
-        if !self.started {
-            self.started = true;
-            out.push(self.chunk(json!({ "role": "assistant", "content": "" }), Value::Null));
-        }
-    }
-
-    fn emit(&mut self, out: &mut Vec<Bytes>, delta: Value) {
-        self.start(out);
-        out.push(self.chunk(delta, Value::Null));
-    }
-
-    fn envelope(&self) -> Value {
-        json!({ "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model })
-    }
-
-    fn chunk(&self, delta: Value, finish_reason: Value) -> Bytes {
-        let mut chunk = self.envelope();
-        chunk["choices"] = json!([{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason }]);
-        Bytes::from(chunk.to_string())
     }
 }
 

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ErrorCode, GatewayError};
+use crate::providers::body_text_message;
 use crate::providers::{ResponseContext, code_for_status};
 
 /// Gemini finish reason → OpenAI's, per the reference finish-reason table. Unknown and
@@ -245,12 +246,11 @@ pub fn upstream_error(provider: &str, style: CodeStyle, status: u16, body: &[u8]
         other => other.as_ref(),
     };
     let error = root.and_then(|r| r.get("error")).filter(|e| e.is_object());
-    let message =
-        error.and_then(|e| e.get("message")).and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            if text.is_empty() { format!("HTTP {status}") } else { text.chars().take(2000).collect() }
-        });
+    let message = error
+        .and_then(|e| e.get("message"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| body_text_message(status, body));
     let mut err = GatewayError::new(code_for_status(status), format!("{provider} error: {message}"))
         .with_status(status)
         .with_provider(provider);
