@@ -473,3 +473,98 @@ fn without_a_cache_policy_the_status_is_disabled() {
     let r = block_on(s.engine.handle(&hello(), &options(target("a"))));
     assert_eq!(r.route.cache_status, CacheStatus::Disabled);
 }
+
+fn cached_target(host: &str) -> Value {
+    let mut t = target(host);
+    t["cache"] = json!({"mode": "simple", "max_age": 60});
+    t
+}
+
+fn tool_stream() -> Vec<String> {
+    let mut events = sse(&[
+        json!({"id": "s1", "object": "chat.completion.chunk", "created": 7, "model": "m", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]}),
+        json!({"id": "s1", "object": "chat.completion.chunk", "created": 7, "model": "m", "choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": null}]}),
+        json!({"id": "s1", "object": "chat.completion.chunk", "created": 7, "model": "m", "choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": null}]}),
+        json!({"id": "s1", "object": "chat.completion.chunk", "created": 7, "model": "m", "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get", "arguments": "{\"a\":"}}]}, "finish_reason": null}]}),
+        json!({"id": "s1", "object": "chat.completion.chunk", "created": 7, "model": "m", "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}, "finish_reason": null}]}),
+        json!({"id": "s1", "object": "chat.completion.chunk", "created": 7, "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+        json!({"id": "s1", "object": "chat.completion.chunk", "created": 7, "model": "m", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}),
+    ]);
+    events.push("data: [DONE]\n\n".into());
+    events
+}
+
+#[test]
+fn a_streamed_answer_is_cached_as_its_completion_and_serves_plain_requests() {
+    let s = setup();
+    s.transport.script("a", [Reply::Stream(tool_stream(), None)]);
+    let opts = options(cached_target("a"));
+    let r = block_on(s.engine.handle(&streamed(), &opts));
+    assert_eq!(r.route.cache_status, CacheStatus::Miss);
+    let (chunks, error) = collect(r);
+    assert!(error.is_none());
+    assert_eq!(chunks.len(), 7, "the caller gets the stream unchanged");
+
+    // `stream: false` and an absent `stream` both hit the assembled answer.
+    for body in [
+        json!({"model": "m", "messages": [{"role": "user", "content": "hello"}]}),
+        json!({"model": "m", "stream": false, "messages": [{"role": "user", "content": "hello"}]}),
+    ] {
+        let r = block_on(s.engine.handle(&chat(body), &opts));
+        assert_eq!(r.route.cache_status, CacheStatus::Hit);
+        let answer = body_json(&r);
+        assert_eq!(answer["object"], "chat.completion");
+        assert_eq!(answer["id"], "s1");
+        let message = &answer["choices"][0]["message"];
+        assert_eq!(message["content"], "Hello");
+        assert_eq!(message["tool_calls"][0]["function"]["arguments"], "{\"a\":1}");
+        assert_eq!(message["tool_calls"][0]["id"], "call_1");
+        assert_eq!(answer["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(answer["usage"]["total_tokens"], 7);
+    }
+    assert_eq!(s.transport.calls().len(), 1);
+}
+
+#[test]
+fn a_cached_answer_is_replayed_to_a_streaming_caller() {
+    let s = setup();
+    s.transport.script(
+        "a",
+        [Reply::ok(
+            &json!({"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "cached"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+            .to_string(),
+        )],
+    );
+    let opts = options(cached_target("a"));
+    block_on(s.engine.handle(&hello(), &opts));
+    let with_usage = chat(
+        json!({"model": "m", "stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hello"}]}),
+    );
+    let r = block_on(s.engine.handle(&with_usage, &opts));
+    assert_eq!((r.status, r.route.cache_status), (200, CacheStatus::Hit));
+    assert_eq!(r.content_type.as_deref(), Some("text/event-stream"));
+    let (chunks, error) = collect(r);
+    assert!(error.is_none());
+    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(text, "cached");
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(chunks[chunks.len() - 2]["choices"][0]["finish_reason"], "stop");
+    assert_eq!(chunks.last().unwrap()["usage"]["total_tokens"], 2);
+    assert_eq!(s.transport.calls().len(), 1);
+}
+
+#[test]
+fn a_broken_stream_is_never_cached() {
+    let s = setup();
+    let mut partial = tool_stream();
+    partial.truncate(3);
+    s.transport.script("a", [Reply::Stream(partial, Some(TransportErrorKind::ConnectionReset)), Reply::ok(OK)]);
+    let opts = options(cached_target("a"));
+    let (_, error) = collect(block_on(s.engine.handle(&streamed(), &opts)));
+    assert!(error.is_some());
+    let r = block_on(s.engine.handle(&hello(), &opts));
+    assert_eq!(r.route.cache_status, CacheStatus::Miss);
+    assert_eq!(s.transport.calls().len(), 2);
+}

@@ -42,7 +42,7 @@ pub fn cache_key(provider: &str, request: &HttpRequest, namespace: Option<&str>)
     field(provider.as_bytes());
     field(request.method.as_str().as_bytes());
     field(request.url.as_bytes());
-    field(&request.body);
+    field(&canonical_body(&request.body));
     field(namespace.unwrap_or("").as_bytes());
     let mut credential = Sha256::new();
     for name in ["authorization", "api-key", "x-api-key", "x-goog-api-key"] {
@@ -53,6 +53,19 @@ pub fn cache_key(provider: &str, request: &HttpRequest, namespace: Option<&str>)
     }
     field(&credential.finalize());
     hex(&h.finalize())
+}
+
+/// The body as the key sees it: `stream` and `stream_options` removed, so a streamed and
+/// a non-streamed request share one entry (the answer is the same; a stream is replayed
+/// from it) and `stream: false` is cached like an absent `stream`.
+fn canonical_body(body: &Bytes) -> std::borrow::Cow<'_, [u8]> {
+    let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return std::borrow::Cow::Borrowed(body);
+    };
+    if map.shift_remove("stream").is_none() & map.shift_remove("stream_options").is_none() {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    std::borrow::Cow::Owned(serde_json::Value::Object(map).to_string().into_bytes())
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -6,6 +6,7 @@
 mod retry_after;
 mod route_info;
 mod stream;
+mod stream_cache;
 mod transport;
 
 use std::sync::Arc;
@@ -280,35 +281,58 @@ impl Engine {
         };
         route.dropped_params.clone_from(&upstream.dropped_params);
 
+        // Streamed chat answers are cached as the completion they add up to (and replayed
+        // as chunks); other streams are not cacheable.
+        let cacheable = request.endpoint.is_cacheable()
+            && (!upstream.stream || request.endpoint == crate::request::Endpoint::ChatCompletions);
         let cache = settings
             .cache
-            .filter(|_| request.endpoint.is_cacheable() && !upstream.stream)
+            .filter(|_| cacheable)
             .map(|policy| (cache_key(provider.slug(), &upstream, options.cache_namespace.as_deref()), policy.max_age));
         if let Some((key, _)) = &cache {
             if options.cache_force_refresh {
                 route.cache_status = CacheStatus::Refresh;
             } else if let Some(hit) = self.cache.get(key).await {
-                route.cache_status = CacheStatus::Hit;
-                return Outcome {
-                    status: 200,
-                    content_type: Some("application/json".to_owned()),
-                    headers: HeaderMap::new(),
-                    body: ResponseBody::Full(hit.body),
-                    error: None,
+                let replayed = if upstream.stream {
+                    let cx = ResponseContext { request, settings, now: self.transport.wall_clock(), fallback_id: "" };
+                    stream_cache::replay(&hit.body, cx.include_usage())
+                        .map(|events| (ResponseBody::Events(events), "text/event-stream"))
+                } else {
+                    Some((ResponseBody::Full(hit.body), "application/json"))
                 };
+                if let Some((body, content_type)) = replayed {
+                    route.cache_status = CacheStatus::Hit;
+                    return Outcome {
+                        status: 200,
+                        content_type: Some(content_type.to_owned()),
+                        headers: HeaderMap::new(),
+                        body,
+                        error: None,
+                    };
+                }
+                route.cache_status = CacheStatus::Miss;
             } else {
                 route.cache_status = CacheStatus::Miss;
             }
         }
 
         let timeout = options.request_timeout.or(settings.request_timeout);
-        let outcome = self.attempts(leaf, provider, &upstream, timeout, route, request).await;
+        let mut outcome = self.attempts(leaf, provider, &upstream, timeout, route, request).await;
 
-        // Only a successful final answer is stored, never an error (Portkey's poisoning bug).
-        if let (Some((key, ttl)), None, ResponseBody::Full(body)) = (&cache, &outcome.error, &outcome.body)
+        // Only a successful final answer is stored, never an error (Portkey's poisoning bug);
+        // a stream is stored once it has ended cleanly.
+        if let (Some((key, ttl)), None) = (cache, &outcome.error)
             && (200..300).contains(&outcome.status)
         {
-            self.cache.put(key, CachedResponse { body: body.clone() }, *ttl).await;
+            outcome.body = match outcome.body {
+                ResponseBody::Full(body) => {
+                    self.cache.put(&key, CachedResponse { body: body.clone() }, ttl).await;
+                    ResponseBody::Full(body)
+                }
+                ResponseBody::Events(events) => {
+                    ResponseBody::Events(stream_cache::store_when_complete(events, self.cache.clone(), key, ttl))
+                }
+            };
         }
         outcome
     }
