@@ -18,7 +18,11 @@ fn main() {
             "/v1/chat/completions",
             post(|_body: Bytes| async { ([(CONTENT_TYPE, "application/json")], ANSWER) }),
         );
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        use axum::serve::ListenerExt;
+        // Same socket options as the gateway's server, so the direct baseline is fair.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap().tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app).await.unwrap();
     });
 }

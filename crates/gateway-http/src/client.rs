@@ -148,8 +148,23 @@ impl Gateway {
     }
 
     /// A client with `overrides` applied (per-request options, as in the OpenAI SDKs).
+    /// Overrides that leave the config and provider alone (metadata, trace id, cache
+    /// flags, ...) reuse the compiled config instead of compiling it again.
     pub fn with_options(&self, overrides: &ClientOptions) -> Result<Self, GatewayError> {
-        Self::new(self.engine.clone(), self.options.merged(overrides))
+        let options = self.options.merged(overrides);
+        let routing_changed = overrides.config.is_some()
+            || overrides.provider.is_some()
+            || overrides.api_key.is_some()
+            || overrides.provider_options.is_some();
+        if routing_changed {
+            return Self::new(self.engine.clone(), options);
+        }
+        let compiled = RequestOptions {
+            config: self.request_options.config.clone(),
+            provider: self.request_options.provider.clone(),
+            ..resolve_per_request(&options)?
+        };
+        Ok(Self { engine: self.engine.clone(), options, request_options: compiled })
     }
 
     /// The options this client holds.
@@ -306,9 +321,14 @@ fn resolve(options: &ClientOptions) -> Result<RequestOptions, GatewayError> {
     if config.is_none() && provider.is_none() {
         return Err(no_route_source());
     }
+    Ok(RequestOptions { config, provider, ..resolve_per_request(options)? })
+}
+
+/// The options that do not affect which config or provider is used.
+fn resolve_per_request(options: &ClientOptions) -> Result<RequestOptions, GatewayError> {
     Ok(RequestOptions {
-        config,
-        provider,
+        config: None,
+        provider: None,
         metadata: Arc::new(check_metadata(options.metadata.clone().unwrap_or(Value::Null))?),
         trace_id: options.trace_id.clone(),
         custom_host: options.custom_host.clone(),
@@ -386,4 +406,36 @@ pub fn error_json(error: &GatewayError, route: &RouteInfo) -> Value {
         "body": error.to_openai_json(),
         "route": route_json(route),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn options(value: Value) -> ClientOptions {
+        ClientOptions::from_json(value).unwrap()
+    }
+
+    #[test]
+    fn with_options_reuses_the_compiled_config_unless_routing_changes() {
+        let engine = crate::engine(crate::TransportOptions::default()).unwrap();
+        let base = Gateway::new(engine, options(serde_json::json!({"config": {"provider": "openai", "api_key": "k"}})))
+            .unwrap();
+        let per_request =
+            base.with_options(&options(serde_json::json!({"metadata": {"plan": "pro"}, "trace_id": "t"}))).unwrap();
+        let (a, b) =
+            (base.request_options.config.as_ref().unwrap(), per_request.request_options.config.as_ref().unwrap());
+        assert!(Arc::ptr_eq(a, b), "metadata and trace id do not recompile the config");
+        assert_eq!(per_request.request_options.metadata["plan"], "pro");
+        assert_eq!(per_request.request_options.trace_id.as_deref(), Some("t"));
+
+        let rerouted =
+            base.with_options(&options(serde_json::json!({"config": {"provider": "groq", "api_key": "k"}}))).unwrap();
+        assert!(!Arc::ptr_eq(a, rerouted.request_options.config.as_ref().unwrap()));
+        assert!(
+            base.with_options(&options(serde_json::json!({"metadata": [1]}))).is_err(),
+            "bad metadata is still checked"
+        );
+    }
 }
