@@ -184,31 +184,18 @@ fn plan_leaf(
         dropped_params: Vec::new(),
         error: None,
     };
-    let Some(target) = leaf.provider.as_ref().or(options.provider.as_ref()) else {
-        planned.error = Some(crate::config::missing_provider_error(leaf).to_openai_json());
-        return planned;
+    let target = match leaf.target_for(request, options) {
+        Ok(target) => target,
+        Err(e) => {
+            planned.provider = e.provider.clone().unwrap_or_default();
+            planned.error = Some(e.to_openai_json());
+            return planned;
+        }
     };
     planned.provider = target.provider.slug().to_owned();
-    if !target.provider.supports(request.endpoint) {
-        let e = GatewayError::new(
-            ErrorCode::UnsupportedEndpoint,
-            format!("{} does not support {}", target.provider.slug(), request.path),
-        );
-        planned.error = Some(e.to_openai_json());
-        return planned;
-    }
-    let settings = &leaf.settings;
     // A dry run fetches nothing: show where a fetched credential would go.
     let placeholder = target.provider.credential_request(target).map(|_| "[fetched credential]");
-    let input = crate::providers::BuildInput {
-        credential: placeholder,
-        now,
-        request,
-        target,
-        settings,
-        custom_host: options.custom_host.as_deref().or(settings.custom_host.as_deref()),
-        forward_headers: options.forward_headers.as_deref().unwrap_or(&settings.forward_headers),
-    };
+    let input = crate::providers::BuildInput::for_leaf(request, target, &leaf.settings, options, now, placeholder);
     match target.provider.build_request(&input) {
         Ok(built) => {
             planned.method = built.method.to_string();

@@ -287,6 +287,28 @@ fn is_within(path: &str, prefix: &str) -> bool {
         || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
 }
 
+impl Leaf {
+    /// The provider this leaf calls for `request`: its own (or inherited) one, else the
+    /// request's; an error when there is none or it lacks the endpoint.
+    pub fn target_for<'a>(
+        &'a self,
+        request: &crate::GatewayRequest,
+        options: &'a crate::RequestOptions,
+    ) -> Result<&'a Arc<ProviderTarget>, GatewayError> {
+        let target =
+            self.provider.as_ref().or(options.provider.as_ref()).ok_or_else(|| missing_provider_error(self))?;
+        let slug = target.provider.slug();
+        if !target.provider.supports(request.endpoint) {
+            return Err(GatewayError::new(
+                crate::ErrorCode::UnsupportedEndpoint,
+                format!("{slug} does not support {}", request.path),
+            )
+            .with_provider(slug));
+        }
+        Ok(target)
+    }
+}
+
 /// The error for a leaf that reaches request time without a provider.
 pub fn missing_provider_error(leaf: &Leaf) -> GatewayError {
     let path =

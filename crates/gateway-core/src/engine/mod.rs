@@ -24,7 +24,7 @@ pub use stream::{ChunkStream, EarlyFailure};
 pub use transport::{ByteStream, HttpResponse, Transport, TransportError, TransportErrorKind, collect_body};
 
 use crate::cache::{Cache, CachedResponse, InMemoryCache, cache_key};
-use crate::config::{Config, Leaf, Node, Strategy, missing_provider_error};
+use crate::config::{Config, Leaf, Node, Strategy};
 use crate::error::{ErrorCode, GatewayError};
 use crate::providers::{BuildInput, HttpRequest, Provider, ResponseContext};
 use crate::query::QueryContext;
@@ -244,20 +244,15 @@ impl Engine {
         route.cache_status = CacheStatus::Disabled;
         route.provider = None;
         route.dropped_params.clear();
-        let Some(target) = leaf.provider.as_ref().or(options.provider.as_ref()) else {
-            return Outcome::error(missing_provider_error(leaf));
+        let target = match leaf.target_for(request, options) {
+            Ok(target) => target,
+            Err(e) => {
+                route.provider.clone_from(&e.provider);
+                return Outcome::error(e);
+            }
         };
         let provider = target.provider;
         route.provider = Some(provider.slug().to_owned());
-        if !provider.supports(request.endpoint) {
-            return Outcome::error(
-                GatewayError::new(
-                    ErrorCode::UnsupportedEndpoint,
-                    format!("{} does not support {}", provider.slug(), request.path),
-                )
-                .with_provider(provider.slug()),
-            );
-        }
         let credential = match provider.credential_request(target) {
             None => None,
             Some(request) => match self.transport.credential(&request).await {
@@ -266,15 +261,8 @@ impl Engine {
             },
         };
         let settings = &leaf.settings;
-        let input = BuildInput {
-            credential: credential.as_deref(),
-            now: self.transport.wall_clock(),
-            request,
-            target,
-            settings,
-            custom_host: options.custom_host.as_deref().or(settings.custom_host.as_deref()),
-            forward_headers: options.forward_headers.as_deref().unwrap_or(&settings.forward_headers),
-        };
+        let now = self.transport.wall_clock();
+        let input = BuildInput::for_leaf(request, target, settings, options, now, credential.as_deref());
         let upstream = match provider.build_request(&input) {
             Ok(upstream) => upstream,
             Err(e) => return Outcome::error(e.with_provider(provider.slug())),
@@ -289,51 +277,69 @@ impl Engine {
             .cache
             .filter(|_| cacheable)
             .map(|policy| (cache_key(provider.slug(), &upstream, options.cache_namespace.as_deref()), policy.max_age));
-        if let Some((key, _)) = &cache {
-            if options.cache_force_refresh {
-                route.cache_status = CacheStatus::Refresh;
-            } else if let Some(hit) = self.cache.get(key).await {
-                let replayed = if upstream.stream {
-                    let cx = ResponseContext { request, settings, now: self.transport.wall_clock(), fallback_id: "" };
-                    stream_cache::replay(&hit.body, cx.include_usage())
-                        .map(|events| (ResponseBody::Events(events), "text/event-stream"))
-                } else {
-                    Some((ResponseBody::Full(hit.body), "application/json"))
-                };
-                if let Some((body, content_type)) = replayed {
-                    route.cache_status = CacheStatus::Hit;
-                    return Outcome {
-                        status: 200,
-                        content_type: Some(content_type.to_owned()),
-                        headers: HeaderMap::new(),
-                        body,
-                        error: None,
-                    };
-                }
-                route.cache_status = CacheStatus::Miss;
-            } else {
-                route.cache_status = CacheStatus::Miss;
-            }
+        if let Some((key, _)) = &cache
+            && let Some(hit) = self.cache_lookup(key, &upstream, request, settings, options, route).await
+        {
+            return hit;
         }
 
         let timeout = options.request_timeout.or(settings.request_timeout);
-        let mut outcome = self.attempts(leaf, provider, &upstream, timeout, route, request).await;
+        let outcome = self.attempts(leaf, provider, &upstream, timeout, route, request).await;
 
-        // Only a successful final answer is stored, never an error (Portkey's poisoning bug);
-        // a stream is stored once it has ended cleanly.
-        if let (Some((key, ttl)), None) = (cache, &outcome.error)
-            && (200..300).contains(&outcome.status)
-        {
-            outcome.body = match outcome.body {
-                ResponseBody::Full(body) => {
-                    self.cache.put(&key, CachedResponse { body: body.clone() }, ttl).await;
-                    ResponseBody::Full(body)
-                }
-                ResponseBody::Events(events) => {
-                    ResponseBody::Events(stream_cache::store_when_complete(events, self.cache.clone(), key, ttl))
-                }
-            };
+        match cache {
+            Some((key, ttl)) => self.cache_store(outcome, key, ttl).await,
+            None => outcome,
         }
+    }
+
+    /// A cached answer for `key`, shaped as the request wants it (a stream is replayed as
+    /// chunks); records HIT, MISS or REFRESH.
+    async fn cache_lookup(
+        &self,
+        key: &str,
+        upstream: &HttpRequest,
+        request: &GatewayRequest,
+        settings: &crate::config::TargetSettings,
+        options: &RequestOptions,
+        route: &mut RouteInfo,
+    ) -> Option<Outcome> {
+        if options.cache_force_refresh {
+            route.cache_status = CacheStatus::Refresh;
+            return None;
+        }
+        route.cache_status = CacheStatus::Miss;
+        let hit = self.cache.get(key).await?;
+        let (body, content_type) = if upstream.stream {
+            let cx = ResponseContext { request, settings, now: self.transport.wall_clock(), fallback_id: "" };
+            (ResponseBody::Events(stream_cache::replay(&hit.body, cx.include_usage())?), "text/event-stream")
+        } else {
+            (ResponseBody::Full(hit.body), "application/json")
+        };
+        route.cache_status = CacheStatus::Hit;
+        Some(Outcome {
+            status: 200,
+            content_type: Some(content_type.to_owned()),
+            headers: HeaderMap::new(),
+            body,
+            error: None,
+        })
+    }
+
+    /// Store a successful final answer, never an error (Portkey's poisoning bug); a
+    /// stream is stored once it has ended cleanly.
+    async fn cache_store(&self, mut outcome: Outcome, key: String, ttl: Duration) -> Outcome {
+        if outcome.error.is_some() || !(200..300).contains(&outcome.status) {
+            return outcome;
+        }
+        outcome.body = match outcome.body {
+            ResponseBody::Full(body) => {
+                self.cache.put(&key, CachedResponse { body: body.clone() }, ttl).await;
+                ResponseBody::Full(body)
+            }
+            ResponseBody::Events(events) => {
+                ResponseBody::Events(stream_cache::store_when_complete(events, self.cache.clone(), key, ttl))
+            }
+        };
         outcome
     }
 

@@ -45,7 +45,29 @@ pub struct BuildInput<'a> {
     pub credential: Option<&'a str>,
 }
 
-impl BuildInput<'_> {
+impl<'a> BuildInput<'a> {
+    /// The input for a leaf: request options win over the leaf's settings for
+    /// `custom_host` and `forward_headers` (the `x-portkey-*` headers override every
+    /// target, as in Portkey).
+    pub fn for_leaf(
+        request: &'a GatewayRequest,
+        target: &'a ProviderTarget,
+        settings: &'a TargetSettings,
+        options: &'a crate::RequestOptions,
+        now: SystemTime,
+        credential: Option<&'a str>,
+    ) -> Self {
+        Self {
+            now,
+            request,
+            target,
+            settings,
+            custom_host: options.custom_host.as_deref().or(settings.custom_host.as_deref()),
+            forward_headers: options.forward_headers.as_deref().unwrap_or(&settings.forward_headers),
+            credential,
+        }
+    }
+
     /// Whether the caller asked for a stream.
     pub fn stream(&self) -> bool {
         self.request.body.wants_stream()
