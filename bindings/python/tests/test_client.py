@@ -239,3 +239,16 @@ def test_async_errors_are_typed(mock):
             await gatewise.AsyncGateway(target(m)).chat.completions.create(**HELLO)
 
     asyncio.run(main())
+
+
+def test_openai_sdk_call_options_are_not_sent_to_the_provider(mock):
+    m = mock({"body": chat_answer("ok")}, {"delay": 3, "body": chat_answer("late")})
+    gw = gatewise.Gateway(target(m))
+    r = gw.chat.completions.create(**HELLO, extra_body={"seed": 7})
+    assert r.choices[0].message.content == "ok"
+    assert json.loads(m.received[0]["body"]) == {**HELLO, "seed": 7}
+    with pytest.raises(gatewise.TimeoutError):
+        gw.chat.completions.create(**HELLO, timeout=0.2)
+    assert "timeout" not in json.loads(m.received[1]["body"])
+    with pytest.raises(TypeError):
+        gw.chat.completions.create(**HELLO, extra_headers={"x": "y"})

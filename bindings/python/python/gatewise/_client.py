@@ -41,10 +41,18 @@ def _options_json(options: Dict[str, Any]) -> str:
     return json.dumps(out)
 
 
-def _body(params: Dict[str, Any]) -> str:
-    extra = params.pop("extra_body", None) or {}
-    params.update(extra)
-    return json.dumps(params)
+def _call(client: Any, params: Dict[str, Any]) -> tuple:
+    """Split OpenAI-SDK call options from the request body: ``extra_body`` is merged into
+    the body, ``timeout`` (seconds) becomes this call's ``request_timeout``; SDK options
+    with no in-process meaning are refused rather than sent to the provider."""
+    for name in ("extra_headers", "extra_query"):
+        if params.pop(name, None) is not None:
+            raise TypeError(f"{name} has no meaning in-process; use with_options(...) for per-request options")
+    params.update(params.pop("extra_body", None) or {})
+    timeout = params.pop("timeout", None)
+    if timeout is not None:
+        client = client.with_options(request_timeout=int(float(timeout) * 1000))
+    return client._native, json.dumps(params)
 
 
 def _result(created: tuple, stream_cls: type) -> Any:
@@ -131,8 +139,10 @@ class _SyncResource:
         self._endpoint = endpoint
 
     def create(self, **params: Any) -> Any:
-        """Call the endpoint. ``stream=True`` returns a ``Stream`` of chunk objects."""
-        return _result(self._client._native.create(self._endpoint, _body(params)), Stream)
+        """Call the endpoint. ``stream=True`` returns a ``Stream`` of chunk objects;
+        ``timeout=`` (seconds) bounds each attempt of this call."""
+        native, body = _call(self._client, params)
+        return _result(native.create(self._endpoint, body), Stream)
 
 
 class _AsyncResource:
@@ -141,8 +151,10 @@ class _AsyncResource:
         self._endpoint = endpoint
 
     async def create(self, **params: Any) -> Any:
-        """Call the endpoint. ``stream=True`` returns an ``AsyncStream`` of chunk objects."""
-        return _result(await self._client._native.acreate(self._endpoint, _body(params)), AsyncStream)
+        """Call the endpoint. ``stream=True`` returns an ``AsyncStream`` of chunk objects;
+        ``timeout=`` (seconds) bounds each attempt of this call."""
+        native, body = _call(self._client, params)
+        return _result(await native.acreate(self._endpoint, body), AsyncStream)
 
 
 class _Namespace:
