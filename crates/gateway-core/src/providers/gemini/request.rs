@@ -49,7 +49,10 @@ pub fn chat_body(params: &Value) -> Result<Built, GatewayError> {
         .ok_or_else(|| GatewayError::request("messages", "`messages` must be an array"))?;
 
     let mut body = Map::new();
-    let (system, contents) = convert_messages(messages)?;
+    let (system, mut contents) = convert_messages(messages)?;
+    if model(params).is_ok_and(requires_thought_signatures) {
+        sign_unsigned_calls(&mut contents);
+    }
     body.insert("contents".into(), Value::Array(contents));
     if !system.is_empty() {
         body.insert("systemInstruction".into(), json!({ "parts": system }));
@@ -82,6 +85,31 @@ pub fn model(params: &Value) -> Result<&str, GatewayError> {
         .map(|m| m.strip_prefix("models/").unwrap_or(m))
         .filter(|m| !m.is_empty())
         .ok_or_else(|| GatewayError::request("model", "`model` is required: Gemini takes the model in the URL"))
+}
+
+/// The signature Google documents for function calls in histories Gemini did not write
+/// (another provider's turns, or a client that lost the signature):
+/// <https://ai.google.dev/gemini-api/docs/thought-signatures>.
+const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
+
+/// Gemini 3 models reject a model turn whose first `functionCall` has no
+/// `thoughtSignature`; earlier models neither need nor expect one.
+fn requires_thought_signatures(model: &str) -> bool {
+    model.to_ascii_lowercase().starts_with("gemini-3")
+}
+
+/// Gives the first `functionCall` part of each model turn that has none a placeholder
+/// signature. Gemini validates only the first call of a step (parallel calls after it
+/// are unsigned), so the others stay as they are.
+fn sign_unsigned_calls(contents: &mut [Value]) {
+    for turn in contents.iter_mut().filter(|t| t.get("role").and_then(Value::as_str) == Some("model")) {
+        let Some(Value::Array(parts)) = turn.get_mut("parts") else { continue };
+        if let Some(Value::Object(first)) = parts.iter_mut().find(|p| p.get("functionCall").is_some())
+            && !first.contains_key("thoughtSignature")
+        {
+            first.insert("thoughtSignature".into(), SKIP_SIGNATURE.into());
+        }
+    }
 }
 
 /// Appends `parts` as a turn of `role`, merging into the previous turn when it has the
@@ -134,7 +162,18 @@ fn convert_messages(messages: &[Value]) -> Result<(Vec<Value>, Vec<Value>), Gate
                         if let Some(id) = call.get("id").and_then(Value::as_str) {
                             call_names.insert(id.to_owned(), name.to_owned());
                         }
-                        parts.push(json!({ "functionCall": { "name": name, "args": args } }));
+                        let mut part = json!({ "functionCall": { "name": name, "args": args } });
+                        // Our answers hand Gemini's signature out as Google's OpenAI-compatible
+                        // API does; it goes back where Gemini put it, beside the call.
+                        if let (Some(signature), Some(obj)) = (
+                            call.pointer("/extra_content/google/thought_signature")
+                                .and_then(Value::as_str)
+                                .filter(|s| !s.is_empty()),
+                            part.as_object_mut(),
+                        ) {
+                            obj.insert("thoughtSignature".into(), signature.into());
+                        }
+                        parts.push(part);
                     }
                 }
                 push_turn(&mut contents, "model", parts);
@@ -524,6 +563,53 @@ mod tests {
         let embed =
             embed_body(&json!({"model": "m", "input": "x", "user": "u", "encoding_format": "float"}), "m").unwrap();
         assert_eq!(embed.dropped, ["user"]);
+    }
+
+    #[test]
+    fn thought_signatures_go_back_and_placeholders_only_for_gemini_3() {
+        let call = |id: &str, sig: Option<&str>| {
+            let mut c = json!({"id": id, "type": "function", "function": {"name": "f", "arguments": "{}"}});
+            if let Some(sig) = sig {
+                c["extra_content"] = json!({"google": {"thought_signature": sig}});
+            }
+            c
+        };
+        let request = |model: &str, calls: Vec<Value>| {
+            json!({"model": model, "messages": [
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": "thinking aloud", "tool_calls": calls},
+                {"role": "tool", "tool_call_id": "a", "content": "1"},
+                {"role": "assistant", "content": null, "tool_calls": [call("c", None)]},
+                {"role": "tool", "tool_call_id": "c", "content": "3"}
+            ]})
+        };
+        let signatures = |body: &Value| -> Vec<Vec<Option<String>>> {
+            body["contents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| t["role"] == "model")
+                .map(|t| {
+                    t["parts"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| p["thoughtSignature"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .collect()
+        };
+        let sig = |s: &str| Some(s.to_owned());
+
+        let signed = chat_body(&request("gemini-3-pro-preview", vec![call("a", Some("S1")), call("b", None)])).unwrap();
+        assert_eq!(signatures(&signed.body), [vec![None, sig("S1"), None], vec![sig(SKIP_SIGNATURE)]]);
+        assert!(!signed.body.to_string().contains("extra_content"));
+
+        let unsigned = chat_body(&request("models/gemini-3-flash", vec![call("a", None), call("b", None)])).unwrap();
+        assert_eq!(signatures(&unsigned.body), [vec![None, sig(SKIP_SIGNATURE), None], vec![sig(SKIP_SIGNATURE)]]);
+
+        let older = chat_body(&request("gemini-2.5-pro", vec![call("a", Some("S1")), call("b", None)])).unwrap();
+        assert_eq!(signatures(&older.body), [vec![None, sig("S1"), None], vec![None]]);
     }
 
     #[test]

@@ -64,15 +64,33 @@ pub fn tool_call_id(fallback_id: &str, n: usize) -> String {
     format!("call_{tag}_{n}")
 }
 
-/// One OpenAI tool call from a Gemini `functionCall`.
-pub fn tool_call(call: &Value, id: String) -> Value {
+/// One OpenAI tool call from a Gemini part holding a `functionCall`.
+pub fn tool_call(part: &Value, call: &Value, id: String) -> Value {
     let name = call.get("name").and_then(Value::as_str).unwrap_or_default();
     let args = call.get("args").cloned().unwrap_or_else(|| json!({}));
-    json!({
+    let mut out = json!({
         "id": id,
         "type": "function",
         "function": { "name": name, "arguments": args.to_string() },
-    })
+    });
+    add_thought_signature(&mut out, part);
+    out
+}
+
+/// Gemini 3 rejects a later turn whose `functionCall` parts lack the `thoughtSignature`
+/// they were answered with, so it travels with the OpenAI tool call the way Google's own
+/// OpenAI-compatible API carries it (`extra_content.google.thought_signature`) and comes
+/// back in the request (see `request.rs`). Added in strict mode too: without it the
+/// conversation cannot continue, and OpenAI SDKs keep unknown fields.
+pub fn add_thought_signature(tool_call: &mut Value, part: &Value) {
+    if let (Some(signature), Some(obj)) = (thought_signature(part), tool_call.as_object_mut()) {
+        obj.insert("extra_content".into(), json!({ "google": { "thought_signature": signature } }));
+    }
+}
+
+/// A part's `thoughtSignature`, when it has a usable one.
+fn thought_signature(part: &Value) -> Option<&str> {
+    part.get("thoughtSignature").and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// Whether a part is model "thinking", which is not answer text.
@@ -115,7 +133,7 @@ pub fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) ->
                 let mut calls = Vec::new();
                 for part in parts {
                     if let Some(call) = part.get("functionCall") {
-                        calls.push(tool_call(call, tool_call_id(cx.fallback_id, next_call)));
+                        calls.push(tool_call(part, call, tool_call_id(cx.fallback_id, next_call)));
                         next_call += 1;
                     } else if let Some(t) = part.get("text").and_then(Value::as_str)
                         && !is_thought(part)

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::response::{finish_reason, is_thought, pick_id_and_model, tool_call_id, usage};
+use super::response::{add_thought_signature, finish_reason, is_thought, pick_id_and_model, tool_call_id, usage};
 use crate::error::GatewayError;
 use crate::providers::ResponseContext;
 use crate::providers::sse_stream::{SseEventHandler, stream_error};
@@ -122,7 +122,7 @@ impl GeminiEvents {
             let parts = candidate.pointer("/content/parts").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
             for part in parts {
                 if let Some(call) = part.get("functionCall") {
-                    self.tool_call(index, call, out);
+                    self.tool_call(index, part, call, out);
                 } else if let Some(text) = part.get("text").and_then(Value::as_str)
                     && !text.is_empty()
                     && !is_thought(part)
@@ -151,8 +151,9 @@ impl GeminiEvents {
     }
 
     /// Gemini sends each call whole. OpenAI clients expect the call's header first (id,
-    /// name, empty arguments) and the arguments in later deltas, so it becomes two.
-    fn tool_call(&mut self, index: u64, call: &Value, out: &mut Vec<Bytes>) {
+    /// name, empty arguments) and the arguments in later deltas, so it becomes two. The
+    /// thought signature rides on the header, where clients assembling a call keep it.
+    fn tool_call(&mut self, index: u64, part: &Value, call: &Value, out: &mut Vec<Bytes>) {
         let slot = self.choices.get(&index).map_or(0, |c| c.calls);
         let id = tool_call_id(&self.fallback_id, self.total_calls);
         self.total_calls += 1;
@@ -161,9 +162,10 @@ impl GeminiEvents {
         }
         let name = call.get("name").and_then(Value::as_str).unwrap_or_default();
         let args = call.get("args").cloned().unwrap_or_else(|| json!({})).to_string();
-        let header = json!({ "tool_calls": [{
-            "index": slot, "id": id, "type": "function", "function": { "name": name, "arguments": "" }
-        }]});
+        let mut header_call =
+            json!({ "index": slot, "id": id, "type": "function", "function": { "name": name, "arguments": "" } });
+        add_thought_signature(&mut header_call, part);
+        let header = json!({ "tool_calls": [header_call] });
         out.push(self.delta(index, header, Value::Null));
         let body = json!({ "tool_calls": [{ "index": slot, "function": { "arguments": args } }] });
         out.push(self.delta(index, body, Value::Null));
