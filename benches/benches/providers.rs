@@ -92,27 +92,11 @@ fn request_builds(c: &mut Criterion) {
     group.finish();
 }
 
-/// Standard base64 (the binary Bedrock transcripts are stored as `.b64`).
+/// Standard base64 (the binary Bedrock transcripts are stored as `.b64`, line-wrapped).
 fn base64_decode(text: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut buf, mut bits) = (0u32, 0);
-    for c in text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("bad base64 byte {c}"),
-        };
-        buf = (buf << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
+    use base64::Engine as _;
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(compact).expect("a valid base64 fixture")
 }
 
 /// A recorded stream fixture that translates cleanly: its case and transcript bytes.
