@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use gateway_core::engine::{Transport, TransportErrorKind};
 use gateway_core::providers::CredentialRequest;
-use gateway_http::{ReqwestTransport, TransportOptions};
+use gateway_http::{HyperTransport, TransportOptions};
 use serde_json::{Value, json};
 
 const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -84,7 +84,7 @@ fn account(token_uri: &str, key: &str) -> Value {
 async fn a_service_account_token_is_exchanged_once_and_cached() {
     let exchanges = Arc::new(Mutex::new(Vec::new()));
     let token_uri = token_endpoint(exchanges.clone()).await;
-    let transport = ReqwestTransport::new(TransportOptions::default()).unwrap();
+    let transport = HyperTransport::new(TransportOptions::default()).unwrap();
     let request =
         CredentialRequest::GoogleServiceAccount { account: account(&token_uri, &private_key_pem()), scope: SCOPE };
     assert_eq!(transport.credential(&request).await.unwrap(), "ya29.mock-token");
@@ -102,7 +102,7 @@ async fn a_service_account_token_is_exchanged_once_and_cached() {
 async fn a_key_the_endpoint_rejects_or_cannot_parse_is_refused() {
     let exchanges = Arc::new(Mutex::new(Vec::new()));
     let token_uri = token_endpoint(exchanges.clone()).await;
-    let transport = ReqwestTransport::new(TransportOptions::default()).unwrap();
+    let transport = HyperTransport::new(TransportOptions::default()).unwrap();
 
     // A different (valid) key: the signature does not verify, the endpoint says 400.
     let other = std::fs::read_to_string(gateway_tests::fixture_path("keys/other-key.pem")).unwrap();

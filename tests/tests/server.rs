@@ -555,3 +555,36 @@ async fn a_public_bind_refuses_private_upstreams_unless_allowed() {
     .unwrap();
     assert_eq!(allowed.handle(&request, &options(target(&mock))).await.status, 200);
 }
+
+#[tokio::test]
+async fn an_upstream_that_goes_silent_mid_stream_hits_the_idle_timeout() {
+    use futures::StreamExt;
+    let mut chunks = sse_chunks(&["first"])[..1].to_vec();
+    chunks.push(sse_chunks(&["late"])[0].clone());
+    let mock = MockUpstream::start([MockReply::Sse { chunks, gap: Duration::from_secs(2), then_break: false }]).await;
+    let engine = gateway_http::engine(gateway_http::TransportOptions {
+        idle_timeout: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .unwrap();
+    let options = gateway_core::RequestOptions {
+        config: Some(std::sync::Arc::new(gateway_core::Config::from_json(&target(&mock)).unwrap())),
+        ..Default::default()
+    };
+    let request = gateway_core::GatewayRequest::json(
+        gateway_core::Endpoint::ChatCompletions,
+        gateway_core::RequestBody::json(streamed().to_string().into()).unwrap(),
+    );
+    let started = Instant::now();
+    let response = engine.handle(&request, &options).await;
+    let gateway_core::ResponseBody::Events(events) = response.body else { panic!("expected a stream") };
+    let items: Vec<_> = events.collect().await;
+    assert!(items[0].is_ok(), "the first chunk arrived");
+    let error = items.last().unwrap().as_ref().unwrap_err();
+    assert_eq!(error.code, gateway_core::ErrorCode::StreamError);
+    assert!(error.message.contains("no data from the upstream"), "{}", error.message);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "it gave up after the idle timeout, not the upstream's gap"
+    );
+}

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::egress::EgressPolicy;
 use crate::error::HttpError;
 use crate::server::{AppState, ConfigStore, DEFAULT_BODY_LIMIT};
-use crate::transport::{ReqwestTransport, TransportOptions};
+use crate::transport::{HyperTransport, TransportOptions};
 
 /// Gatewise: an embeddable, Portkey-compatible AI gateway.
 #[derive(Debug, Parser)]
@@ -132,7 +132,7 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
     }
     let egress =
         if args.host.is_loopback() { EgressPolicy::permissive() } else { EgressPolicy::public_only(args.allow_hosts) };
-    let transport = ReqwestTransport::new(TransportOptions {
+    let transport = HyperTransport::new(TransportOptions {
         connect_timeout: Duration::from_millis(args.connect_timeout_ms),
         idle_timeout: Duration::from_secs(args.idle_timeout_s),
         egress,

@@ -14,7 +14,10 @@ use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use gateway_core::engine::{TransportError, TransportErrorKind};
+use gateway_core::providers::HttpRequest;
 use serde_json::Value;
+
+use crate::transport::{HyperTransport, read_text};
 
 const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 
@@ -42,7 +45,7 @@ impl TokenCache {
     /// An access token for the service account `account` with `scope`.
     pub async fn google_token(
         &self,
-        client: &reqwest::Client,
+        transport: &HyperTransport,
         account: &Value,
         scope: &str,
     ) -> Result<String, TransportError> {
@@ -71,18 +74,22 @@ impl TokenCache {
 
         let assertion = signed_jwt(email, private_key, token_uri, scope, SystemTime::now())?;
         let body = format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}");
-        let response = client
-            .post(token_uri)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| TransportError::new(TransportErrorKind::Other, format!("token endpoint {token_uri}: {e}")))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| TransportError::new(TransportErrorKind::ConnectionReset, format!("token endpoint: {e}")))?;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/x-www-form-urlencoded"));
+        let exchange = HttpRequest {
+            method: http::Method::POST,
+            url: token_uri.to_owned(),
+            headers,
+            body: body.into(),
+            stream: false,
+            dropped_params: Vec::new(),
+        };
+        let response = transport.request(exchange).await.map_err(|e| {
+            let kind = if e.kind == TransportErrorKind::Forbidden { e.kind } else { TransportErrorKind::Other };
+            TransportError::new(kind, format!("token endpoint {token_uri}: {}", e.message))
+        })?;
+        let (status, text) = read_text(response).await?;
+        let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
         if !status.is_success() {
             // 4xx: the key or account was rejected (config problem); 5xx: try again later.
             let kind = if status.is_client_error() { TransportErrorKind::Forbidden } else { TransportErrorKind::Other };

@@ -1,6 +1,6 @@
 //! # gateway-http
 //!
-//! Everything in Gatewise that does I/O: the reqwest [`transport`], the
+//! Everything in Gatewise that does I/O: the hyper [`transport`], the
 //! OpenAI-compatible [`server`], the [`egress`] (SSRF) policy, and the `gatewise` CLI.
 #![warn(missing_docs)]
 
@@ -13,12 +13,12 @@ pub mod server;
 pub mod transport;
 
 pub use error::HttpError;
-pub use transport::{ReqwestTransport, TransportOptions};
+pub use transport::{HyperTransport, TransportOptions};
 
 use std::sync::Arc;
 
 /// An engine over a reqwest transport with default options: the usual way to embed
 /// Gatewise in a Rust program.
 pub fn engine(options: TransportOptions) -> Result<gateway_core::Engine, HttpError> {
-    Ok(gateway_core::Engine::new(Arc::new(ReqwestTransport::new(options)?)))
+    Ok(gateway_core::Engine::new(Arc::new(HyperTransport::new(options)?)))
 }

@@ -1,18 +1,29 @@
-//! The engine's [`Transport`] over reqwest and tokio.
+//! The engine's [`Transport`] over hyper and tokio.
 //!
-//! Pooled connections (HTTP/2 where the upstream negotiates it), a connect timeout, no
-//! whole-request timeout (streams may run long) but an idle timeout between body reads,
-//! no redirects (a gateway that follows redirects is an SSRF hole), and connection
-//! failures classified so the engine can retry and fall back.
+//! Pooled connections, TLS through rustls with the platform's verifier, HTTP/2 where the
+//! upstream negotiates it (ALPN), a connect timeout, no whole-request timeout (streams may
+//! run long) but an idle timeout between body reads, no redirects (a gateway that follows
+//! redirects is an SSRF hole), and failures classified so the engine can retry and fall
+//! back. A bare hyper client rather than reqwest: under load, reqwest's per-request URL
+//! parsing and client layers cost a third of the gateway's throughput (see the load
+//! benchmark in benches/load).
 
-use std::error::Error as _;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::TryStreamExt;
-use gateway_core::engine::{HttpResponse, Transport, TransportError, TransportErrorKind};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use gateway_core::engine::{ByteStream, HttpResponse, Transport, TransportError, TransportErrorKind};
 use gateway_core::providers::{CredentialRequest, HttpRequest};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::rt::TokioExecutor;
 
 use crate::credentials::TokenCache;
 use crate::egress::EgressPolicy;
@@ -42,55 +53,77 @@ impl Default for TransportOptions {
     }
 }
 
-/// reqwest + tokio transport.
-#[derive(Debug, Clone)]
-pub struct ReqwestTransport {
-    client: reqwest::Client,
+/// The pooled HTTP(S) client.
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector<FilteringResolver>>, Full<Bytes>>;
+
+/// hyper + rustls + tokio transport.
+#[derive(Clone)]
+pub struct HyperTransport {
+    client: HttpClient,
     egress: Arc<EgressPolicy>,
+    idle_timeout: Duration,
     tokens: Arc<TokenCache>,
 }
 
-impl ReqwestTransport {
+impl std::fmt::Debug for HyperTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HyperTransport").field("egress", &self.egress).field("tokens", &self.tokens).finish()
+    }
+}
+
+impl HyperTransport {
     /// Build a transport.
     pub fn new(options: TransportOptions) -> Result<Self, HttpError> {
         let egress = Arc::new(options.egress);
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .read_timeout(options.idle_timeout)
+        let mut http = HttpConnector::new_with_resolver(FilteringResolver { egress: egress.clone() });
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(options.connect_timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_platform_verifier()
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(options.pool_max_idle_per_host)
             .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .http2_adaptive_window(true)
-            .redirect(reqwest::redirect::Policy::none());
-        if egress.public_only {
-            builder = builder.dns_resolver(Arc::new(FilteringResolver { egress: egress.clone() }));
+            .build(https);
+        Ok(Self { client, egress, idle_timeout: options.idle_timeout, tokens: Arc::new(TokenCache::default()) })
+    }
+
+    /// Send one request and wait for the response headers.
+    pub(crate) async fn request(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let uri: http::Uri = request.url.parse().map_err(|e| {
+            TransportError::new(TransportErrorKind::Forbidden, format!("invalid upstream URL {}: {e}", request.url))
+        })?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(TransportError::new(
+                TransportErrorKind::Forbidden,
+                format!("not an http(s) URL: {}", request.url),
+            ));
         }
-        let client = builder.build().map_err(|e| HttpError::Transport(e.to_string()))?;
-        Ok(Self { client, egress, tokens: Arc::new(TokenCache::default()) })
+        if let Some(host) = uri.host() {
+            self.egress.check_host(host).map_err(|why| TransportError::new(TransportErrorKind::Forbidden, why))?;
+        }
+        let mut outgoing = http::Request::new(Full::new(request.body));
+        *outgoing.method_mut() = request.method;
+        *outgoing.uri_mut() = uri;
+        *outgoing.headers_mut() = request.headers;
+        let response = self.client.request(outgoing).await.map_err(|e| classify(&e))?;
+        let (parts, body) = response.into_parts();
+        let body = body.into_data_stream().map(|chunk| chunk.map_err(|e| classify(&e)));
+        Ok(HttpResponse {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: idle_limited(body, self.idle_timeout),
+        })
     }
 }
 
 #[async_trait::async_trait]
-impl Transport for ReqwestTransport {
+impl Transport for HyperTransport {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let url = reqwest::Url::parse(&request.url).map_err(|e| {
-            TransportError::new(TransportErrorKind::Forbidden, format!("invalid upstream URL {}: {e}", request.url))
-        })?;
-        if let Some(host) = url.host_str() {
-            self.egress.check_host(host).map_err(|why| TransportError::new(TransportErrorKind::Forbidden, why))?;
-        }
-        let response = self
-            .client
-            .request(request.method, url)
-            .headers(request.headers)
-            .body(request.body)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.bytes_stream().map_err(|e| classify(&e));
-        Ok(HttpResponse { status, headers, body: Box::pin(body) })
+        self.request(request).await
     }
 
     async fn sleep(&self, duration: Duration) {
@@ -100,32 +133,54 @@ impl Transport for ReqwestTransport {
     async fn credential(&self, request: &CredentialRequest) -> Result<String, TransportError> {
         match request {
             CredentialRequest::GoogleServiceAccount { account, scope } => {
-                self.tokens.google_token(&self.client, account, scope).await
+                self.tokens.google_token(self, account, scope).await
             }
         }
     }
 }
 
-/// Map a reqwest error to the engine's classification by walking its causes.
-fn classify(e: &reqwest::Error) -> TransportError {
+/// A body stream that fails with `IdleTimeout` when no chunk arrives for `idle`.
+fn idle_limited(
+    body: impl Stream<Item = Result<Bytes, TransportError>> + Send + 'static,
+    idle: Duration,
+) -> ByteStream {
+    let body: ByteStream = Box::pin(body);
+    Box::pin(futures::stream::unfold(Some(body), move |body| async move {
+        let mut body = body?;
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(item)) => Some((item, Some(body))),
+            Ok(None) => None,
+            Err(_) => {
+                let e = TransportError::new(
+                    TransportErrorKind::IdleTimeout,
+                    format!("no data from the upstream for {} s", idle.as_secs()),
+                );
+                Some((Err(e), None))
+            }
+        }
+    }))
+}
+
+/// Map a hyper error to the engine's classification by walking its causes.
+fn classify(e: &(dyn std::error::Error + 'static)) -> TransportError {
     let mut text = e.to_string();
     let mut source = e.source();
     let mut io_kind = None;
+    let mut connect = e.downcast_ref::<hyper_util::client::legacy::Error>().is_some_and(|e| e.is_connect());
     while let Some(s) = source {
         text.push_str(": ");
         text.push_str(&s.to_string());
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             io_kind.get_or_insert(io.kind());
         }
+        connect |= s.downcast_ref::<hyper_util::client::legacy::Error>().is_some_and(|e| e.is_connect());
         source = s.source();
     }
     let lower = text.to_ascii_lowercase();
     let kind = if lower.contains("refused by egress policy") {
         TransportErrorKind::Forbidden
-    } else if e.is_timeout() && e.is_connect() {
+    } else if connect && (io_kind == Some(std::io::ErrorKind::TimedOut) || lower.contains("timed out")) {
         TransportErrorKind::ConnectTimeout
-    } else if e.is_timeout() {
-        TransportErrorKind::IdleTimeout
     } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
         TransportErrorKind::Dns
     } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
@@ -139,31 +194,55 @@ fn classify(e: &reqwest::Error) -> TransportError {
                 | std::io::ErrorKind::BrokenPipe
                 | std::io::ErrorKind::UnexpectedEof,
             ) => TransportErrorKind::ConnectionReset,
-            _ if lower.contains("connection closed") || lower.contains("reset") => TransportErrorKind::ConnectionReset,
+            _ if lower.contains("connection closed") || lower.contains("reset") || lower.contains("incomplete") => {
+                TransportErrorKind::ConnectionReset
+            }
             _ => TransportErrorKind::Other,
         }
     };
     TransportError::new(kind, text)
 }
 
-/// Resolves with the system resolver, then drops addresses the egress policy refuses.
-struct FilteringResolver {
+/// Resolves with the system resolver, then drops addresses the egress policy refuses
+/// (a public name that resolves to 169.254.169.254 is refused too).
+#[derive(Clone)]
+pub(crate) struct FilteringResolver {
     egress: Arc<EgressPolicy>,
 }
 
-impl reqwest::dns::Resolve for FilteringResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+type Resolving =
+    Pin<Box<dyn std::future::Future<Output = Result<std::vec::IntoIter<SocketAddr>, std::io::Error>> + Send>>;
+
+impl tower_service::Service<Name> for FilteringResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Resolving;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
         let egress = self.egress.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let by_name = egress.is_allowed_by_name(&host);
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = addrs.into_iter().filter(|a| by_name || egress.allows_ip(a.ip())).collect();
-            if allowed.is_empty() {
-                let msg = format!("{host} resolves only to private or reserved addresses: refused by egress policy");
-                return Err(msg.into());
+            if !egress.public_only || egress.is_allowed_by_name(&host) {
+                return Ok(addrs.into_iter());
             }
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+            let allowed: Vec<SocketAddr> = addrs.into_iter().filter(|a| egress.allows_ip(a.ip())).collect();
+            if allowed.is_empty() {
+                return Err(std::io::Error::other(format!(
+                    "{host} resolves only to private or reserved addresses: refused by egress policy"
+                )));
+            }
+            Ok(allowed.into_iter())
         })
     }
+}
+
+/// A whole body as text, for small control-plane answers (token exchanges).
+pub(crate) async fn read_text(response: HttpResponse) -> Result<(u16, String), TransportError> {
+    let body = gateway_core::engine::collect_body(response.body).await?;
+    Ok((response.status, String::from_utf8_lossy(&body).into_owned()))
 }
