@@ -19,7 +19,7 @@ use crate::transport::{HyperTransport, TransportOptions};
 
 /// Gatewise: an embeddable, Portkey-compatible AI gateway.
 #[derive(Debug, Parser)]
-#[command(name = "gatewise", version, about)]
+#[command(name = "gatewise", version, about = "Gatewise: an embeddable, Portkey-compatible AI gateway.")]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -17,7 +17,7 @@ pub use transport::{HyperTransport, TransportOptions};
 
 use std::sync::Arc;
 
-/// An engine over a reqwest transport with default options: the usual way to embed
+/// An engine over the hyper transport with the given options: the usual way to embed
 /// Gatewise in a Rust program.
 pub fn engine(options: TransportOptions) -> Result<gateway_core::Engine, HttpError> {
     Ok(gateway_core::Engine::new(Arc::new(HyperTransport::new(options)?)))
