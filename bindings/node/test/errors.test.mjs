@@ -1,19 +1,11 @@
 // Errors: every failure is a GatewayError with code, status, path, provider and route.
-import { test, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 
 import { Gateway, GatewayError } from 'gatewise'
-import { startMock, target, hello, json, hold, deadUrl, openaiHandler } from './helpers.mjs'
+import { mockRegistry, target, hello, json, hold, deadUrl, openaiHandler } from './helpers.mjs'
 
-const mocks = []
-async function mockOf(handler) {
-  const m = await startMock(handler)
-  mocks.push(m)
-  return m
-}
-after(async () => {
-  for (const m of mocks) await m.close()
-})
+const mockOf = mockRegistry()
 
 function isGatewayError(fields) {
   return (e) => {

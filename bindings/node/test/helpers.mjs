@@ -5,6 +5,7 @@ import { once } from 'node:events'
 import path from 'node:path'
 import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { after } from 'node:test'
 
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../tests/fixtures')
 
@@ -204,5 +205,21 @@ export function openaiHandler({ tag = 'mock' } = {}) {
       return json(res, 200, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', owned_by: tag }] })
     }
     json(res, 404, { error: { message: `no route ${p}`, type: 'invalid_request_error' } })
+  }
+}
+
+/**
+ * A starter for mocks that are all closed after the calling file's tests. Call it once
+ * at module level: `const mockOf = mockRegistry()`, then `await mockOf(handler)`.
+ */
+export function mockRegistry() {
+  const mocks = []
+  after(async () => {
+    for (const m of mocks) await m.close()
+  })
+  return async (handler) => {
+    const m = await startMock(handler)
+    mocks.push(m)
+    return m
   }
 }

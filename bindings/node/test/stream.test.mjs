@@ -1,20 +1,12 @@
 // Streaming: chunks as objects through `for await`, early `break` cancelling the upstream
 // request, fallback before the first chunk, and a stream that breaks midway.
-import { test, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 
 import { Gateway, GatewayError, Stream } from 'gatewise'
-import { startMock, openaiHandler, target, hello, sse, chunk, sleep, hold, json, within } from './helpers.mjs'
+import { mockRegistry, openaiHandler, target, hello, sse, chunk, sleep, hold, json, within } from './helpers.mjs'
 
-const mocks = []
-async function mockOf(handler) {
-  const m = await startMock(handler)
-  mocks.push(m)
-  return m
-}
-after(async () => {
-  for (const m of mocks) await m.close()
-})
+const mockOf = mockRegistry()
 
 test('stream: true resolves to an async iterable of chunk objects with route info', async () => {
   const mock = await mockOf(openaiHandler({ tag: 's' }))
