@@ -231,25 +231,39 @@ pub struct GatewayOptions {
     pub config_dir: Option<std::path::PathBuf>,
     /// `--body-limit` (default 32 MiB).
     pub body_limit: Option<usize>,
+    /// Serve on the test's own runtime (`server::serve`, the embedding path) instead of
+    /// two worker threads (`server::serve_on_threads`, what `gatewise serve` runs).
+    pub on_caller_runtime: bool,
 }
 
-/// Start the real server on `127.0.0.1:0` with the reqwest transport.
+/// Start the real server on `127.0.0.1:0` with the hyper transport: by default as
+/// `gatewise serve` runs it, thread-per-core with two workers.
 pub async fn start_gateway(options: GatewayOptions) -> Gateway {
-    let engine = gateway_http::engine(gateway_http::TransportOptions::default()).unwrap();
-    let state = Arc::new(AppState::new(
-        engine,
+    let transport = gateway_http::HyperTransport::new(gateway_http::TransportOptions::default()).unwrap();
+    let state = AppState::new(
+        gateway_core::Engine::new(Arc::new(transport.clone())),
         ConfigStore::new(options.default_config, options.config_dir),
         options.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
-    ));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
+    );
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        gateway_http::server::serve(listener, state, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
+    let shutdown = async {
+        let _ = rx.await;
+    };
+    let (addr, task) = if options.on_caller_runtime {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            gateway_http::server::serve(listener, Arc::new(state), shutdown).await.unwrap();
+        });
+        (addr, task)
+    } else {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let workers = state.per_worker(&transport, 2);
+        let task = tokio::task::spawn_blocking(move || {
+            gateway_http::server::serve_on_threads(listener, workers, shutdown).unwrap();
+        });
+        (addr, task)
+    };
     Gateway { base: format!("http://{addr}"), shutdown: Some(tx), task }
 }

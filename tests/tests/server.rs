@@ -41,6 +41,36 @@ async fn health_answers_200() {
     let gw = start_gateway(GatewayOptions::default()).await;
     let r = reqwest::get(format!("{}/health", gw.base)).await.unwrap();
     assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    let r = reqwest::Client::new().post(format!("{}/health", gw.base)).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "invalid_request");
+}
+
+#[tokio::test]
+async fn concurrent_connections_each_get_their_own_answer() {
+    let replies: Vec<MockReply> = (0..16).map(|i| MockReply::ok(answer(&format!("answer {i}")))).collect();
+    let mock = MockUpstream::start(replies).await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let cfg = target(&mock);
+    // Sixteen clients of their own: sixteen connections, dealt to the two workers.
+    let calls = (0..16).map(|_| {
+        let (base, cfg) = (gw.base.clone(), cfg.clone());
+        tokio::spawn(async move {
+            let r = post(&base, "/v1/chat/completions", &[config_header(&cfg)], &hello()).await;
+            (r.status(), r.json::<Value>().await.unwrap()["choices"][0]["message"]["content"].clone())
+        })
+    });
+    let mut contents = Vec::new();
+    for call in calls {
+        let (status, content) = call.await.unwrap();
+        assert_eq!(status, 200);
+        contents.push(content.as_str().unwrap().to_owned());
+    }
+    contents.sort();
+    contents.dedup();
+    assert_eq!(contents.len(), 16, "every request got its own answer");
+    assert_eq!(mock.received().len(), 16);
 }
 
 #[tokio::test]
@@ -507,10 +537,16 @@ async fn bad_input_gets_clear_4xx_errors_in_the_openai_shape() {
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_requests() {
+    for on_caller_runtime in [false, true] {
+        graceful_shutdown(GatewayOptions { on_caller_runtime, ..Default::default() }).await;
+    }
+}
+
+async fn graceful_shutdown(options: GatewayOptions) {
     let mock =
         MockUpstream::start([MockReply::Delay(Duration::from_millis(500), Box::new(MockReply::ok(answer("done"))))])
             .await;
-    let mut gw = start_gateway(GatewayOptions::default()).await;
+    let mut gw = start_gateway(options).await;
     let base = gw.base.clone();
     let cfg = target(&mock);
     let in_flight =

@@ -73,8 +73,8 @@ pub struct ServeArgs {
     /// Longest silence allowed between two chunks of an upstream answer, seconds.
     #[arg(long, default_value_t = 120)]
     pub idle_timeout_s: u64,
-    /// Runtime worker threads (default: one per core). On a small machine shared with
-    /// other busy processes, fewer workers mean fewer cross-thread wake-ups.
+    /// Worker threads (default: one per core). Each serves its share of the connections
+    /// on a single-threaded runtime with its own upstream connection pool.
     #[arg(long, env = "GATEWISE_WORKERS")]
     pub workers: Option<usize>,
 }
@@ -138,14 +138,16 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
         egress,
         ..TransportOptions::default()
     })?;
-    let engine = gateway_core::Engine::new(Arc::new(transport));
-    let state = Arc::new(AppState::new(engine, ConfigStore::new(default, args.config_dir), args.body_limit));
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = args.workers.filter(|w| *w > 0) {
-        runtime.worker_threads(workers);
-    }
-    let runtime = runtime.enable_all().build()?;
-    runtime.block_on(crate::server::run(SocketAddr::new(args.host, args.port), state))
+    let engine = gateway_core::Engine::new(Arc::new(transport.clone()));
+    let shared = AppState::new(engine, ConfigStore::new(default, args.config_dir), args.body_limit);
+    let workers = args
+        .workers
+        .filter(|w| *w > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get));
+    let states = shared.per_worker(&transport, workers);
+    let listener = std::net::TcpListener::bind(SocketAddr::new(args.host, args.port))?;
+    tracing::info!("gatewise listening on http://{} with {workers} worker threads", listener.local_addr()?);
+    crate::server::serve_on_threads(listener, states, crate::server::shutdown_signal())
 }
 
 fn route(args: &RouteArgs) -> Result<i32, HttpError> {

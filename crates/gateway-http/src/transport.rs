@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{Future, Stream, StreamExt};
 use gateway_core::engine::{ByteStream, HttpResponse, Transport, TransportError, TransportErrorKind};
 use gateway_core::providers::{CredentialRequest, HttpRequest};
 use http_body_util::{BodyExt, Full};
@@ -54,12 +54,15 @@ impl Default for TransportOptions {
 }
 
 /// The pooled HTTP(S) client.
-pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector<FilteringResolver>>, Full<Bytes>>;
+pub(crate) type HttpClient = Client<Connector, Full<Bytes>>;
+type Connector = HttpsConnector<HttpConnector<FilteringResolver>>;
 
 /// hyper + rustls + tokio transport.
 #[derive(Clone)]
 pub struct HyperTransport {
     client: HttpClient,
+    connector: Connector,
+    pool_max_idle_per_host: usize,
     egress: Arc<EgressPolicy>,
     idle_timeout: Duration,
     tokens: Arc<TokenCache>,
@@ -84,11 +87,22 @@ impl HyperTransport {
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(options.pool_max_idle_per_host)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(https);
-        Ok(Self { client, egress, idle_timeout: options.idle_timeout, tokens: Arc::new(TokenCache::default()) })
+        Ok(Self {
+            client: pooled_client(https.clone(), options.pool_max_idle_per_host),
+            connector: https,
+            pool_max_idle_per_host: options.pool_max_idle_per_host,
+            egress,
+            idle_timeout: options.idle_timeout,
+            tokens: Arc::new(TokenCache::default()),
+        })
+    }
+
+    /// The same transport with a connection pool of its own (a clone shares the pool).
+    /// The server gives each worker thread one: a pooled connection is driven by a task on
+    /// the runtime that opened it, so sharing a pool across threads means cross-thread
+    /// wake-ups on every request. Credentials stay shared.
+    pub fn with_own_pool(&self) -> Self {
+        Self { client: pooled_client(self.connector.clone(), self.pool_max_idle_per_host), ..self.clone() }
     }
 
     /// Send one request and wait for the response headers.
@@ -139,26 +153,71 @@ impl Transport for HyperTransport {
     }
 }
 
+fn pooled_client(connector: Connector, max_idle_per_host: usize) -> HttpClient {
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(max_idle_per_host)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(connector)
+}
+
 /// A body stream that fails with `IdleTimeout` when no chunk arrives for `idle`.
 fn idle_limited(
     body: impl Stream<Item = Result<Bytes, TransportError>> + Send + 'static,
     idle: Duration,
 ) -> ByteStream {
-    let body: ByteStream = Box::pin(body);
-    Box::pin(futures::stream::unfold(Some(body), move |body| async move {
-        let mut body = body?;
-        match tokio::time::timeout(idle, body.next()).await {
-            Ok(Some(item)) => Some((item, Some(body))),
-            Ok(None) => None,
-            Err(_) => {
-                let e = TransportError::new(
-                    TransportErrorKind::IdleTimeout,
-                    format!("no data from the upstream for {} s", idle.as_secs()),
-                );
-                Some((Err(e), None))
-            }
+    Box::pin(IdleLimited { body: Box::pin(body), idle, timer: None, chunk_since_armed: false, done: false })
+}
+
+/// The timer is armed only while the body is actually waiting for the upstream, and
+/// re-armed only after a chunk arrived: an answer already in memory (most non-streamed
+/// ones) never touches the timer wheel.
+struct IdleLimited {
+    body: ByteStream,
+    idle: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    chunk_since_armed: bool,
+    done: bool,
+}
+
+impl Stream for IdleLimited {
+    type Item = Result<Bytes, TransportError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
         }
-    }))
+        match self.body.poll_next_unpin(cx) {
+            Poll::Ready(Some(item)) => {
+                self.chunk_since_armed = true;
+                return Poll::Ready(Some(item));
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                return Poll::Ready(None);
+            }
+            Poll::Pending => {}
+        }
+        let deadline = tokio::time::Instant::now() + self.idle;
+        let rearm = std::mem::take(&mut self.chunk_since_armed);
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if rearm {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            empty => empty.insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.done = true;
+        let e = TransportError::new(
+            TransportErrorKind::IdleTimeout,
+            format!("no data from the upstream for {} s", self.idle.as_secs()),
+        );
+        Poll::Ready(Some(Err(e)))
+    }
 }
 
 /// Map a hyper error to the engine's classification by walking its causes.

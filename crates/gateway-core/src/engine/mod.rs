@@ -137,6 +137,13 @@ impl Engine {
         }
     }
 
+    /// The same engine (random source, cache, id serial) over another transport: a
+    /// server's worker thread gets one with a connection pool of its own.
+    pub fn with_transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = transport;
+        self
+    }
+
     /// Use this random source (seed it for reproducible loadbalancing).
     pub fn with_rng(mut self, rng: Arc<dyn RandomSource>) -> Self {
         self.rng = rng;

@@ -24,7 +24,9 @@ type Key = (String, bool);
 /// Resolves and caches configs.
 #[derive(Debug, Default)]
 pub struct ConfigStore {
-    default: Option<Value>,
+    /// The default config compiled both ways (without, with a request provider): every
+    /// request without a config header takes it, so it is resolved without a lookup.
+    default: Option<[Result<Arc<Config>, GatewayError>; 2]>,
     dir: Option<PathBuf>,
     /// (text or name, request has a provider) → compiled.
     inline: Mutex<HashMap<Key, Arc<Config>>>,
@@ -35,6 +37,7 @@ pub struct ConfigStore {
 impl ConfigStore {
     /// A store with an optional default config and config directory.
     pub fn new(default: Option<Value>, dir: Option<PathBuf>) -> Self {
+        let default = default.map(|value| [compile(&value, false), compile(&value, true)]);
         Self { default, dir, ..Self::default() }
     }
 
@@ -45,10 +48,7 @@ impl ConfigStore {
             Some(text) if text.starts_with('{') => self.inline(text, request_provider).map(Some),
             Some(name) => self.named(name, request_provider).map(Some),
             None => match &self.default {
-                Some(default) => {
-                    let key = ("\0default".to_owned(), request_provider);
-                    cached(&self.inline, key, || compile(default, request_provider)).map(Some)
-                }
+                Some(compiled) => compiled[usize::from(request_provider)].clone().map(Some),
                 None => Ok(None),
             },
         }

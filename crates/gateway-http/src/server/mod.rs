@@ -6,103 +6,104 @@
 
 mod configs;
 mod headers;
+mod listen;
 pub mod respond;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::response::Response as HttpResponse;
-use axum::routing::get;
 use bytes::Bytes;
 use gateway_core::{Endpoint, Engine, ErrorCode, GatewayError, GatewayRequest, RequestBody};
 use http::header::CONTENT_TYPE;
+use http_body_util::BodyExt;
 
 pub use configs::ConfigStore;
 pub use headers::request_options;
-
-use crate::error::HttpError;
+pub use listen::{serve, serve_on_threads, shutdown_signal};
 
 /// Default request body limit: 32 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
-/// What the handlers share.
+/// What the request handler needs. A thread-per-core server has one per worker thread,
+/// each with an engine over its own connection pool, sharing everything else.
 #[derive(Debug)]
 pub struct AppState {
     /// The engine.
     pub engine: Engine,
     /// Config resolution and cache.
-    pub configs: ConfigStore,
+    pub configs: Arc<ConfigStore>,
     /// Largest accepted request body, bytes.
     pub body_limit: usize,
-    trace_ids: AtomicU64,
-    trace_prefix: u64,
+    trace_ids: Arc<TraceIds>,
+}
+
+/// Generated trace ids: a random per-process prefix and a serial.
+#[derive(Debug)]
+struct TraceIds {
+    prefix: u64,
+    next: AtomicU64,
 }
 
 impl AppState {
     /// State for a server.
     pub fn new(engine: Engine, configs: ConfigStore, body_limit: usize) -> Self {
-        let prefix = gateway_core::rng::SplitMix64::from_entropy();
-        let trace_prefix = (gateway_core::rng::RandomSource::next_f64(&prefix) * (u32::MAX as f64)) as u64;
-        Self { engine, configs, body_limit, trace_ids: AtomicU64::new(0), trace_prefix }
+        let random = gateway_core::rng::SplitMix64::from_entropy();
+        let prefix = (gateway_core::rng::RandomSource::next_f64(&random) * (u32::MAX as f64)) as u64;
+        let trace_ids = Arc::new(TraceIds { prefix, next: AtomicU64::new(0) });
+        Self { engine, configs: Arc::new(configs), body_limit, trace_ids }
+    }
+
+    /// The same state over another engine; configs and the trace-id serial stay shared.
+    pub fn with_engine(&self, engine: Engine) -> Self {
+        Self { engine, configs: self.configs.clone(), body_limit: self.body_limit, trace_ids: self.trace_ids.clone() }
+    }
+
+    /// One state per worker thread of [`serve_on_threads`]: the same engine and configs,
+    /// each over its own connection pool of `transport`.
+    pub fn per_worker(&self, transport: &crate::HyperTransport, workers: usize) -> Vec<AppState> {
+        (0..workers.max(1))
+            .map(|_| self.with_engine(self.engine.clone().with_transport(Arc::new(transport.with_own_pool()))))
+            .collect()
     }
 
     fn new_trace_id(&self) -> String {
-        let n = self.trace_ids.fetch_add(1, Ordering::Relaxed);
-        format!("gw-{:08x}-{n:012x}", self.trace_prefix)
+        let n = self.trace_ids.next.fetch_add(1, Ordering::Relaxed);
+        format!("gw-{:08x}-{n:012x}", self.trace_ids.prefix)
     }
 }
 
-/// The application router.
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
-        .fallback(gateway)
-        .with_state(state)
-}
-
-/// Serve until `shutdown` resolves, then finish in-flight requests and return.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), HttpError> {
-    use axum::serve::ListenerExt;
-    // Answers are small writes; Nagle would hold them back waiting for an ACK.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
-    Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+/// Answer one HTTP request: `GET /health`, or a call routed through the engine.
+pub async fn handle<B>(state: &AppState, request: http::Request<B>) -> HttpResponse
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    if request.uri().path() == "/health" {
+        return health(request.method());
     }
+    gateway(state, request).await
+}
+
+fn health(method: &http::Method) -> HttpResponse {
+    if method == http::Method::GET || method == http::Method::HEAD {
+        let mut response = HttpResponse::new(Body::from(r#"{"status":"ok"}"#));
+        response.headers_mut().insert(CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        return response;
+    }
+    respond::error(
+        GatewayError::new(ErrorCode::InvalidRequest, format!("{method} is not allowed on /health")).with_status(405),
+        None,
+    )
 }
 
 /// Every routed endpoint.
-async fn gateway(State(state): State<Arc<AppState>>, request: Request) -> HttpResponse {
+async fn gateway<B>(state: &AppState, request: http::Request<B>) -> HttpResponse
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let (parts, body) = request.into_parts();
     let trace_id = match parts.headers.get("x-portkey-trace-id").and_then(|v| v.to_str().ok()) {
         Some(t) if !t.is_empty() => t.to_owned(),
@@ -159,7 +160,11 @@ pub fn gateway_request(
 }
 
 /// Read the whole body, refusing more than `limit` bytes with a 413.
-async fn read_body(body: Body, headers: &http::HeaderMap, limit: usize) -> Result<Bytes, GatewayError> {
+async fn read_body<B>(body: B, headers: &http::HeaderMap, limit: usize) -> Result<Bytes, GatewayError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let too_large =
         || GatewayError::new(ErrorCode::PayloadTooLarge, format!("the request body exceeds the {limit}-byte limit"));
     let declared =
@@ -167,21 +172,9 @@ async fn read_body(body: Body, headers: &http::HeaderMap, limit: usize) -> Resul
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-        while let Some(s) = source {
-            if s.is::<http_body_util::LengthLimitError>() {
-                return too_large();
-            }
-            source = s.source();
-        }
-        GatewayError::request("", format!("reading the request body failed: {e}"))
-    })
-}
-
-/// Bind `addr` and serve with the default shutdown signal (used by the CLI).
-pub async fn run(addr: SocketAddr, state: Arc<AppState>) -> Result<(), HttpError> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!("gatewise listening on http://{}", listener.local_addr()?);
-    serve(listener, state, shutdown_signal()).await
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(GatewayError::request("", format!("reading the request body failed: {e}"))),
+    }
 }
