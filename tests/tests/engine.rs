@@ -323,6 +323,37 @@ fn conditional_routes_on_metadata_and_params_and_fails_clearly_without_a_match()
     assert_eq!(r.error.unwrap().code, ErrorCode::NoRouteMatched);
 }
 
+fn body_was_parsed(request: &GatewayRequest) -> bool {
+    matches!(&request.body, RequestBody::Json { value, .. } if value.get().is_some())
+}
+
+#[test]
+fn a_pass_through_request_is_forwarded_without_parsing_its_body() {
+    let s = setup();
+    s.transport.script("a", [Reply::ok(OK), Reply::ok(OK), Reply::ok(OK)]);
+    let raw = r#"{"model":"m",  "messages":[{"role":"user","content":"hello"}], "seed": 7}"#;
+    let request = GatewayRequest::json(Endpoint::ChatCompletions, RequestBody::json(Bytes::from(raw)).unwrap());
+    let r = block_on(s.engine.handle(&request, &options(target("a"))));
+    assert_eq!(r.status, 200);
+    assert_eq!(s.transport.calls()[0].request.body, Bytes::from(raw), "the caller's bytes, untouched");
+    assert!(!body_was_parsed(&request), "validated and routed without building a Value");
+
+    // A metadata-only condition does not need the body either; a params one does.
+    let conditional = |query: Value| {
+        let mut a = target("a");
+        a["name"] = json!("a");
+        options(
+            json!({"strategy": {"mode": "conditional", "conditions": [{"query": query, "then": "a"}]}, "targets": [a]}),
+        )
+    };
+    let mut by_metadata = conditional(json!({"metadata.plan": "pro"}));
+    by_metadata.metadata = Arc::new(json!({"plan": "pro"}));
+    assert_eq!(block_on(s.engine.handle(&request, &by_metadata)).status, 200);
+    assert!(!body_was_parsed(&request));
+    assert_eq!(block_on(s.engine.handle(&request, &conditional(json!({"params.seed": 7})))).status, 200);
+    assert!(body_was_parsed(&request), "a params query reads the body");
+}
+
 #[test]
 fn the_request_provider_fills_leaves_without_one() {
     let s = setup();

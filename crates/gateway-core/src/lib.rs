@@ -13,10 +13,12 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod body_shape;
 pub mod cache;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod hex_id;
 pub mod json_path;
 pub mod providers;
 pub mod query;

@@ -81,6 +81,16 @@ enum Found<'a> {
 }
 
 impl Query {
+    /// Whether any clause reads `params.*` (the request body).
+    pub fn reads_params(&self) -> bool {
+        self.clauses.iter().any(|clause| match clause {
+            Clause::And(queries) | Clause::Or(queries) | Clause::Nor(queries) => {
+                queries.iter().any(Query::reads_params)
+            }
+            Clause::Field { path, .. } => path.root == Root::Params,
+        })
+    }
+
     /// Compile a query object. Errors carry paths relative to the query root.
     pub fn compile(value: &Value) -> Result<Self, GatewayError> {
         Self::compile_at(value, &JsonPath::root())

@@ -3,9 +3,10 @@
 use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::{Map, Value};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::body_shape::{self, BodyShape, Kind, Message, Messages};
 use crate::config::{Config, ProviderTarget};
 use crate::error::GatewayError;
 
@@ -117,13 +118,17 @@ impl Endpoint {
 /// The request body as received.
 #[derive(Debug, Clone)]
 pub enum RequestBody {
-    /// A JSON object: the caller's bytes (forwarded untouched when nothing must change)
-    /// and the parsed value (for validation, routing and transforms).
+    /// A JSON object: the caller's bytes (forwarded untouched when nothing must change),
+    /// the field types validation needs, and the parsed value, made the first time
+    /// something reads it (a transform, `override_params`, a `params.*` query, the
+    /// cache key); see [`crate::body_shape`].
     Json {
         /// The bytes as received.
         raw: Bytes,
-        /// The parsed object.
-        value: Arc<Value>,
+        /// The types of the fields validation checks.
+        shape: Arc<BodyShape>,
+        /// The parsed object, once read.
+        value: Arc<OnceLock<Value>>,
     },
     /// Anything else (multipart, binary): forwarded verbatim with its content type.
     Opaque {
@@ -139,12 +144,10 @@ pub enum RequestBody {
 impl RequestBody {
     /// Parse a JSON body; malformed JSON or a non-object is a 400 `invalid_request`.
     pub fn json(raw: Bytes) -> Result<Self, GatewayError> {
-        let value: Value = serde_json::from_slice(&raw)
-            .map_err(|e| GatewayError::request("", format!("the request body is not valid JSON: {e}")))?;
-        if !value.is_object() {
-            return Err(GatewayError::request("", "the request body must be a JSON object"));
-        }
-        Ok(Self::Json { raw, value: Arc::new(value) })
+        let shape = body_shape::read(&raw)
+            .map_err(|e| GatewayError::request("", format!("the request body is not valid JSON: {e}")))?
+            .ok_or_else(|| GatewayError::request("", "the request body must be a JSON object"))?;
+        Ok(Self::Json { raw, shape: Arc::new(shape), value: Arc::default() })
     }
 
     /// A JSON body from an already parsed value (bindings).
@@ -153,20 +156,35 @@ impl RequestBody {
             return Err(GatewayError::request("", "the request body must be a JSON object"));
         }
         let raw = serde_json::to_vec(&value).map(Bytes::from).map_err(|e| GatewayError::request("", e.to_string()))?;
-        Ok(Self::Json { raw, value: Arc::new(value) })
+        let shape = body_shape::read(&raw)
+            .map_err(|e| GatewayError::request("", e.to_string()))?
+            .ok_or_else(|| GatewayError::request("", "the request body must be a JSON object"))?;
+        Ok(Self::Json { raw, shape: Arc::new(shape), value: Arc::new(OnceLock::from(value)) })
     }
 
-    /// The parsed JSON, if this is a JSON body.
+    /// The parsed JSON, if this is a JSON body (parsed on the first call).
     pub fn value(&self) -> Option<&Value> {
         match self {
-            Self::Json { value, .. } => Some(value),
+            // `raw` was read as a JSON object when the body was made, so this parse cannot
+            // fail; the empty object is only there to avoid a panic path.
+            Self::Json { raw, value, .. } => {
+                Some(value.get_or_init(|| serde_json::from_slice(raw).unwrap_or_else(|_| Value::Object(Map::new()))))
+            }
+            _ => None,
+        }
+    }
+
+    /// The field types of a JSON body.
+    pub fn shape(&self) -> Option<&BodyShape> {
+        match self {
+            Self::Json { shape, .. } => Some(shape),
             _ => None,
         }
     }
 
     /// Whether the caller asked for a streamed answer (`"stream": true`).
     pub fn wants_stream(&self) -> bool {
-        self.value().and_then(|v| v.get("stream")).and_then(Value::as_bool).unwrap_or(false)
+        self.shape().is_some_and(|s| s.stream == Some(Kind::Bool(true)))
     }
 }
 
@@ -232,66 +250,63 @@ pub fn validate_body(endpoint: Endpoint, body: &RequestBody) -> Result<(), Gatew
     if !endpoint.has_json_body() {
         return Ok(());
     }
-    let Some(Value::Object(obj)) = body.value() else {
+    let Some(shape) = body.shape() else {
         return Err(GatewayError::request("", "this endpoint takes a JSON object body"));
     };
-    if obj.get("model").is_some_and(|m| !m.is_string()) {
+    if shape.model.is_some_and(|m| m != Kind::String) {
         return Err(GatewayError::request("model", "`model` must be a string"));
     }
-    if obj.get("stream").is_some_and(|s| !s.is_boolean() && !s.is_null()) {
+    if shape.stream.is_some_and(|s| !matches!(s, Kind::Bool(_) | Kind::Null)) {
         return Err(GatewayError::request("stream", "`stream` must be a boolean"));
     }
     match endpoint {
-        Endpoint::ChatCompletions => validate_messages(obj),
-        Endpoint::Completions => require(obj, "prompt"),
-        Endpoint::Embeddings | Endpoint::Moderations => require(obj, "input"),
-        Endpoint::ImageGenerations => require_string(obj, "prompt"),
-        Endpoint::AudioSpeech => require_string(obj, "input"),
+        Endpoint::ChatCompletions => validate_messages(shape.messages.as_ref()),
+        Endpoint::Completions => require("prompt", shape.prompt),
+        Endpoint::Embeddings | Endpoint::Moderations => require("input", shape.input),
+        Endpoint::ImageGenerations => require_string("prompt", shape.prompt),
+        Endpoint::AudioSpeech => require_string("input", shape.input),
         _ => Ok(()),
     }
 }
 
-fn require(obj: &Map<String, Value>, field: &str) -> Result<(), GatewayError> {
-    match obj.get(field) {
-        Some(v) if !v.is_null() => Ok(()),
+fn require(field: &str, kind: Option<Kind>) -> Result<(), GatewayError> {
+    match kind {
+        Some(k) if k != Kind::Null => Ok(()),
         _ => Err(GatewayError::request(field, format!("`{field}` is required"))),
     }
 }
 
-fn require_string(obj: &Map<String, Value>, field: &str) -> Result<(), GatewayError> {
-    match obj.get(field) {
-        Some(Value::String(_)) => Ok(()),
+fn require_string(field: &str, kind: Option<Kind>) -> Result<(), GatewayError> {
+    match kind {
+        Some(Kind::String) => Ok(()),
         Some(_) => Err(GatewayError::request(field, format!("`{field}` must be a string"))),
         None => Err(GatewayError::request(field, format!("`{field}` is required"))),
     }
 }
 
-fn validate_messages(obj: &Map<String, Value>) -> Result<(), GatewayError> {
-    let messages = match obj.get("messages") {
-        Some(Value::Array(items)) if !items.is_empty() => items,
-        Some(Value::Array(_)) => {
+fn validate_messages(messages: Option<&Messages>) -> Result<(), GatewayError> {
+    let messages = match messages {
+        Some(Messages::Array(items)) if !items.is_empty() => items,
+        Some(Messages::Array(_)) => {
             return Err(GatewayError::request("messages", "`messages` must not be empty"));
         }
-        Some(_) => {
+        Some(Messages::Other(_)) => {
             return Err(GatewayError::request("messages", "`messages` must be an array"));
         }
         None => return Err(GatewayError::request("messages", "`messages` is required")),
     };
     for (i, m) in messages.iter().enumerate() {
-        let Value::Object(m) = m else {
+        let Message::Object { role, content } = m else {
             return Err(GatewayError::request(format!("messages[{i}]"), "each message must be an object"));
         };
-        if !m.get("role").is_some_and(Value::is_string) {
+        if *role != Some(Kind::String) {
             return Err(GatewayError::request(format!("messages[{i}].role"), "`role` must be a string"));
         }
-        match m.get("content") {
-            None | Some(Value::Null | Value::String(_) | Value::Array(_)) => {}
-            Some(_) => {
-                return Err(GatewayError::request(
-                    format!("messages[{i}].content"),
-                    "`content` must be a string, null or an array of parts",
-                ));
-            }
+        if !matches!(content, None | Some(Kind::Null | Kind::String | Kind::Array)) {
+            return Err(GatewayError::request(
+                format!("messages[{i}].content"),
+                "`content` must be a string, null or an array of parts",
+            ));
         }
     }
     Ok(())

@@ -251,6 +251,20 @@ impl Config {
         &self.root
     }
 
+    /// Whether a conditional query anywhere in the tree reads `params.*` (the request
+    /// body): if none does, routing never needs the parsed body.
+    pub fn reads_params(&self) -> bool {
+        fn reads(node: &Node) -> bool {
+            let Node::Group(group) = node else { return false };
+            let own = match &group.strategy {
+                Strategy::Conditional { conditions, .. } => conditions.iter().any(|c| c.query.reads_params()),
+                _ => false,
+            };
+            own || group.targets.iter().any(reads)
+        }
+        reads(&self.root)
+    }
+
     /// Errors for every leaf that has no provider of its own or inherited.
     pub fn leaves_without_provider(&self) -> Vec<GatewayError> {
         let mut out = Vec::new();

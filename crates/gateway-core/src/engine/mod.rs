@@ -186,7 +186,9 @@ impl Engine {
         static EMPTY: Value = Value::Null;
         let ctx = QueryContext {
             metadata: &options.metadata,
-            params: request.body.value().unwrap_or(&EMPTY),
+            // Parsing the body is the costliest step of a pass-through request: skip it
+            // when no query looks at the body.
+            params: if config.reads_params() { request.body.value().unwrap_or(&EMPTY) } else { &EMPTY },
             pathname: &request.path,
         };
         let outcome = self.try_node(config.root(), request, options, ctx, &mut route).await;
@@ -364,7 +366,7 @@ impl Engine {
         // Not drawn from the RNG: that would shift seeded loadbalance draws away from the
         // dry-run plan.
         let serial = self.ids.fetch_add(1, Ordering::Relaxed);
-        let fallback_id = format!("chatcmpl-gw{serial:012x}");
+        let fallback_id = crate::hex_id::hex_id("chatcmpl-gw", serial, 12);
         let mut retry_after_left = RETRY_AFTER_BUDGET;
         let mut attempt: u8 = 0;
         loop {

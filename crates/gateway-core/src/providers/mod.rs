@@ -222,14 +222,15 @@ pub fn slugs() -> Vec<&'static str> {
 /// case: no copy, no re-serialisation), else the body with `override_params` merged over
 /// it and `drop` keys removed.
 pub fn json_body(body: &RequestBody, settings: &TargetSettings, drop: &[&str]) -> Result<Bytes, GatewayError> {
-    let RequestBody::Json { raw, value } = body else {
+    let RequestBody::Json { raw, .. } = body else {
         return Err(GatewayError::request("", "this endpoint takes a JSON body"));
     };
-    let must_drop = drop.iter().any(|k| value.get(k).is_some());
+    // Parsing the body is the expensive part: only look when there is something to drop.
+    let must_drop = !drop.is_empty() && body.value().is_some_and(|v| drop.iter().any(|k| v.get(k).is_some()));
     if settings.override_params.is_empty() && !must_drop {
         return Ok(raw.clone());
     }
-    let mut merged = value.as_ref().clone();
+    let mut merged = body.value().cloned().unwrap_or_default();
     if let Value::Object(obj) = &mut merged {
         for (k, v) in &settings.override_params {
             obj.insert(k.clone(), v.clone());
@@ -301,6 +302,14 @@ pub fn insert_header(headers: &mut HeaderMap, name: &'static str, value: &str) -
     Ok(())
 }
 
+/// `Bearer <token>` (built without `format!`: every OpenAI-family request needs one).
+pub(crate) fn bearer(token: &str) -> String {
+    let mut value = String::with_capacity(7 + token.len());
+    value.push_str("Bearer ");
+    value.push_str(token);
+    value
+}
+
 /// The message for an error answer that is not the provider's error JSON (an HTML page
 /// from a proxy, plain text): the text itself, bounded, or the status when it is empty.
 pub(crate) fn body_text_message(status: u16, body: &[u8]) -> String {
@@ -321,11 +330,11 @@ pub fn code_for_status(status: u16) -> ErrorCode {
 /// Join a base URL and a path without doubling or dropping the slash.
 pub fn join_url(base: &str, path: &str) -> String {
     let base = base.trim_end_matches('/');
-    if path.is_empty() {
-        base.to_owned()
-    } else if path.starts_with('/') {
-        format!("{base}{path}")
-    } else {
-        format!("{base}/{path}")
+    let mut url = String::with_capacity(base.len() + path.len() + 1);
+    url.push_str(base);
+    if !path.is_empty() && !path.starts_with('/') {
+        url.push('/');
     }
+    url.push_str(path);
+    url
 }

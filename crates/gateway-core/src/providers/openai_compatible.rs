@@ -178,7 +178,7 @@ impl OpenAiCompatible {
         let target = input.target;
         match self.auth {
             Auth::Bearer => match target.option("api_key") {
-                Some(key) => insert_header(headers, "authorization", &format!("Bearer {key}"))?,
+                Some(key) => insert_header(headers, "authorization", &super::bearer(key))?,
                 None if self.key_optional => {}
                 None => return Err(missing_key(self.slug)),
             },
@@ -186,7 +186,7 @@ impl OpenAiCompatible {
                 (Some(key), _) => insert_header(headers, "api-key", key)?,
                 (None, Some(token)) => {
                     let token = token.strip_prefix("Bearer ").unwrap_or(token);
-                    insert_header(headers, "authorization", &format!("Bearer {token}"))?
+                    insert_header(headers, "authorization", &super::bearer(token))?
                 }
                 (None, None) => return Err(missing_key(self.slug)),
             },
@@ -254,9 +254,13 @@ impl Provider for OpenAiCompatible {
             ListModels => Method::GET,
             _ => Method::POST,
         };
-        let dropped_params = match request.body.value() {
-            Some(v) => self.drop_params.iter().filter(|k| v.get(**k).is_some()).map(|k| (*k).to_owned()).collect(),
-            None => Vec::new(),
+        // Only parse the body (see RequestBody::value) when there are params to look for.
+        let dropped_params: Vec<String> = if self.drop_params.is_empty() {
+            Vec::new()
+        } else {
+            let body = request.body.value();
+            let present = |k: &&&str| body.is_some_and(|v| v.get(**k).is_some());
+            self.drop_params.iter().filter(present).map(|k| (*k).to_owned()).collect()
         };
         Ok(HttpRequest { method, url: self.url(input)?, headers, body, stream: input.stream(), dropped_params })
     }

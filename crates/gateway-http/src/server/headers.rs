@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use gateway_core::config::ProviderTarget;
 use gateway_core::{GatewayError, RequestOptions};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::configs::ConfigStore;
@@ -33,8 +33,49 @@ const PROVIDER_OPTION_HEADERS: &[(&str, &str)] = &[
     ("anthropic-beta", "anthropic_beta"),
 ];
 
-fn text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, GatewayError> {
-    match headers.get(name) {
+/// The `x-portkey-*` headers that shape routing, found in one pass over the request's
+/// headers: most requests carry one or none, and looking up a dozen names one by one
+/// costs more than the routing decision itself.
+#[derive(Default)]
+struct PortkeyHeaders<'h> {
+    config: Option<&'h HeaderValue>,
+    provider: Option<&'h HeaderValue>,
+    metadata: Option<&'h HeaderValue>,
+    trace_id: Option<&'h HeaderValue>,
+    custom_host: Option<&'h HeaderValue>,
+    request_timeout: Option<&'h HeaderValue>,
+    forward_headers: Option<&'h HeaderValue>,
+    cache_force_refresh: Option<&'h HeaderValue>,
+    cache_namespace: Option<&'h HeaderValue>,
+}
+
+impl<'h> PortkeyHeaders<'h> {
+    fn scan(headers: &'h HeaderMap) -> Self {
+        let mut found = Self::default();
+        for (name, value) in headers {
+            let Some(suffix) = name.as_str().strip_prefix("x-portkey-") else { continue };
+            let slot = match suffix {
+                "config" => &mut found.config,
+                "provider" => &mut found.provider,
+                "metadata" => &mut found.metadata,
+                "trace-id" => &mut found.trace_id,
+                "custom-host" => &mut found.custom_host,
+                "request-timeout" => &mut found.request_timeout,
+                "forward-headers" => &mut found.forward_headers,
+                "cache-force-refresh" => &mut found.cache_force_refresh,
+                "cache-namespace" => &mut found.cache_namespace,
+                _ => continue,
+            };
+            // The first of repeated headers wins, as with `HeaderMap::get`.
+            slot.get_or_insert(value);
+        }
+        found
+    }
+}
+
+/// A header's value as trimmed text; `name` is for the error.
+fn text_of<'h>(name: &str, value: Option<&'h HeaderValue>) -> Result<Option<&'h str>, GatewayError> {
+    match value {
         None => Ok(None),
         Some(v) => v
             .to_str()
@@ -43,9 +84,13 @@ fn text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Gatew
     }
 }
 
-/// The request's own provider, from `x-portkey-provider` and its credential headers.
-fn request_provider(headers: &HeaderMap) -> Result<Option<ProviderTarget>, GatewayError> {
-    let Some(slug) = text(headers, "x-portkey-provider")?.filter(|s| !s.is_empty()) else {
+fn text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, GatewayError> {
+    text_of(name, headers.get(name))
+}
+
+/// The request's own provider `slug`, with the credential headers that go with it.
+fn request_provider(headers: &HeaderMap, slug: Option<&str>) -> Result<Option<ProviderTarget>, GatewayError> {
+    let Some(slug) = slug.filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
     let mut options = Map::new();
@@ -79,22 +124,24 @@ fn request_provider(headers: &HeaderMap) -> Result<Option<ProviderTarget>, Gatew
 
 /// Every option a request's headers carry. Bad values are 400s naming the header.
 pub fn request_options(headers: &HeaderMap, configs: &ConfigStore) -> Result<RequestOptions, GatewayError> {
-    let provider = request_provider(headers)?.map(Arc::new);
-    let config = configs.resolve(text(headers, "x-portkey-config")?, provider.is_some()).map_err(|mut e| {
-        // Say which header the bad config came from.
-        if e.param.as_deref().is_none_or(str::is_empty) {
-            e.param = Some("x-portkey-config".into());
-        }
-        e
-    })?;
-    let metadata = match text(headers, "x-portkey-metadata")? {
+    let portkey = PortkeyHeaders::scan(headers);
+    let provider = request_provider(headers, text_of("x-portkey-provider", portkey.provider)?)?.map(Arc::new);
+    let config =
+        configs.resolve(text_of("x-portkey-config", portkey.config)?, provider.is_some()).map_err(|mut e| {
+            // Say which header the bad config came from.
+            if e.param.as_deref().is_none_or(str::is_empty) {
+                e.param = Some("x-portkey-config".into());
+            }
+            e
+        })?;
+    let metadata = match text_of("x-portkey-metadata", portkey.metadata)? {
         None | Some("") => Value::Object(Map::new()),
         Some(raw) => match serde_json::from_str::<Value>(raw) {
             Ok(v @ Value::Object(_)) => v,
             _ => return Err(GatewayError::request("x-portkey-metadata", "x-portkey-metadata must be a JSON object")),
         },
     };
-    let request_timeout = match text(headers, "x-portkey-request-timeout")? {
+    let request_timeout = match text_of("x-portkey-request-timeout", portkey.request_timeout)? {
         None | Some("") => None,
         Some(raw) => Some(Duration::from_millis(raw.parse::<u64>().map_err(|_| {
             GatewayError::request(
@@ -103,7 +150,8 @@ pub fn request_options(headers: &HeaderMap, configs: &ConfigStore) -> Result<Req
             )
         })?)),
     };
-    let custom_host = text(headers, "x-portkey-custom-host")?.filter(|h| !h.is_empty()).map(str::to_owned);
+    let custom_host =
+        text_of("x-portkey-custom-host", portkey.custom_host)?.filter(|h| !h.is_empty()).map(str::to_owned);
     if let Some(host) = &custom_host {
         let ok = host
             .parse::<http::Uri>()
@@ -112,7 +160,7 @@ pub fn request_options(headers: &HeaderMap, configs: &ConfigStore) -> Result<Req
             return Err(GatewayError::request("x-portkey-custom-host", "x-portkey-custom-host must be an http(s) URL"));
         }
     }
-    let forward_headers = match text(headers, "x-portkey-forward-headers")? {
+    let forward_headers = match text_of("x-portkey-forward-headers", portkey.forward_headers)? {
         None | Some("") => None,
         Some(list) => {
             let names: Vec<String> =
@@ -126,16 +174,19 @@ pub fn request_options(headers: &HeaderMap, configs: &ConfigStore) -> Result<Req
             Some(names)
         }
     };
-    let cache_force_refresh = text(headers, "x-portkey-cache-force-refresh")?.is_some_and(|v| v != "false");
+    let cache_force_refresh =
+        text_of("x-portkey-cache-force-refresh", portkey.cache_force_refresh)?.is_some_and(|v| v != "false");
     Ok(RequestOptions {
         config,
         provider,
         metadata: Arc::new(metadata),
-        trace_id: text(headers, "x-portkey-trace-id")?.filter(|t| !t.is_empty()).map(str::to_owned),
+        trace_id: text_of("x-portkey-trace-id", portkey.trace_id)?.filter(|t| !t.is_empty()).map(str::to_owned),
         custom_host: custom_host.map(|h| h.trim_end_matches('/').to_owned()),
         request_timeout,
         forward_headers,
         cache_force_refresh,
-        cache_namespace: text(headers, "x-portkey-cache-namespace")?.filter(|n| !n.is_empty()).map(str::to_owned),
+        cache_namespace: text_of("x-portkey-cache-namespace", portkey.cache_namespace)?
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned),
     })
 }

@@ -70,7 +70,10 @@ impl AppState {
 
     fn new_trace_id(&self) -> String {
         let n = self.trace_ids.next.fetch_add(1, Ordering::Relaxed);
-        format!("gw-{:08x}-{n:012x}", self.trace_ids.prefix)
+        let mut id = gateway_core::hex_id::hex_id("gw-", self.trace_ids.prefix, 8);
+        id.push('-');
+        gateway_core::hex_id::push_hex(&mut id, n, 12);
+        id
     }
 }
 
@@ -105,7 +108,7 @@ where
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let (parts, body) = request.into_parts();
-    let trace_id = match parts.headers.get("x-portkey-trace-id").and_then(|v| v.to_str().ok()) {
+    let trace_id = match parts.headers.get(respond::TRACE_ID).and_then(|v| v.to_str().ok()) {
         Some(t) if !t.is_empty() => t.to_owned(),
         _ => state.new_trace_id(),
     };

@@ -7,6 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
 use gateway_core::engine::{ChunkStream, RouteInfo};
 use gateway_core::{GatewayError, Response, ResponseBody};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, StatusCode};
 
 /// Render an engine response.
@@ -16,15 +17,18 @@ pub fn into_http(response: Response) -> HttpResponse {
     *out.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     *out.headers_mut() = headers;
     route_headers(&route, out.headers_mut());
-    let content_type = content_type.unwrap_or_else(|| "application/json".to_owned());
     match body {
         ResponseBody::Full(bytes) => {
-            set(out.headers_mut(), "content-type", &content_type);
+            let content_type = match content_type {
+                Some(ct) => HeaderValue::from_str(&ct).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+                None => HeaderValue::from_static("application/json"),
+            };
+            out.headers_mut().insert(CONTENT_TYPE, content_type);
             *out.body_mut() = Body::from(bytes);
         }
         ResponseBody::Events(events) => {
-            set(out.headers_mut(), "content-type", "text/event-stream");
-            set(out.headers_mut(), "cache-control", "no-cache");
+            out.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            out.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             // Pulled by hyper as it writes: a slow client slows the upstream read, nothing
             // piles up in between (back-pressure end to end).
             let sse = sse_frames(events).map(Ok::<_, std::convert::Infallible>);
@@ -67,23 +71,25 @@ fn stream_error(e: &GatewayError) -> String {
         .to_string()
 }
 
+// Built at compile time: every answer carries these.
+const LAST_USED_OPTION_INDEX: HeaderName = HeaderName::from_static("x-portkey-last-used-option-index");
+const PROVIDER: HeaderName = HeaderName::from_static("x-portkey-provider");
+const RETRY_ATTEMPT_COUNT: HeaderName = HeaderName::from_static("x-portkey-retry-attempt-count");
+const CACHE_STATUS: HeaderName = HeaderName::from_static("x-portkey-cache-status");
+pub(crate) const TRACE_ID: HeaderName = HeaderName::from_static("x-portkey-trace-id");
+
 /// The `x-portkey-*` response headers for a routed answer.
 pub fn route_headers(route: &RouteInfo, headers: &mut http::HeaderMap) {
-    if let Some(index) = &route.option_index {
-        set(headers, "x-portkey-last-used-option-index", index);
+    let text = |value: &str| HeaderValue::from_str(value).ok();
+    if let Some(index) = route.option_index.as_deref().and_then(text) {
+        headers.insert(LAST_USED_OPTION_INDEX, index);
     }
-    if let Some(provider) = &route.provider {
-        set(headers, "x-portkey-provider", provider);
+    if let Some(provider) = route.provider.as_deref().and_then(text) {
+        headers.insert(PROVIDER, provider);
     }
-    set(headers, "x-portkey-retry-attempt-count", &route.retry_count.to_string());
-    set(headers, "x-portkey-cache-status", route.cache_status.as_str());
-    if let Some(trace) = &route.trace_id {
-        set(headers, "x-portkey-trace-id", trace);
-    }
-}
-
-fn set(headers: &mut http::HeaderMap, name: &'static str, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        headers.insert(HeaderName::from_static(name), value);
+    headers.insert(RETRY_ATTEMPT_COUNT, HeaderValue::from(route.retry_count));
+    headers.insert(CACHE_STATUS, HeaderValue::from_static(route.cache_status.as_str()));
+    if let Some(trace) = route.trace_id.as_deref().and_then(text) {
+        headers.insert(TRACE_ID, trace);
     }
 }

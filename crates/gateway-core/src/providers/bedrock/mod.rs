@@ -170,7 +170,7 @@ impl Provider for Bedrock {
         forward_headers(input, &mut headers);
         insert_header(&mut headers, "content-type", "application/json")?;
         match auth {
-            Auth::ApiKey(key) => insert_header(&mut headers, "authorization", &format!("Bearer {key}"))?,
+            Auth::ApiKey(key) => insert_header(&mut headers, "authorization", &super::bearer(key))?,
             Auth::SigV4(creds) => {
                 let amz_date = sigv4::amz_date(input.now);
                 let payload_hash = sigv4::sha256_hex(&body);

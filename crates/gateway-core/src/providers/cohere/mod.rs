@@ -56,7 +56,7 @@ impl Provider for Cohere {
         };
         let mut headers = HeaderMap::new();
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        insert_header(&mut headers, "authorization", &format!("Bearer {api_key}"))?;
+        insert_header(&mut headers, "authorization", &super::bearer(api_key))?;
         forward_headers(input, &mut headers);
         let body = serde_json::to_vec(&Value::Object(body))
             .map(Bytes::from)

@@ -148,7 +148,7 @@ impl Gemini {
             Api::Vertex => match target.option("api_key").or(input.credential) {
                 Some(token) => {
                     let token = token.strip_prefix("Bearer ").unwrap_or(token);
-                    insert_header(headers, "authorization", &format!("Bearer {token}"))
+                    insert_header(headers, "authorization", &super::bearer(token))
                 }
                 None if service_account(target).is_some() => Err(GatewayError::config(
                     "vertex_service_account_json",
