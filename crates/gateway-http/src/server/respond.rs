@@ -80,6 +80,7 @@ pub(crate) const TRACE_ID: HeaderName = HeaderName::from_static("x-portkey-trace
 
 /// The `x-portkey-*` response headers for a routed answer.
 pub fn route_headers(route: &RouteInfo, headers: &mut http::HeaderMap) {
+    headers.reserve(5);
     let text = |value: &str| HeaderValue::from_str(value).ok();
     if let Some(index) = route.option_index.as_deref().and_then(text) {
         headers.insert(LAST_USED_OPTION_INDEX, index);
