@@ -231,6 +231,8 @@ pub struct GatewayOptions {
     pub config_dir: Option<std::path::PathBuf>,
     /// `--body-limit` (default 32 MiB).
     pub body_limit: Option<usize>,
+    /// `--header-read-timeout-s` (default 30 s), here at any precision.
+    pub header_read_timeout: Option<Duration>,
     /// Serve on the test's own runtime (`server::serve`, the embedding path) instead of
     /// two worker threads (`server::serve_on_threads`, what `gatewise serve` runs).
     pub on_caller_runtime: bool,
@@ -240,11 +242,14 @@ pub struct GatewayOptions {
 /// `gatewise serve` runs it, thread-per-core with two workers.
 pub async fn start_gateway(options: GatewayOptions) -> Gateway {
     let transport = gateway_http::HyperTransport::new(gateway_http::TransportOptions::default()).unwrap();
-    let state = AppState::new(
+    let mut state = AppState::new(
         gateway_core::Engine::new(Arc::new(transport.clone())),
         ConfigStore::new(options.default_config, options.config_dir),
         options.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
     );
+    if let Some(timeout) = options.header_read_timeout {
+        state.header_read_timeout = Some(timeout);
+    }
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async {
         let _ = rx.await;

@@ -48,6 +48,34 @@ async fn health_answers_200() {
 }
 
 #[tokio::test]
+async fn slow_and_idle_connections_are_closed_after_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let timeout = Duration::from_millis(300);
+    let gw = start_gateway(GatewayOptions { header_read_timeout: Some(timeout), ..Default::default() }).await;
+    let addr = gw.base.trim_start_matches("http://").to_owned();
+    // Reads until the server closes the connection; returns what it sent and when.
+    let until_closed = |mut tcp: tokio::net::TcpStream| async move {
+        let started = Instant::now();
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut got)).await.expect("closed");
+        (String::from_utf8_lossy(&got).into_owned(), started.elapsed())
+    };
+
+    // A client that trickles a request's headers and never finishes them.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let (_, after) = until_closed(slow).await;
+    assert!(after >= timeout - Duration::from_millis(50) && after < Duration::from_secs(3), "closed after {after:?}");
+
+    // A keep-alive connection left idle after an answer.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let (answer, after) = until_closed(idle).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(after >= timeout - Duration::from_millis(50) && after < Duration::from_secs(3), "closed after {after:?}");
+}
+
+#[tokio::test]
 async fn concurrent_connections_each_get_their_own_answer() {
     let replies: Vec<MockReply> = (0..16).map(|i| MockReply::ok(answer(&format!("answer {i}")))).collect();
     let mock = MockUpstream::start(replies).await;

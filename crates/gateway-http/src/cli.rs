@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// Longest silence allowed between two chunks of an upstream answer, seconds.
     #[arg(long, default_value_t = 120)]
     pub idle_timeout_s: u64,
+    /// Longest wait for a request's headers, seconds, idle keep-alive time included
+    /// (0: no limit). Behind a load balancer, set it above the balancer's idle timeout.
+    #[arg(long, default_value_t = 30)]
+    pub header_read_timeout_s: u64,
     /// Worker threads (default: one per core). Each serves its share of the connections
     /// on a single-threaded runtime with its own upstream connection pool.
     #[arg(long, env = "GATEWISE_WORKERS")]
@@ -139,7 +143,9 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
         ..TransportOptions::default()
     })?;
     let engine = gateway_core::Engine::new(Arc::new(transport.clone()));
-    let shared = AppState::new(engine, ConfigStore::new(default, args.config_dir), args.body_limit);
+    let mut shared = AppState::new(engine, ConfigStore::new(default, args.config_dir), args.body_limit);
+    shared.header_read_timeout =
+        (args.header_read_timeout_s > 0).then(|| Duration::from_secs(args.header_read_timeout_s));
     let workers = args
         .workers
         .filter(|w| *w > 0)

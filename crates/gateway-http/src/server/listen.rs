@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
@@ -34,7 +34,7 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HttpError> {
-    let builder = Builder::new(TokioExecutor::new());
+    let builder = connection_builder(&state);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -144,7 +144,7 @@ fn least_busy(open: &[usize], turn: usize) -> Option<usize> {
 /// A worker thread's loop: serve what the acceptor sends until it stops sending, then
 /// finish in-flight requests.
 async fn worker(mut connections: mpsc::UnboundedReceiver<(std::net::TcpStream, OpenConnection)>, state: Arc<AppState>) {
-    let builder = Builder::new(TokioExecutor::new());
+    let builder = connection_builder(&state);
     let graceful = GracefulShutdown::new();
     while let Some((stream, open)) = connections.recv().await {
         match TcpStream::from_std(stream) {
@@ -153,6 +153,13 @@ async fn worker(mut connections: mpsc::UnboundedReceiver<(std::net::TcpStream, O
         }
     }
     graceful.shutdown().await;
+}
+
+/// HTTP/1.1, and HTTP/2 for clients that start with its preface.
+fn connection_builder(state: &AppState) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(state.header_read_timeout);
+    builder
 }
 
 /// Serve one connection on a task of the current runtime. `guard` is dropped when the

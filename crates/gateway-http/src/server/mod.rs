@@ -11,6 +11,7 @@ pub mod respond;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::Response as HttpResponse;
@@ -26,6 +27,9 @@ pub use listen::{serve, serve_on_threads, shutdown_signal};
 /// Default request body limit: 32 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
+/// Default longest wait for a request's headers, idle keep-alive time included.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What the request handler needs. A thread-per-core server has one per worker thread,
 /// each with an engine over its own connection pool, sharing everything else.
 #[derive(Debug)]
@@ -36,6 +40,11 @@ pub struct AppState {
     pub configs: Arc<ConfigStore>,
     /// Largest accepted request body, bytes.
     pub body_limit: usize,
+    /// Longest wait for an HTTP/1 request's headers, counted from when the connection
+    /// is ready for it (so an idle keep-alive connection is closed after it too), or
+    /// `None` for no limit. Guards against clients that open connections and trickle
+    /// bytes (slow loris) or leave them idle forever.
+    pub header_read_timeout: Option<Duration>,
     trace_ids: Arc<TraceIds>,
 }
 
@@ -52,12 +61,24 @@ impl AppState {
         let random = gateway_core::rng::SplitMix64::from_entropy();
         let prefix = (gateway_core::rng::RandomSource::next_f64(&random) * (u32::MAX as f64)) as u64;
         let trace_ids = Arc::new(TraceIds { prefix, next: AtomicU64::new(0) });
-        Self { engine, configs: Arc::new(configs), body_limit, trace_ids }
+        Self {
+            engine,
+            configs: Arc::new(configs),
+            body_limit,
+            header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
+            trace_ids,
+        }
     }
 
     /// The same state over another engine; configs and the trace-id serial stay shared.
     pub fn with_engine(&self, engine: Engine) -> Self {
-        Self { engine, configs: self.configs.clone(), body_limit: self.body_limit, trace_ids: self.trace_ids.clone() }
+        Self {
+            engine,
+            configs: self.configs.clone(),
+            body_limit: self.body_limit,
+            header_read_timeout: self.header_read_timeout,
+            trace_ids: self.trace_ids.clone(),
+        }
     }
 
     /// One state per worker thread of [`serve_on_threads`]: the same engine and configs,
