@@ -197,16 +197,17 @@ impl Stream for IdleLimited {
             }
             Poll::Pending => {}
         }
-        let deadline = tokio::time::Instant::now() + self.idle;
         let rearm = std::mem::take(&mut self.chunk_since_armed);
+        let idle = self.idle;
+        let deadline = || tokio::time::Instant::now() + idle;
         let timer = match &mut self.timer {
             Some(timer) => {
                 if rearm {
-                    timer.as_mut().reset(deadline);
+                    timer.as_mut().reset(deadline());
                 }
                 timer
             }
-            empty => empty.insert(Box::pin(tokio::time::sleep_until(deadline))),
+            empty => empty.insert(Box::pin(tokio::time::sleep_until(deadline()))),
         };
         if timer.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
