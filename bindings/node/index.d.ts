@@ -8,29 +8,60 @@ export type JsonObject = { [key: string]: unknown }
 /** A gateway config (Portkey-compatible): a tree of groups (`strategy`, `targets`) and leaves (`provider`, credentials). */
 export type GatewayConfig = JsonObject
 
-/** Client options. camelCase or snake_case (`apiKey` or `api_key`); unknown keys are errors. */
+/**
+ * Client options. camelCase or snake_case (`apiKey` or `api_key`); unknown keys are errors.
+ * The engine declares every option once (`OPTIONS`); a test checks this list against it.
+ */
 export interface GatewayOptions {
-  /** A config as an object, as JSON text, or as a path to a JSON file. */
-  config?: GatewayConfig | string | null
-  /** Provider slug (`openai`, `anthropic`, `groq`, ...) used without a config, or for leaves without one. */
+  /** A config: an object, JSON text, or the name of a config (a `--config-dir` file on the server, a file path in the bindings). */
+  config?: Record<string, unknown> | string | null
+  /** Provider slug, used when there is no config (or for leaves without one). */
   provider?: string
-  /** The provider's key (needs `provider`). */
+  /** The provider's key; with `x-portkey-provider`, the request's `Authorization` bearer. A client with `provider` and no key reads the provider's usual environment variable. */
   apiKey?: string
-  /** Other provider fields: `resource_name`, `deployment_id`, `aws_region`, `openai_organization`, ... */
-  providerOptions?: JsonObject
+  /** Other provider fields (`resource_name`, `aws_region`, ...); with `x-portkey-provider`, Portkey's provider headers. */
+  providerOptions?: Record<string, unknown>
   /** Replaces every target's base URL. */
   customHost?: string
-  /** Request metadata, for conditional routing (`metadata.*` in queries). */
-  metadata?: JsonObject | null
-  /** Trace id reported in route info. */
+  /** Request metadata for conditional routing. */
+  metadata?: Record<string, unknown> | null
+  /** Trace id reported in route info and the `x-portkey-trace-id` answer header. */
   traceId?: string
-  /** Per-attempt timeout in ms (until the response headers), overriding the config's. */
+  /** Per-attempt timeout in milliseconds, overriding the config's. */
   requestTimeout?: number
-  /** Skip the cache lookup and store the fresh answer. */
+  /** Caller headers copied to the upstream, overriding the config's list. */
+  forwardHeaders?: string[]
+  /** Skip the cache lookup (the answer is still stored). */
   cacheForceRefresh?: boolean
-  /** Partition the cache. */
+  /** Cache namespace: answers are shared only within one. */
   cacheNamespace?: string
 }
+
+/**
+ * Per-call options, the second argument of every resource method (as in the OpenAI and
+ * Portkey SDKs): any client option for this call, plus `headers`, `timeout` and `signal`.
+ * An unknown option is an error.
+ */
+export interface CallOptions extends GatewayOptions {
+  /** Extra request headers; `x-portkey-*` ones win over every option. */
+  headers?: Record<string, string> | Headers | Array<[string, string]>
+  /** Per-attempt timeout in ms (the same as `requestTimeout`). */
+  timeout?: number
+  /** Aborts the call; for a stream, closes it and cancels the upstream request. */
+  signal?: AbortSignal
+}
+
+/** One option as the engine declares it. */
+export interface OptionSpec {
+  name: string
+  camel: string
+  header: string | null
+  typescriptType: string
+  doc: string
+}
+
+/** Every option, as the engine declares it. */
+export declare const OPTIONS: readonly OptionSpec[]
 
 /** Stable error codes. */
 export type ErrorCode =
@@ -81,7 +112,6 @@ export interface RouteInfo {
 /** An answer with its route info as a non-enumerable `route` property (`JSON.stringify` leaves it out). */
 export type WithRoute<T> = T & { readonly route: RouteInfo }
 
-/** Every error the gateway reports. */
 /** One bad field of an invalid config. */
 export interface FieldError {
   /** JSON path (`targets[1].strategy.mode`; empty for the root). */
@@ -89,27 +119,36 @@ export interface FieldError {
   message: string
 }
 
+/** The fields every gateway error carries. */
+export interface GatewayErrorFields {
+  code?: ErrorCode
+  status?: number
+  param?: string | null
+  errors?: FieldError[]
+  provider?: string | null
+  retryable?: boolean
+  body?: OpenAIErrorBody | null
+  route?: RouteInfo | null
+}
+
+/**
+ * Every error the gateway reports. Its class is one of the OpenAI SDKs' (chosen by the
+ * engine from the error code): `BadRequestError` (400; `ConfigError` for an invalid
+ * config), `AuthenticationError` (401), `PermissionDeniedError` (403), `NotFoundError`
+ * (404), `ConflictError` (409), `UnprocessableEntityError` (422), `RateLimitError` (429),
+ * `InternalServerError` (5xx), `APIStatusError` (other statuses), `APITimeoutError`,
+ * `APIConnectionError`.
+ */
 export declare class GatewayError extends Error {
-  constructor(
-    message: string,
-    fields?: {
-      code?: ErrorCode
-      status?: number
-      path?: string | null
-      errors?: FieldError[]
-      provider?: string | null
-      retryable?: boolean
-      body?: OpenAIErrorBody | null
-      route?: RouteInfo | null
-    },
-  )
-  readonly name: 'GatewayError'
+  constructor(message: string, fields?: GatewayErrorFields)
   /** Stable snake_case code. */
   code: ErrorCode
   /** HTTP status: the upstream's for provider errors, else the code's default (400, 408, 429, 502, ...). */
   status: number
-  /** JSON path of the bad field (e.g. `targets[0].retry.attempts`), when there is one. */
-  path: string | null
+  /** JSON path of the bad field (e.g. `targets[0].retry.attempts`), or the option or header that was bad. */
+  param: string | null
+  /** The name earlier releases used for `param`. */
+  readonly path: string | null
   /** Every bad field when validation found several (config errors); else empty. */
   errors: FieldError[]
   /** The provider that answered with the error, if one did. */
@@ -121,6 +160,30 @@ export declare class GatewayError extends Error {
   /** How far routing got. */
   route: RouteInfo | null
 }
+/** The request failed with an HTTP status. */
+export declare class APIStatusError extends GatewayError {}
+/** The upstream could not be reached. */
+export declare class APIConnectionError extends GatewayError {}
+/** An attempt exceeded its timeout. */
+export declare class APITimeoutError extends APIConnectionError {}
+/** 400. */
+export declare class BadRequestError extends APIStatusError {}
+/** 400: the config (or a client option) is invalid. */
+export declare class ConfigError extends BadRequestError {}
+/** 401. */
+export declare class AuthenticationError extends APIStatusError {}
+/** 403. */
+export declare class PermissionDeniedError extends APIStatusError {}
+/** 404. */
+export declare class NotFoundError extends APIStatusError {}
+/** 409. */
+export declare class ConflictError extends APIStatusError {}
+/** 422. */
+export declare class UnprocessableEntityError extends APIStatusError {}
+/** 429. */
+export declare class RateLimitError extends APIStatusError {}
+/** 5xx. */
+export declare class InternalServerError extends APIStatusError {}
 
 export interface OpenAIErrorBody extends JsonObject {
   error: { message: string; type: string; param: string | null; code: string | null } & JsonObject
@@ -226,6 +289,41 @@ export interface ModerationCreateResponse extends JsonObject {
   results: Array<{ flagged: boolean } & JsonObject>
 }
 
+/** A file to upload: bytes, or a `Blob`/`File` (its name and type are sent). */
+export type Uploadable = Uint8Array | ArrayBuffer | Blob
+
+export interface ImageEditParams extends JsonObject {
+  image: Uploadable | Uploadable[]
+  prompt: string
+  mask?: Uploadable
+  model?: string
+}
+
+export interface ImageVariationParams extends JsonObject {
+  image: Uploadable
+  model?: string
+}
+
+export interface SpeechCreateParams extends JsonObject {
+  model: string
+  input: string
+  voice: string
+}
+
+export interface TranscriptionCreateParams extends JsonObject {
+  file: Uploadable
+  model: string
+}
+
+export interface Transcription extends JsonObject {
+  text: string
+}
+
+export interface ModelList extends JsonObject {
+  object: 'list'
+  data: Array<{ id: string; object: 'model' } & JsonObject>
+}
+
 /** One planned step of a dry run. */
 export interface PlannedAttempt {
   option_index: string
@@ -242,14 +340,30 @@ export interface PlannedAttempt {
   error: OpenAIErrorBody | null
 }
 
-export type Endpoint = 'chat.completions' | 'completions' | 'embeddings' | 'images.generate' | 'moderations'
+/** A resource method, as the engine lists them (`RESOURCES` in the Rust protocol layer). */
+export type Endpoint =
+  | 'chat.completions.create'
+  | 'completions.create'
+  | 'embeddings.create'
+  | 'images.generate'
+  | 'images.edit'
+  | 'images.create_variation'
+  | 'audio.speech.create'
+  | 'audio.transcriptions.create'
+  | 'audio.translations.create'
+  | 'moderations.create'
+  | 'models.list'
+  | 'chat.completions'
+  | 'completions'
+  | 'embeddings'
+  | 'moderations'
 
 export interface RouteOptions {
   /** Metadata for conditional routing; replaces the client's for this plan. */
   metadata?: JsonObject | null
   /** Seed for `loadbalance` draws, for a reproducible plan. */
   seed?: number
-  /** The endpoint planned for (its path is `url.pathname` in queries). Default `chat.completions`. */
+  /** The resource planned for (its path is `url.pathname` in queries). Default `chat.completions.create`. */
   endpoint?: Endpoint
 }
 
@@ -258,29 +372,52 @@ export type GatewayFetch = (input: string | URL | Request, init?: RequestInit) =
 
 /** An in-process gateway client, shaped like the OpenAI and Portkey SDK clients. */
 export declare class Gateway {
-  /** @throws {GatewayError} `invalid_config` (with `path`) for an invalid config. */
+  /** @throws {ConfigError} `invalid_config` (with `param`) for an invalid config. */
   constructor(options?: GatewayOptions)
 
   readonly chat: {
     readonly completions: {
-      create(params: ChatCompletionCreateParams & { stream: true }): Promise<Stream<ChatCompletionChunk>>
-      create(params: ChatCompletionCreateParams & { stream?: false | null }): Promise<WithRoute<ChatCompletion>>
-      create(params: ChatCompletionCreateParams): Promise<WithRoute<ChatCompletion> | Stream<ChatCompletionChunk>>
+      create(params: ChatCompletionCreateParams & { stream: true }, options?: CallOptions): Promise<Stream<ChatCompletionChunk>>
+      create(
+        params: ChatCompletionCreateParams & { stream?: false | null },
+        options?: CallOptions,
+      ): Promise<WithRoute<ChatCompletion>>
+      create(
+        params: ChatCompletionCreateParams,
+        options?: CallOptions,
+      ): Promise<WithRoute<ChatCompletion> | Stream<ChatCompletionChunk>>
     }
   }
   readonly completions: {
-    create(params: CompletionCreateParams & { stream: true }): Promise<Stream<Completion>>
-    create(params: CompletionCreateParams & { stream?: false | null }): Promise<WithRoute<Completion>>
-    create(params: CompletionCreateParams): Promise<WithRoute<Completion> | Stream<Completion>>
+    create(params: CompletionCreateParams & { stream: true }, options?: CallOptions): Promise<Stream<Completion>>
+    create(params: CompletionCreateParams & { stream?: false | null }, options?: CallOptions): Promise<WithRoute<Completion>>
+    create(params: CompletionCreateParams, options?: CallOptions): Promise<WithRoute<Completion> | Stream<Completion>>
   }
   readonly embeddings: {
-    create(params: EmbeddingCreateParams): Promise<WithRoute<CreateEmbeddingResponse>>
+    create(params: EmbeddingCreateParams, options?: CallOptions): Promise<WithRoute<CreateEmbeddingResponse>>
   }
   readonly images: {
-    generate(params: ImageGenerateParams): Promise<WithRoute<ImagesResponse>>
+    generate(params: ImageGenerateParams, options?: CallOptions): Promise<WithRoute<ImagesResponse>>
+    edit(params: ImageEditParams, options?: CallOptions): Promise<WithRoute<ImagesResponse>>
+    createVariation(params: ImageVariationParams, options?: CallOptions): Promise<WithRoute<ImagesResponse>>
+  }
+  readonly audio: {
+    readonly speech: {
+      /** The audio bytes (`Buffer`), with its route. */
+      create(params: SpeechCreateParams, options?: CallOptions): Promise<WithRoute<Buffer>>
+    }
+    readonly transcriptions: {
+      create(params: TranscriptionCreateParams, options?: CallOptions): Promise<WithRoute<Transcription>>
+    }
+    readonly translations: {
+      create(params: TranscriptionCreateParams, options?: CallOptions): Promise<WithRoute<Transcription>>
+    }
   }
   readonly moderations: {
-    create(params: ModerationCreateParams): Promise<WithRoute<ModerationCreateResponse>>
+    create(params: ModerationCreateParams, options?: CallOptions): Promise<WithRoute<ModerationCreateResponse>>
+  }
+  readonly models: {
+    list(params?: JsonObject, options?: CallOptions): Promise<WithRoute<ModelList>>
   }
 
   /**
@@ -290,7 +427,7 @@ export declare class Gateway {
    */
   readonly fetch: GatewayFetch
 
-  /** A new client with these options replacing this one's (the config is compiled once, here). */
+  /** A new client with these options laid over this one's (a new config is compiled once, here). */
   withOptions(options: GatewayOptions): Gateway
 
   /** The dry-run plan: the targets in the order they would be tried. Sends nothing. */

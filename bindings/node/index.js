@@ -4,24 +4,12 @@
 // native errors into GatewayError, native streams into async iterables, ReadableStreams
 // and WHATWG Responses. Routing and provider behaviour live in the Rust crates.
 
-const { NativeGateway } = require('./native.js')
+const native = require('./native.js')
+const { NativeGateway } = native
 
 // Must match ERROR_MARKER in src/lib.rs.
 const ERROR_MARKER = '\u0001gatewise-error:'
 const FROM_NATIVE = Symbol('gatewise.fromNative')
-
-// camelCase option names (as the OpenAI and Portkey SDKs spell them) to the facade's
-// snake_case `ClientOptions`. Other keys pass through unchanged, so snake_case works too
-// and a misspelt key is rejected by the facade, naming the key.
-const OPTION_NAMES = {
-  apiKey: 'api_key',
-  customHost: 'custom_host',
-  traceId: 'trace_id',
-  requestTimeout: 'request_timeout',
-  cacheForceRefresh: 'cache_force_refresh',
-  cacheNamespace: 'cache_namespace',
-  providerOptions: 'provider_options',
-}
 
 /** Every error the gateway reports: a bad config, a bad request, an upstream error, a timeout. */
 class GatewayError extends Error {
@@ -32,8 +20,8 @@ class GatewayError extends Error {
     this.code = fields.code ?? 'internal_error'
     /** HTTP status: the upstream's for provider errors, else the code's default. */
     this.status = fields.status ?? 500
-    /** JSON path of the bad field (config errors, request errors), else null. */
-    this.path = fields.path ?? null
+    /** JSON path of the bad field, or the option or header that was bad; else null. */
+    this.param = fields.param ?? null
     /** Every bad field (`[{path, message}]`) when validation found several; else empty. */
     this.errors = fields.errors ?? []
     /** The provider that answered with the error, if one did. */
@@ -45,22 +33,34 @@ class GatewayError extends Error {
     /** Route info: how far routing got (provider, option_index, attempts, ...). */
     this.route = fields.route ?? null
   }
+
+  /** The name earlier releases used for `param`. */
+  get path() {
+    return this.param
+  }
+}
+
+// The error classes (the OpenAI SDKs' names), as the engine declares them; which class an
+// error gets is decided in Rust, by the error code.
+const ERRORS = { GatewayError }
+for (const [name, parent] of native.errorClasses()) {
+  const Parent = ERRORS[parent]
+  ERRORS[name] = {
+    [name]: class extends Parent {
+      constructor(message, fields) {
+        super(message, fields)
+        this.name = name
+      }
+    },
+  }[name]
 }
 
 function fromNative(err) {
   const message = err && err.message
   if (typeof message !== 'string' || !message.startsWith(ERROR_MARKER)) return err
   const e = JSON.parse(message.slice(ERROR_MARKER.length))
-  return new GatewayError(e.message, {
-    code: e.code,
-    status: e.status,
-    path: e.param,
-    errors: e.errors,
-    provider: e.provider,
-    retryable: e.retryable,
-    body: e.body,
-    route: e.route,
-  })
+  const ErrorClass = ERRORS[e.class] ?? GatewayError
+  return new ErrorClass(e.message, e)
 }
 
 function optionsJson(options) {
@@ -68,12 +68,53 @@ function optionsJson(options) {
   if (typeof options !== 'object' || Array.isArray(options)) {
     throw new TypeError('gatewise: options must be an object')
   }
-  const out = {}
-  for (const key of Object.keys(options)) {
-    const value = options[key]
-    if (value !== undefined) out[OPTION_NAMES[key] ?? key] = value
+  // Option names (camelCase or snake_case) are checked by the engine: an unknown one is
+  // an error naming it, never ignored.
+  return JSON.stringify(options)
+}
+
+// Per-call options, as in the OpenAI and Portkey SDKs' `create(params, options)`: every
+// client option, plus `headers` (`x-portkey-*` ones win over every option), `timeout`
+// (ms, each attempt) and `signal`.
+function splitCallOptions(options) {
+  if (options == null) return { callJson: '{}', signal: null }
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError('gatewise: call options must be an object')
   }
-  return JSON.stringify(out)
+  const { signal = null, timeout, headers, ...rest } = options
+  const call = { ...rest }
+  if (timeout != null) call.requestTimeout = timeout
+  if (headers != null) call.headers = Object.fromEntries(new Headers(headers))
+  return { callJson: optionsJson(call), signal }
+}
+
+function isFile(value) {
+  return (
+    value instanceof Uint8Array ||
+    value instanceof ArrayBuffer ||
+    (typeof Blob !== 'undefined' && value instanceof Blob)
+  )
+}
+
+async function filePart(field, value) {
+  if (value instanceof Uint8Array) return { field, filename: field, data: Buffer.from(value) }
+  if (value instanceof ArrayBuffer) return { field, filename: field, data: Buffer.from(value) }
+  const data = Buffer.from(await value.arrayBuffer())
+  return { field, filename: value.name || field, contentType: value.type || undefined, data }
+}
+
+// The file fields of an upload (Buffer, Uint8Array, ArrayBuffer, Blob or File) taken out
+// of the params; the rest are the form's text fields.
+async function splitFiles(params) {
+  const rest = {}
+  const files = []
+  for (const [key, value] of Object.entries(params)) {
+    if (isFile(value)) files.push(await filePart(key, value))
+    else if (Array.isArray(value) && value.length > 0 && value.every(isFile)) {
+      for (const item of value) files.push(await filePart(`${key}[]`, item))
+    } else rest[key] = value
+  }
+  return { rest, files }
 }
 
 function withRoute(result, route) {
@@ -234,47 +275,58 @@ class Gateway {
         throw fromNative(err)
       }
     }
-    const create = (endpoint) => (params) => this.#create(endpoint, params)
-    this.chat = { completions: { create: create('chat.completions') } }
-    this.completions = { create: create('completions') }
-    this.embeddings = { create: create('embeddings') }
-    this.images = { generate: create('images.generate') }
-    this.moderations = { create: create('moderations') }
-    const native = this.#native
+    // The resources, as the engine lists them: `chat.completions.create`, `models.list`, ...
+    for (const [method, kind] of native.resources()) {
+      const path = method.split('.')
+      // The engine's names are snake_case; Node's are camelCase (`images.createVariation`).
+      const leaf = path.pop().replace(/_([a-z])/g, (_, c) => c.toUpperCase())
+      let owner = this
+      for (const part of path) owner = owner[part] ??= {}
+      owner[leaf] = (params, options) => this.#call(method, kind, params ?? {}, options)
+    }
+    const nativeGateway = this.#native
     /** A fetch bound to this client: `new OpenAI({ fetch: gw.fetch, baseURL: 'http://gatewise.local/v1' })`. */
-    this.fetch = (input, init) => gatewayFetch(native, input, init)
+    this.fetch = (input, init) => gatewayFetch(nativeGateway, input, init)
   }
 
-  async #create(endpoint, params) {
-    const body = JSON.stringify(params)
+  async #call(method, kind, params, options) {
+    const { callJson, signal } = splitCallOptions(options)
+    if (signal && signal.aborted) throw abortReason(signal)
+    let body = params
+    let files = []
+    if (kind === 'multipart') ({ rest: body, files } = await splitFiles(params))
     let reply
     try {
-      reply = await this.#native.create(endpoint, body)
+      reply = await untilAborted(this.#native.create(method, JSON.stringify(body), files, callJson), signal)
     } catch (err) {
       throw fromNative(err)
     }
     const route = JSON.parse(reply.route)
-    if (reply.stream) return new Stream(reply.stream, route)
+    if (reply.stream) {
+      const stream = new Stream(reply.stream, route)
+      if (signal) signal.addEventListener('abort', () => stream.close().catch(() => {}), { once: true })
+      return stream
+    }
     const type = reply.contentType
     const result = type == null || type.includes('json') ? JSON.parse(reply.body) : reply.body
     return withRoute(result, route)
   }
 
-  /** A new client with these options replacing this one's. */
+  /** A new client with these options laid over this one's. */
   withOptions(options) {
     const json = optionsJson(options)
-    let native
+    let nativeGateway
     try {
-      native = this.#native.withOptions(json)
+      nativeGateway = this.#native.withOptions(json)
     } catch (err) {
       throw fromNative(err)
     }
-    return new Gateway({ [FROM_NATIVE]: native })
+    return new Gateway({ [FROM_NATIVE]: nativeGateway })
   }
 
   /** The dry-run plan: the targets in the order they would be tried. Sends nothing. */
   route(params, options = {}) {
-    const { metadata, seed, endpoint = 'chat.completions' } = options
+    const { metadata, seed, endpoint = 'chat.completions.create' } = options
     try {
       const metadataJson = metadata === undefined ? null : JSON.stringify(metadata)
       return JSON.parse(this.#native.route(endpoint, JSON.stringify(params), metadataJson, seed ?? null))
@@ -284,4 +336,7 @@ class Gateway {
   }
 }
 
-module.exports = { Gateway, GatewayError, Stream }
+/** Every option, as the engine declares it: `{name, camel, header, typescriptType, doc}`. */
+const OPTIONS = Object.freeze(native.options().map((o) => Object.freeze(o)))
+
+module.exports = { Gateway, Stream, OPTIONS, ...ERRORS }

@@ -2,4 +2,21 @@
 // whichever way the package is loaded.
 import gatewise from './index.js'
 
-export const { Gateway, GatewayError, Stream } = gatewise
+export const {
+  Gateway,
+  Stream,
+  OPTIONS,
+  GatewayError,
+  APIStatusError,
+  APIConnectionError,
+  APITimeoutError,
+  BadRequestError,
+  ConfigError,
+  AuthenticationError,
+  PermissionDeniedError,
+  NotFoundError,
+  ConflictError,
+  UnprocessableEntityError,
+  RateLimitError,
+  InternalServerError,
+} = gatewise

@@ -20,14 +20,17 @@ declare global {
 
 /** The client: a facade `Gateway` behind an `Arc`, so calls clone a pointer, not options. */
 export declare class NativeGateway {
-  /** `optionsJson`: the facade's `ClientOptions` as a JSON object (snake_case keys). */
+  /** `optionsJson`: the client options as a JSON object (snake_case or camelCase keys). */
   constructor(optionsJson: string)
   /** A client with these options replacing ours. */
   withOptions(optionsJson: string): NativeGateway
-  /** Call `endpoint` (`chat.completions`, `embeddings`, ...) with an OpenAI body (JSON text). */
-  create(endpoint: string, bodyJson: string): Promise<NativeReply>
+  /**
+   * Call a resource (`chat.completions.create`, ...) with its params (JSON text), the
+   * files of an upload, and the per-call options (JSON text).
+   */
+  create(method: string, paramsJson: string, files: Array<NativeFile>, callJson: string): Promise<NativeReply>
   /** The dry-run plan as JSON text: `{"targets": [...]}`. Nothing is sent. */
-  route(endpoint: string, bodyJson: string, metadataJson?: string | undefined | null, seed?: number | undefined | null): string
+  route(method: string, paramsJson: string, metadataJson?: string | undefined | null, seed?: number | undefined | null): string
   /**
    * Serve an HTTP-shaped request in-process (for `fetch`). `headers` is a flat
    * `[name, value, ...]` list.
@@ -37,8 +40,8 @@ export declare class NativeGateway {
 
 /**
  * A pull-based stream of byte items (chunk JSON, or SSE frames), usable with `for await`.
- * `return()` drops the Rust stream, which drops the upstream response and so cancels the
- * upstream request — also while a `next()` is waiting for the upstream.
+ * `return()` closes it at once — also while a `next()` is waiting for the upstream — and
+ * drops the upstream response, which cancels the upstream request.
  *
  * This type implements JavaScript's async iterable protocol.
  * It can be used with `for await...of` loops.
@@ -48,6 +51,21 @@ export declare class NativeGateway {
 export declare class NativeStream {
 
   [globalThis.Symbol.asyncIterator](): globalThis.__NapiRsAsyncGenerator<NativeStream, Buffer, void, undefined>
+}
+
+/** Every error class: `[name, parent name]`, parents first. */
+export declare function errorClasses(): Array<Array<string>>
+
+/** A file field of an upload (`audio.transcriptions.create`, `images.edit`, ...). */
+export interface NativeFile {
+  /** The form field. */
+  field: string
+  /** The file name. */
+  filename: string
+  /** Its content type. */
+  contentType?: string
+  /** The bytes. */
+  data: Buffer
 }
 
 /**
@@ -65,6 +83,20 @@ export interface NativeHttpReply {
   stream?: NativeStream
 }
 
+/** One option as the engine declares it (`OPTIONS`). */
+export interface NativeOption {
+  /** snake_case name. */
+  name: string
+  /** camelCase name. */
+  camel: string
+  /** The `x-portkey-*` header, if a request can set it by header. */
+  header?: string
+  /** The TypeScript type. */
+  typescriptType: string
+  /** Docs. */
+  doc: string
+}
+
 /** What `create` resolves to: a complete answer (`body`) or a stream (`stream`). */
 export interface NativeReply {
   /** HTTP status of the answer. */
@@ -78,3 +110,9 @@ export interface NativeReply {
   /** Route info as JSON text (`route_json`). */
   route: string
 }
+
+/** Every option, as the engine declares it. */
+export declare function options(): Array<NativeOption>
+
+/** Every resource: `[method path, body kind]` (`["chat.completions.create", "json"]`). */
+export declare function resources(): Array<Array<string>>

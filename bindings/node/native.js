@@ -837,3 +837,6 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeGateway = nativeBinding.NativeGateway
 module.exports.NativeStream = nativeBinding.NativeStream
+module.exports.errorClasses = nativeBinding.errorClasses
+module.exports.options = nativeBinding.options
+module.exports.resources = nativeBinding.resources

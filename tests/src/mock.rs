@@ -11,7 +11,8 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
-use gateway_http::server::{AppState, ConfigStore, DEFAULT_BODY_LIMIT};
+use gateway_http::protocol::{ConfigNames, ConfigStore, Resolver};
+use gateway_http::server::{AppState, DEFAULT_BODY_LIMIT};
 use tokio::net::TcpListener;
 
 /// One scripted answer.
@@ -244,7 +245,10 @@ pub async fn start_gateway(options: GatewayOptions) -> Gateway {
     let transport = gateway_http::HyperTransport::new(gateway_http::TransportOptions::default()).unwrap();
     let mut state = AppState::new(
         gateway_core::Engine::new(Arc::new(transport.clone())),
-        ConfigStore::new(options.default_config, options.config_dir),
+        Resolver::server(ConfigStore::new(
+            options.default_config,
+            options.config_dir.map_or(ConfigNames::None, ConfigNames::Dir),
+        )),
         options.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
     );
     if let Some(timeout) = options.header_read_timeout {

@@ -141,7 +141,7 @@ async fn vertex_with_a_service_account_calls_upstream_with_the_exchanged_token()
     );
     for _ in 0..2 {
         let r = engine.handle(&request, &options).await;
-        assert_eq!(r.status, 200, "{:?}", r.error);
+        assert_eq!(r.status, 200, "{:?}", r.error());
     }
     let received = vertex.received();
     assert_eq!(received.len(), 2);
@@ -161,6 +161,6 @@ async fn vertex_with_a_service_account_calls_upstream_with_the_exchanged_token()
     };
     let r = engine.handle(&request, &options).await;
     assert_eq!(r.status, 400);
-    assert_eq!(r.error.unwrap().code, gateway_core::ErrorCode::InvalidConfig);
+    assert_eq!(r.result.unwrap_err().code, gateway_core::ErrorCode::InvalidConfig);
     assert_eq!(vertex.received().len(), 2);
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::executor::block_on;
-use gateway_core::config::ProviderTarget;
 use gateway_core::engine::{CacheStatus, TransportErrorKind};
+use gateway_core::providers::ProviderTarget;
 use gateway_core::rng::SplitMix64;
 use gateway_core::{Config, Endpoint, Engine, ErrorCode, GatewayRequest, RequestBody, RequestOptions, ResponseBody};
 use gateway_tests::fake::{Reply, ScriptedTransport};
@@ -45,10 +45,12 @@ fn setup() -> Setup {
     Setup { transport, engine }
 }
 
+/// The answer's JSON, or for a failed request the OpenAI error JSON the edge would send.
 fn body_json(r: &gateway_core::Response) -> Value {
-    match &r.body {
-        ResponseBody::Full(b) => serde_json::from_slice(b).unwrap(),
-        ResponseBody::Events(_) => panic!("expected a full body"),
+    match &r.result {
+        Ok(gateway_core::Answer { body: ResponseBody::Full(b), .. }) => serde_json::from_slice(b).unwrap(),
+        Ok(_) => panic!("expected a full body"),
+        Err(e) => e.to_openai_json(),
     }
 }
 
@@ -88,7 +90,7 @@ fn when_every_fallback_target_fails_the_last_answer_is_returned() {
     let r = block_on(s.engine.handle(&hello(), &options(config)));
     assert_eq!(r.status, 401);
     assert_eq!(r.route.option_index.as_deref(), Some("config.targets[1]"));
-    assert_eq!(r.error.as_ref().unwrap().code, ErrorCode::UpstreamError);
+    assert_eq!(r.error().unwrap().code, ErrorCode::UpstreamError);
 }
 
 #[test]
@@ -183,7 +185,7 @@ fn retry_after_is_honoured_on_429_and_503_within_the_budget() {
     assert_eq!((r.status, r.route.retry_count), (429, -1));
     assert_eq!(s.transport.calls().len(), 1);
     assert_eq!(r.headers["retry-after"], "99", "upstream retry-after passes through");
-    assert_eq!(r.error.unwrap().code, ErrorCode::RateLimited);
+    assert_eq!(r.result.unwrap_err().code, ErrorCode::RateLimited);
 }
 
 #[test]
@@ -243,7 +245,7 @@ fn the_request_timeout_option_overrides_the_config() {
     opts.request_timeout = Some(Duration::from_millis(5));
     let r = block_on(s.engine.handle(&hello(), &opts));
     assert_eq!(r.status, 408);
-    assert!(r.error.unwrap().message.contains("5ms"));
+    assert!(r.result.unwrap_err().message.contains("5ms"));
 }
 
 #[test]
@@ -263,7 +265,7 @@ fn connection_failures_are_retried_whatever_the_status_list_and_then_fall_back()
     let s = setup();
     let r = block_on(s.engine.handle(&hello(), &options(target("nowhere"))));
     assert_eq!((r.status, r.route.retry_count), (502, 0));
-    assert_eq!(r.error.unwrap().code, ErrorCode::UpstreamConnectionError);
+    assert_eq!(r.result.unwrap_err().code, ErrorCode::UpstreamConnectionError);
 }
 
 #[test]
@@ -320,7 +322,7 @@ fn conditional_routes_on_metadata_and_params_and_fails_clearly_without_a_match()
     opts.metadata = Arc::new(json!({"user": {"plan": "free"}}));
     let r = block_on(s.engine.handle(&hello(), &opts));
     assert_eq!(r.status, 400);
-    assert_eq!(r.error.unwrap().code, ErrorCode::NoRouteMatched);
+    assert_eq!(r.result.unwrap_err().code, ErrorCode::NoRouteMatched);
 }
 
 fn body_was_parsed(request: &GatewayRequest) -> bool {
@@ -358,9 +360,7 @@ fn a_pass_through_request_is_forwarded_without_parsing_its_body() {
 fn the_request_provider_fills_leaves_without_one() {
     let s = setup();
     s.transport.script("a", [Reply::ok(OK)]);
-    let config =
-        Config::from_json_with_request_provider(&json!({"retry": {"attempts": 1}, "custom_host": "http://a/v1"}))
-            .unwrap();
+    let config = Config::load(&json!({"retry": {"attempts": 1}, "custom_host": "http://a/v1"})).unwrap();
     let mut options_map = serde_json::Map::new();
     options_map.insert("api_key".into(), json!("from-header"));
     let opts = RequestOptions {
@@ -386,7 +386,7 @@ fn malformed_bodies_are_400s_naming_the_field_and_nothing_is_sent() {
     ] {
         let r = block_on(s.engine.handle(&chat(body), &opts));
         assert_eq!(r.status, 400);
-        let e = r.error.unwrap();
+        let e = r.result.unwrap_err();
         assert_eq!((e.code, e.param.as_deref()), (ErrorCode::InvalidRequest, Some(param)));
     }
     assert!(s.transport.calls().is_empty());
@@ -402,7 +402,7 @@ fn an_endpoint_a_provider_lacks_is_a_400_and_falls_back() {
     );
     let only_groq = options(json!({"provider": "groq", "api_key": "k"}));
     let r = block_on(s.engine.handle(&embed, &only_groq));
-    assert_eq!((r.status, r.error.unwrap().code), (400, ErrorCode::UnsupportedEndpoint));
+    assert_eq!((r.status, r.result.unwrap_err().code), (400, ErrorCode::UnsupportedEndpoint));
     let config =
         json!({"strategy": {"mode": "fallback"}, "targets": [{"provider": "groq", "api_key": "k"}, target("b")]});
     let r = block_on(s.engine.handle(&embed, &options(config)));
@@ -422,7 +422,9 @@ fn streamed() -> GatewayRequest {
 }
 
 fn collect(r: gateway_core::Response) -> (Vec<Value>, Option<gateway_core::GatewayError>) {
-    let ResponseBody::Events(stream) = r.body else { panic!("expected a stream, got {:?}", r.error) };
+    let Ok(gateway_core::Answer { body: ResponseBody::Events(stream), .. }) = r.result else {
+        panic!("expected a stream, got {:?}", r.error())
+    };
     let items: Vec<_> = block_on(stream.collect());
     let mut chunks = Vec::new();
     let mut error = None;
@@ -575,7 +577,7 @@ fn a_cached_answer_is_replayed_to_a_streaming_caller() {
     );
     let r = block_on(s.engine.handle(&with_usage, &opts));
     assert_eq!((r.status, r.route.cache_status), (200, CacheStatus::Hit));
-    assert_eq!(r.content_type.as_deref(), Some("text/event-stream"));
+    assert_eq!(r.result.as_ref().unwrap().content_type.as_deref(), Some("text/event-stream"));
     let (chunks, error) = collect(r);
     assert!(error.is_none());
     let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();

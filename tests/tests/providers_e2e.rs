@@ -1402,9 +1402,11 @@ async fn bedrock_session_token_is_signed_and_the_engine_stream_completes() {
     let request = GatewayRequest::json(Endpoint::ChatCompletions, RequestBody::from_value(streamed(model)).unwrap());
     let options = RequestOptions { config: Some(Arc::new(Config::from_json(&target).unwrap())), ..Default::default() };
     let response = engine.handle(&request, &options).await;
-    assert!(response.error.is_none(), "{:?} {:?}", response.error, mock.rejected());
+    assert!(response.error().is_none(), "{:?} {:?}", response.error(), mock.rejected());
     assert_eq!(response.status, 200);
-    let ResponseBody::Events(mut events) = response.body else { panic!("expected a stream") };
+    let Ok(gateway_core::Answer { body: ResponseBody::Events(mut events), .. }) = response.result else {
+        panic!("expected a stream")
+    };
     let mut chunks = Vec::new();
     while let Some(item) = events.next().await {
         let bytes: Bytes = item.unwrap_or_else(|e| panic!("the stream failed: {e}"));

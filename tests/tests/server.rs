@@ -606,7 +606,7 @@ async fn a_public_bind_refuses_private_upstreams_unless_allowed() {
     .unwrap();
     let r = strict.handle(&request, &options(target(&mock))).await;
     assert_eq!(r.status, 400);
-    let e = r.error.unwrap();
+    let e = r.result.unwrap_err();
     assert_eq!((e.code.as_str(), e.param.as_deref()), ("invalid_request", Some("custom_host")));
     assert!(mock.received().is_empty(), "nothing was sent to the private address");
     let metadata = json!({"provider": "openai", "api_key": "k", "custom_host": "http://metadata.google.internal/v1"});
@@ -641,7 +641,9 @@ async fn an_upstream_that_goes_silent_mid_stream_hits_the_idle_timeout() {
     );
     let started = Instant::now();
     let response = engine.handle(&request, &options).await;
-    let gateway_core::ResponseBody::Events(events) = response.body else { panic!("expected a stream") };
+    let Ok(gateway_core::Answer { body: gateway_core::ResponseBody::Events(events), .. }) = response.result else {
+        panic!("expected a stream")
+    };
     let items: Vec<_> = events.collect().await;
     assert!(items[0].is_ok(), "the first chunk arrived");
     let error = items.last().unwrap().as_ref().unwrap_err();

@@ -3,29 +3,30 @@
 //! Only conversion and runtime bridging live here (see the Bindings section of the shared
 //! STYLE.md): request bodies and route info cross as JSON text, answers as bytes, and every
 //! call runs on napi's tokio runtime as a Promise. Errors reject with a message made of
-//! [`ERROR_MARKER`] and the facade's `error_json`, which `index.js` turns into a
-//! `GatewayError`. Streams are pull-based: each `next()` pulls one item from the Rust
-//! stream, and `return()` (a `break` out of `for await`) drops it, which cancels the
-//! upstream request.
+//! [`ERROR_MARKER`] and the error's class (picked by `protocol::ErrorClass`, an
+//! exhaustive match on the error code) and fields, which `index.js` turns into an
+//! instance of that class. Streams are pull-based: each `next()` pulls one item from the
+//! Rust stream, and `return()` (a `break` out of `for await`) drops it at once, which
+//! cancels the upstream request.
 
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use gateway_core::engine::RouteInfo;
 use gateway_core::{Engine, GatewayError};
 use gateway_http::client::{
-    CallError, ClientOptions, Created, Gateway, HttpReply, HttpReplyBody, endpoint_from_name, error_json, route_json,
+    CallArgs, CallError, CallOptions, ClosableStream, Created, Gateway, header_name, header_value,
+};
+use gateway_http::protocol::{
+    self, BodyKind, ErrorClass, FilePart, HttpReply, HttpReplyBody, OPTIONS, Options, RESOURCES, error_fields,
+    route_json,
 };
 use napi::bindgen_prelude::{AsyncGenerator, Buffer};
 use napi_derive::napi;
 
 /// Prefix of an error message that carries a gateway error as JSON (index.js parses it).
 const ERROR_MARKER: &str = "\u{1}gatewise-error:";
-
-type ItemStream = Pin<Box<dyn Stream<Item = Result<Bytes, GatewayError>> + Send>>;
 
 /// One engine (and connection pool) per process, shared by every client.
 fn engine() -> napi::Result<Engine> {
@@ -37,7 +38,9 @@ fn engine() -> napi::Result<Engine> {
 }
 
 fn to_js_err(error: &GatewayError, route: &RouteInfo) -> napi::Error {
-    napi::Error::from_reason(format!("{ERROR_MARKER}{}", error_json(error, route)))
+    let mut fields = error_fields(error, route);
+    fields["class"] = ErrorClass::of(error).name().into();
+    napi::Error::from_reason(format!("{ERROR_MARKER}{fields}"))
 }
 
 fn call_err(e: CallError) -> napi::Error {
@@ -53,8 +56,83 @@ fn parse_json(text: &str, what: &str) -> napi::Result<serde_json::Value> {
         .map_err(|e| plain_err(GatewayError::request("", format!("{what} is not valid JSON: {e}"))))
 }
 
-fn parse_options(options_json: &str) -> napi::Result<ClientOptions> {
-    ClientOptions::from_json(parse_json(options_json, "options")?).map_err(plain_err)
+fn parse_options(options_json: &str) -> napi::Result<Options> {
+    Options::from_json(parse_json(options_json, "options")?).map_err(plain_err)
+}
+
+fn parse_object(text: &str, what: &str) -> napi::Result<serde_json::Map<String, serde_json::Value>> {
+    match parse_json(text, what)? {
+        serde_json::Value::Object(object) => Ok(object),
+        _ => Err(plain_err(GatewayError::request("", format!("{what} must be an object")))),
+    }
+}
+
+/// A file field of an upload (`audio.transcriptions.create`, `images.edit`, ...).
+#[napi(object)]
+pub struct NativeFile {
+    /// The form field.
+    pub field: String,
+    /// The file name.
+    pub filename: String,
+    /// Its content type.
+    pub content_type: Option<String>,
+    /// The bytes.
+    pub data: Buffer,
+}
+
+/// One option as the engine declares it (`OPTIONS`).
+#[napi(object, object_from_js = false)]
+pub struct NativeOption {
+    /// snake_case name.
+    pub name: String,
+    /// camelCase name.
+    pub camel: String,
+    /// The `x-portkey-*` header, if a request can set it by header.
+    pub header: Option<String>,
+    /// The TypeScript type.
+    pub typescript_type: String,
+    /// Docs.
+    pub doc: String,
+}
+
+/// Every option, as the engine declares it.
+#[napi]
+pub fn options() -> Vec<NativeOption> {
+    OPTIONS
+        .iter()
+        .map(|o| NativeOption {
+            name: o.name.into(),
+            camel: o.camel.into(),
+            header: o.header.map(Into::into),
+            typescript_type: o.typescript_type.into(),
+            doc: o.doc.into(),
+        })
+        .collect()
+}
+
+/// Every resource: `[method path, body kind]` (`["chat.completions.create", "json"]`).
+#[napi]
+pub fn resources() -> Vec<Vec<String>> {
+    RESOURCES
+        .iter()
+        .map(|r| {
+            let kind = match r.body {
+                BodyKind::Json => "json",
+                BodyKind::Multipart => "multipart",
+                BodyKind::Empty => "empty",
+            };
+            vec![r.method.to_owned(), kind.to_owned()]
+        })
+        .collect()
+}
+
+/// Every error class: `[name, parent name]`, parents first.
+#[napi]
+pub fn error_classes() -> Vec<Vec<String>> {
+    ErrorClass::ALL
+        .iter()
+        .map(|c| vec![c.name().to_owned(), c.parent().map_or("GatewayError", ErrorClass::name).to_owned()])
+        .collect()
 }
 
 /// The client: a facade `Gateway` behind an `Arc`, so calls clone a pointer, not options.
@@ -94,7 +172,7 @@ pub struct NativeHttpReply {
 
 #[napi]
 impl NativeGateway {
-    /// `optionsJson`: the facade's `ClientOptions` as a JSON object (snake_case keys).
+    /// `optionsJson`: the client options as a JSON object (snake_case or camelCase keys).
     #[napi(constructor)]
     pub fn new(options_json: String) -> napi::Result<Self> {
         let options = parse_options(&options_json)?;
@@ -110,13 +188,30 @@ impl NativeGateway {
         Ok(Self { inner: Arc::new(inner) })
     }
 
-    /// Call `endpoint` (`chat.completions`, `embeddings`, ...) with an OpenAI body (JSON text).
+    /// Call a resource (`chat.completions.create`, ...) with its params (JSON text), the
+    /// files of an upload, and the per-call options (JSON text).
     #[napi]
-    pub async fn create(&self, endpoint: String, body_json: String) -> napi::Result<NativeReply> {
-        let endpoint = endpoint_from_name(&endpoint).map_err(plain_err)?;
-        let body = parse_json(&body_json, "the request body")?;
+    pub async fn create(
+        &self,
+        method: String,
+        params_json: String,
+        files: Vec<NativeFile>,
+        call_json: String,
+    ) -> napi::Result<NativeReply> {
+        let resource = protocol::resource(&method).map_err(plain_err)?;
+        let files = files
+            .into_iter()
+            .map(|f| FilePart {
+                field: f.field,
+                filename: f.filename,
+                content_type: f.content_type,
+                data: Bytes::copy_from_slice(&f.data),
+            })
+            .collect();
+        let args = CallArgs { params: parse_object(&params_json, "the request params")?, files };
+        let call = CallOptions::from_json(parse_json(&call_json, "call options")?).map_err(plain_err)?;
         let inner = self.inner.clone();
-        Ok(match inner.create(endpoint, body).await.map_err(call_err)? {
+        Ok(match inner.create(resource, args, call).await.map_err(call_err)? {
             Created::Reply(reply) => NativeReply {
                 status: u32::from(reply.status),
                 content_type: reply.content_type,
@@ -128,7 +223,7 @@ impl NativeGateway {
                 status: 200,
                 content_type: Some("text/event-stream".to_owned()),
                 body: None,
-                stream: Some(NativeStream::new(events)),
+                stream: Some(NativeStream { inner: ClosableStream::new(events) }),
                 route: route_json(&route).to_string(),
             },
         })
@@ -138,19 +233,19 @@ impl NativeGateway {
     #[napi]
     pub fn route(
         &self,
-        endpoint: String,
-        body_json: String,
+        method: String,
+        params_json: String,
         metadata_json: Option<String>,
         seed: Option<i64>,
     ) -> napi::Result<String> {
-        let endpoint = endpoint_from_name(&endpoint).map_err(plain_err)?;
-        let body = parse_json(&body_json, "the request body")?;
+        let resource = protocol::resource(&method).map_err(plain_err)?;
+        let params = parse_object(&params_json, "the request params")?;
         let metadata = metadata_json.map(|m| parse_json(&m, "metadata")).transpose()?;
         let seed = seed
             .map(u64::try_from)
             .transpose()
             .map_err(|_| plain_err(GatewayError::request("seed", "seed must be a non-negative integer")))?;
-        let plan = self.inner.route(endpoint, body, metadata, seed).map_err(plain_err)?;
+        let plan = self.inner.route(resource, params, metadata, seed).map_err(plain_err)?;
         Ok(serde_json::json!({ "targets": plan }).to_string())
     }
 
@@ -175,11 +270,7 @@ fn header_map(flat: &[String]) -> napi::Result<http::HeaderMap> {
     let mut map = http::HeaderMap::with_capacity(flat.len() / 2);
     for pair in flat.chunks_exact(2) {
         let (name, value) = (&pair[0], &pair[1]);
-        let name = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| plain_err(GatewayError::request("headers", format!("invalid header name {name:?}"))))?;
-        let value = http::HeaderValue::from_str(value)
-            .map_err(|_| plain_err(GatewayError::request("headers", format!("invalid value for header {name}"))))?;
-        map.append(name, value);
+        map.append(header_name(name).map_err(plain_err)?, header_value(name, value).map_err(plain_err)?);
     }
     Ok(map)
 }
@@ -192,64 +283,19 @@ fn http_reply(reply: HttpReply) -> NativeHttpReply {
     }
     let (body, stream) = match reply.body {
         HttpReplyBody::Full(bytes) => (Some(Buffer::from(Vec::from(bytes))), None),
-        HttpReplyBody::Stream(frames) => (None, Some(NativeStream::new(Box::pin(frames.map(Ok))))),
+        HttpReplyBody::Stream(frames) => {
+            (None, Some(NativeStream { inner: ClosableStream::new(Box::pin(frames.map(Ok))) }))
+        }
     };
     NativeHttpReply { status: u32::from(reply.status), headers, body, stream }
 }
 
 /// A pull-based stream of byte items (chunk JSON, or SSE frames), usable with `for await`.
-/// `return()` drops the Rust stream, which drops the upstream response and so cancels the
-/// upstream request — also while a `next()` is waiting for the upstream.
+/// `return()` closes it at once — also while a `next()` is waiting for the upstream — and
+/// drops the upstream response, which cancels the upstream request.
 #[napi(async_iterator)]
 pub struct NativeStream {
-    state: Arc<StreamState>,
-}
-
-struct StreamState {
-    stream: tokio::sync::Mutex<Option<ItemStream>>,
-    closed: AtomicBool,
-    close: tokio::sync::Notify,
-}
-
-impl NativeStream {
-    fn new(stream: ItemStream) -> Self {
-        Self {
-            state: Arc::new(StreamState {
-                stream: tokio::sync::Mutex::new(Some(stream)),
-                closed: AtomicBool::new(false),
-                close: tokio::sync::Notify::new(),
-            }),
-        }
-    }
-}
-
-async fn next_item(state: Arc<StreamState>) -> Result<Option<Bytes>, GatewayError> {
-    // Registered before the flag is read, so a close() in between still wakes us.
-    let closing = state.close.notified();
-    tokio::pin!(closing);
-    if state.closed.load(Ordering::Acquire) {
-        return Ok(None);
-    }
-    let mut guard = tokio::select! {
-        guard = state.stream.lock() => guard,
-        () = &mut closing => return Ok(None),
-    };
-    let Some(stream) = guard.as_mut() else { return Ok(None) };
-    let item = tokio::select! {
-        item = stream.next() => item,
-        () = &mut closing => None,
-    };
-    match item {
-        Some(Ok(bytes)) => Ok(Some(bytes)),
-        Some(Err(e)) => {
-            *guard = None;
-            Err(e)
-        }
-        None => {
-            *guard = None;
-            Ok(None)
-        }
-    }
+    inner: Arc<ClosableStream>,
 }
 
 #[napi]
@@ -259,9 +305,9 @@ impl AsyncGenerator for NativeStream {
     type Return = ();
 
     fn next(&mut self, _value: Option<()>) -> impl Future<Output = napi::Result<Option<Buffer>>> + Send + 'static {
-        let state = self.state.clone();
+        let inner = self.inner.clone();
         async move {
-            match next_item(state).await {
+            match inner.next().await {
                 Ok(item) => Ok(item.map(|bytes| Buffer::from(Vec::from(bytes)))),
                 Err(e) => Err(plain_err(e)),
             }
@@ -269,13 +315,7 @@ impl AsyncGenerator for NativeStream {
     }
 
     fn complete(&mut self, _value: Option<()>) -> impl Future<Output = napi::Result<Option<Buffer>>> + Send + 'static {
-        let state = self.state.clone();
-        async move {
-            state.closed.store(true, Ordering::Release);
-            state.close.notify_waiters();
-            // Dropping the stream drops the upstream response: the request is cancelled.
-            state.stream.lock().await.take();
-            Ok(None)
-        }
+        self.inner.close();
+        async { Ok(None) }
     }
 }

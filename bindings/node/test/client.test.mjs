@@ -151,7 +151,7 @@ test('withOptions can replace the config; an invalid one throws GatewayError', a
   assert.equal((await moved.chat.completions.create(hello())).choices[0].message.content, 'b:hello')
   assert.throws(
     () => gw.withOptions({ config: { provider: 'opneai', api_key: 'k' } }),
-    (e) => e instanceof GatewayError && e.code === 'invalid_config' && e.path === 'provider',
+    (e) => e instanceof GatewayError && e.code === 'invalid_config' && e.param === 'provider',
   )
 })
 

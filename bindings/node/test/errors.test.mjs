@@ -1,8 +1,21 @@
-// Errors: every failure is a GatewayError with code, status, path, provider and route.
+// Errors: every failure is a GatewayError of the OpenAI SDKs' class for it, with code,
+// status, param, provider and route.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 
-import { Gateway, GatewayError } from 'gatewise'
+import {
+  Gateway,
+  GatewayError,
+  APIStatusError,
+  APIConnectionError,
+  APITimeoutError,
+  BadRequestError,
+  ConfigError,
+  AuthenticationError,
+  PermissionDeniedError,
+  RateLimitError,
+  InternalServerError,
+} from 'gatewise'
 import { mockRegistry, target, hello, json, hold, deadUrl, openaiHandler } from './helpers.mjs'
 
 const mockOf = mockRegistry()
@@ -16,18 +29,27 @@ function isGatewayError(fields) {
   }
 }
 
-test('an invalid config throws GatewayError with code, path, message and status', () => {
+test('an invalid config throws ConfigError (a BadRequestError) with code, param, message and status', () => {
   assert.throws(
     () =>
       new Gateway({
         config: { strategy: { mode: 'fallback' }, targets: [{ provider: 'openai', api_key: 'k', retry: { attempts: 9 } }] },
       }),
-    isGatewayError({ code: 'invalid_config', path: 'targets[0].retry.attempts', status: 400, name: 'GatewayError' }),
+    isGatewayError({ code: 'invalid_config', param: 'targets[0].retry.attempts', status: 400, name: 'ConfigError' }),
   )
+  const e = (() => {
+    try {
+      new Gateway({ config: { provider: 'openai', retry: { attempts: 9 } } })
+    } catch (err) {
+      return err
+    }
+  })()
+  assert.ok(e instanceof ConfigError && e instanceof BadRequestError && e instanceof APIStatusError)
+  assert.equal(e.path, e.param, 'the old name still reads')
   assert.throws(() => new Gateway({ config: '{not json' }), isGatewayError({ code: 'invalid_config' }))
   assert.throws(() => new Gateway({ config: '/nonexistent/gatewise.json' }), isGatewayError({ code: 'invalid_config' }))
   assert.throws(() => new Gateway({}), isGatewayError({ code: 'invalid_config' }))
-  assert.throws(() => new Gateway({ provider: 'nope', apiKey: 'k' }), isGatewayError({ code: 'invalid_config', path: 'provider' }))
+  assert.throws(() => new Gateway({ provider: 'nope', apiKey: 'k' }), isGatewayError({ code: 'invalid_config', param: 'provider' }))
 })
 
 test('429 from the upstream: rate_limited, status 429, provider, route', async () => {
@@ -37,9 +59,10 @@ test('429 from the upstream: rate_limited, status 429, provider, route', async (
   const gw = new Gateway({ config: target(mock), traceId: 'tr-429' })
   await assert.rejects(
     gw.chat.completions.create(hello()),
-    isGatewayError({ code: 'rate_limited', status: 429, provider: 'openai', retryable: true }),
+    isGatewayError({ code: 'rate_limited', status: 429, provider: 'openai', retryable: true, name: 'RateLimitError' }),
   )
   const err = await gw.chat.completions.create(hello()).catch((e) => e)
+  assert.ok(err instanceof RateLimitError && err instanceof APIStatusError)
   assert.match(err.message, /slow down/)
   assert.equal(err.route.provider, 'openai')
   assert.equal(err.route.option_index, 'config')
@@ -54,8 +77,25 @@ test('401 from the upstream keeps its status', async () => {
   const gw = new Gateway({ config: target(mock) })
   await assert.rejects(
     gw.chat.completions.create(hello()),
-    isGatewayError({ status: 401, provider: 'openai', retryable: false }),
+    isGatewayError({ status: 401, provider: 'openai', retryable: false, name: 'AuthenticationError' }),
   )
+  const err = await gw.chat.completions.create(hello()).catch((e) => e)
+  assert.ok(err instanceof AuthenticationError && err instanceof APIStatusError)
+})
+
+test('other upstream statuses pick their OpenAI SDK class', async () => {
+  for (const [status, Class] of [
+    [403, PermissionDeniedError],
+    [500, InternalServerError],
+    [418, APIStatusError],
+  ]) {
+    const mock = await mockOf((req, res) => json(res, status, { error: { message: `status ${status}` } }))
+    const gw = new Gateway({ config: target(mock) })
+    const err = await gw.chat.completions.create(hello()).catch((e) => e)
+    assert.ok(err instanceof Class, `${status}: ${err.name}`)
+    assert.equal(err.name, Class.name)
+    assert.equal(err.status, status)
+  }
 })
 
 test('requestTimeout gives a timeout error (408), then falls back when configured', async () => {
@@ -65,7 +105,10 @@ test('requestTimeout gives a timeout error (408), then falls back when configure
   })
   const gw = new Gateway({ config: target(slow), requestTimeout: 150 })
   const started = performance.now()
-  await assert.rejects(gw.chat.completions.create(hello()), isGatewayError({ code: 'timeout', status: 408 }))
+  await assert.rejects(
+    gw.chat.completions.create(hello()),
+    isGatewayError({ code: 'timeout', status: 408, name: 'APITimeoutError' }),
+  )
   assert.ok(performance.now() - started < 2000)
   const good = await mockOf(openaiHandler({ tag: 'fast' }))
   const fb = new Gateway({
@@ -81,8 +124,10 @@ test('connection refused: upstream_connection_error (502)', async () => {
   const gw = new Gateway({ provider: 'openai', apiKey: 'k', customHost: await deadUrl() })
   await assert.rejects(
     gw.chat.completions.create(hello()),
-    isGatewayError({ code: 'upstream_connection_error', status: 502, retryable: true }),
+    isGatewayError({ code: 'upstream_connection_error', status: 502, retryable: true, name: 'APIConnectionError' }),
   )
+  const err = await gw.chat.completions.create(hello()).catch((e) => e)
+  assert.ok(err instanceof APIConnectionError && !(err instanceof APITimeoutError))
 })
 
 test('a malformed request body is invalid_request', async () => {

@@ -36,7 +36,7 @@ export async function startMock(handler) {
     try {
       body = raw ? JSON.parse(raw) : null
     } catch {}
-    const record = { method: req.method, url: req.url, headers: req.headers, body }
+    const record = { method: req.method, url: req.url, headers: req.headers, body, raw: Buffer.concat(chunks) }
     requests.push(record)
     // The client closing the connection before the answer ended: the upstream request
     // was cancelled.
@@ -163,8 +163,19 @@ export async function deadUrl() {
  * embeddings, images and moderations. The reply content echoes the last user message.
  */
 export function openaiHandler({ tag = 'mock' } = {}) {
-  return async (req, res, body) => {
+  return async (req, res, body, record) => {
     const p = req.url.split('?')[0]
+    if (/\/audio\/(transcriptions|translations)$/.test(p) || /\/images\/(edits|variations)$/.test(p)) {
+      // Uploads: read the multipart form the way a server would, and describe it back.
+      const form = await new Response(record.raw, { headers: { 'content-type': req.headers['content-type'] } }).formData()
+      const files = []
+      const fields = {}
+      for (const [name, value] of form) {
+        if (typeof value === 'string') fields[name] = value
+        else files.push({ name, filename: value.name, type: value.type, size: value.size, text: await value.text() })
+      }
+      return json(res, 200, { text: `${tag}:${p.split('/').slice(-2).join('/')}`, fields, files, created: 1, data: [] })
+    }
     if (p.endsWith('/chat/completions')) {
       const last = body.messages?.at(-1)?.content ?? ''
       if (body.stream) {

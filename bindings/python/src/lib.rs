@@ -1,25 +1,65 @@
 //! `gatewise._native`: the Python binding's Rust half.
 //!
 //! Only conversion and runtime bridging live here (see ../shared/STYLE.md): payloads
-//! cross as JSON text, errors as JSON for `gatewise._errors.from_native`, and calls run on
+//! cross as JSON text, errors as exceptions of the classes this module creates (picked
+//! by `protocol::ErrorClass`, an exhaustive match on the error code), and calls run on
 //! pyo3-async-runtimes' tokio runtime — blocking with the GIL released for the sync API,
 //! as asyncio awaitables (cancellation drops the Rust future) for the async one.
 
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use gateway_core::engine::RouteInfo;
 use gateway_core::{Engine, GatewayError};
 use gateway_http::client::{
-    CallError, ClientOptions, Created, Gateway, HttpReplyBody, endpoint_from_name, error_json, route_json,
+    CallArgs, CallError, CallOptions, ClosableStream, Created, Gateway, header_name, header_value,
+};
+use gateway_http::protocol::{
+    self, BodyKind, ErrorClass, FilePart, HttpReply, HttpReplyBody, OPTIONS, Options, RESOURCES, error_fields,
+    route_json,
 };
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyTuple, PyType};
 
-type ItemStream = Pin<Box<dyn Stream<Item = Result<Bytes, GatewayError>> + Send>>;
+/// The exception classes (Python names; a module of their own so they do not clash with
+/// the engine's `GatewayError`).
+mod exceptions {
+    use pyo3::create_exception;
+    use pyo3::exceptions::PyException;
+
+    create_exception!(_native, GatewayError, PyException, "Base of every Gatewise error.");
+    create_exception!(_native, APIStatusError, GatewayError, "The request failed with an HTTP status.");
+    create_exception!(_native, APIConnectionError, GatewayError, "The upstream could not be reached.");
+    create_exception!(_native, APITimeoutError, APIConnectionError, "An attempt exceeded its timeout.");
+    create_exception!(_native, BadRequestError, APIStatusError, "400: the request (or a header) is invalid.");
+    create_exception!(_native, ConfigError, BadRequestError, "The config (or a client option) is invalid.");
+    create_exception!(_native, AuthenticationError, APIStatusError, "401.");
+    create_exception!(_native, PermissionDeniedError, APIStatusError, "403.");
+    create_exception!(_native, NotFoundError, APIStatusError, "404.");
+    create_exception!(_native, ConflictError, APIStatusError, "409.");
+    create_exception!(_native, UnprocessableEntityError, APIStatusError, "422.");
+    create_exception!(_native, RateLimitError, APIStatusError, "429.");
+    create_exception!(_native, InternalServerError, APIStatusError, "5xx.");
+}
+
+fn exception_type(py: Python<'_>, class: ErrorClass) -> Bound<'_, PyType> {
+    match class {
+        ErrorClass::BadRequest => py.get_type::<exceptions::BadRequestError>(),
+        ErrorClass::Config => py.get_type::<exceptions::ConfigError>(),
+        ErrorClass::Authentication => py.get_type::<exceptions::AuthenticationError>(),
+        ErrorClass::PermissionDenied => py.get_type::<exceptions::PermissionDeniedError>(),
+        ErrorClass::NotFound => py.get_type::<exceptions::NotFoundError>(),
+        ErrorClass::Conflict => py.get_type::<exceptions::ConflictError>(),
+        ErrorClass::UnprocessableEntity => py.get_type::<exceptions::UnprocessableEntityError>(),
+        ErrorClass::RateLimit => py.get_type::<exceptions::RateLimitError>(),
+        ErrorClass::InternalServer => py.get_type::<exceptions::InternalServerError>(),
+        ErrorClass::ApiStatus => py.get_type::<exceptions::APIStatusError>(),
+        ErrorClass::ApiTimeout => py.get_type::<exceptions::APITimeoutError>(),
+        ErrorClass::ApiConnection => py.get_type::<exceptions::APIConnectionError>(),
+    }
+}
 
 /// One engine (and connection pool) per process, shared by every client.
 fn engine() -> PyResult<Engine> {
@@ -34,14 +74,17 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     pyo3_async_runtimes::tokio::get_runtime()
 }
 
-/// Build the Python exception for an error (`gatewise._errors.from_native` picks the class).
+/// The exception for an error: its class, and the fields `gatewise._errors` documents
+/// (`code`, `status_code`, `param`, `provider`, `retryable`, `errors`, `body`, `route`).
 fn to_py_err(error: &GatewayError, route: &RouteInfo) -> PyErr {
     Python::attach(|py| {
-        let payload = error_json(error, route).to_string();
-        match py.import("gatewise._errors").and_then(|m| m.call_method1("from_native", (payload,))) {
-            Ok(exc) => PyErr::from_value(exc),
-            Err(e) => e,
-        }
+        let build = || -> PyResult<PyErr> {
+            let err = PyErr::from_type(exception_type(py, ErrorClass::of(error)), (error.message.clone(),));
+            let fields = error_fields(error, route).to_string();
+            py.import("gatewise._errors")?.call_method1("_fill", (err.value(py), fields))?;
+            Ok(err)
+        };
+        build().unwrap_or_else(|e| e)
     })
 }
 
@@ -58,6 +101,33 @@ fn parse_json(text: &str, what: &str) -> PyResult<serde_json::Value> {
         .map_err(|e| plain_err(GatewayError::request("", format!("{what} is not valid JSON: {e}"))))
 }
 
+fn parse_object(text: &str, what: &str) -> PyResult<serde_json::Map<String, serde_json::Value>> {
+    match parse_json(text, what)? {
+        serde_json::Value::Object(object) => Ok(object),
+        _ => Err(plain_err(GatewayError::request("", format!("{what} must be an object")))),
+    }
+}
+
+fn options(options_json: &str) -> PyResult<Options> {
+    Options::from_json(parse_json(options_json, "options")?).map_err(plain_err)
+}
+
+/// `(field, filename, content_type, data)` tuples from `gatewise._client`.
+type PyFile = (String, String, Option<String>, Vec<u8>);
+
+fn call_args(params_json: &str, files: Vec<PyFile>) -> PyResult<CallArgs> {
+    let files = files
+        .into_iter()
+        .map(|(field, filename, content_type, data)| FilePart {
+            field,
+            filename,
+            content_type,
+            data: Bytes::from(data),
+        })
+        .collect();
+    Ok(CallArgs { params: parse_object(params_json, "the request params")?, files })
+}
+
 /// The client.
 #[pyclass(frozen, module = "gatewise._native")]
 struct NativeGateway {
@@ -69,50 +139,66 @@ impl NativeGateway {
     /// `options_json`: the client options as a JSON object.
     #[new]
     fn new(options_json: &str) -> PyResult<Self> {
-        let options = ClientOptions::from_json(parse_json(options_json, "options")?).map_err(plain_err)?;
-        Gateway::new(engine()?, options).map(|inner| Self { inner }).map_err(plain_err)
+        Gateway::new(engine()?, options(options_json)?).map(|inner| Self { inner }).map_err(plain_err)
     }
 
-    /// A client with these options replacing ours.
+    /// A client with these options laid over ours.
     fn with_options(&self, options_json: &str) -> PyResult<Self> {
-        let overrides = ClientOptions::from_json(parse_json(options_json, "options")?).map_err(plain_err)?;
-        self.inner.with_options(&overrides).map(|inner| Self { inner }).map_err(plain_err)
+        self.inner.with_options(&options(options_json)?).map(|inner| Self { inner }).map_err(plain_err)
     }
 
-    /// Blocking call with the GIL released. Returns `("reply", status, content_type, body,
-    /// route_json)` or `("stream", NativeStream, route_json)`.
-    fn create(&self, py: Python<'_>, endpoint: &str, body_json: &str) -> PyResult<Py<PyTuple>> {
-        let endpoint = endpoint_from_name(endpoint).map_err(plain_err)?;
-        let body = parse_json(body_json, "the request body")?;
+    /// Blocking call with the GIL released. `method` is a resource path
+    /// (`chat.completions.create`); `call_json` the per-call options. Returns
+    /// `("reply", status, content_type, body, route_json)` or `("stream", NativeStream,
+    /// route_json)`.
+    fn create(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        params_json: &str,
+        files: Vec<PyFile>,
+        call_json: &str,
+    ) -> PyResult<Py<PyTuple>> {
+        let resource = protocol::resource(method).map_err(plain_err)?;
+        let args = call_args(params_json, files)?;
+        let call = CallOptions::from_json(parse_json(call_json, "call options")?).map_err(plain_err)?;
         let inner = &self.inner;
-        let created = py.detach(|| runtime().block_on(inner.create(endpoint, body))).map_err(call_err)?;
+        let created = py.detach(|| runtime().block_on(inner.create(resource, args, call))).map_err(call_err)?;
         created_to_py(py, created)
     }
 
     /// The same as an awaitable.
-    fn acreate<'py>(&self, py: Python<'py>, endpoint: &str, body_json: &str) -> PyResult<Bound<'py, PyAny>> {
-        let endpoint = endpoint_from_name(endpoint).map_err(plain_err)?;
-        let body = parse_json(body_json, "the request body")?;
+    fn acreate<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        params_json: &str,
+        files: Vec<PyFile>,
+        call_json: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let resource = protocol::resource(method).map_err(plain_err)?;
+        let args = call_args(params_json, files)?;
+        let call = CallOptions::from_json(parse_json(call_json, "call options")?).map_err(plain_err)?;
         let inner = self.inner.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let created = inner.create(endpoint, body).await.map_err(call_err)?;
+            let created = inner.create(resource, args, call).await.map_err(call_err)?;
             Python::attach(|py| created_to_py(py, created))
         })
     }
 
     /// The dry-run plan as JSON text.
-    #[pyo3(signature = (endpoint, body_json, metadata_json=None, seed=None))]
+    #[pyo3(signature = (method, params_json, metadata_json=None, seed=None))]
     fn route(
         &self,
-        endpoint: &str,
-        body_json: &str,
+        method: &str,
+        params_json: &str,
         metadata_json: Option<&str>,
         seed: Option<u64>,
     ) -> PyResult<String> {
-        let endpoint = endpoint_from_name(endpoint).map_err(plain_err)?;
-        let body = parse_json(body_json, "the request body")?;
+        let resource = protocol::resource(method).map_err(plain_err)?;
+        let params = parse_object(params_json, "the request params")?;
         let metadata = metadata_json.map(|m| parse_json(m, "metadata")).transpose()?;
-        let plan = self.inner.route(endpoint, body, metadata, seed).map_err(plain_err)?;
+        let plan = self.inner.route(resource, params, metadata, seed).map_err(plain_err)?;
         Ok(serde_json::json!({ "targets": plan }).to_string())
     }
 
@@ -153,11 +239,8 @@ impl NativeGateway {
 fn header_map(headers: Vec<(String, String)>) -> PyResult<http::HeaderMap> {
     let mut map = http::HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let name = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| plain_err(GatewayError::request("headers", format!("invalid header name {name:?}"))))?;
-        let value = http::HeaderValue::from_str(&value)
-            .map_err(|_| plain_err(GatewayError::request("headers", format!("invalid value for header {name}"))))?;
-        map.append(name, value);
+        let value = header_value(&name, &value).map_err(plain_err)?;
+        map.append(header_name(&name).map_err(plain_err)?, value);
     }
     Ok(map)
 }
@@ -178,7 +261,7 @@ fn created_to_py(py: Python<'_>, created: Created) -> PyResult<Py<PyTuple>> {
             py,
             [
                 "stream".into_pyobject(py)?.into_any(),
-                Bound::new(py, NativeStream::new(events))?.into_any(),
+                Bound::new(py, NativeStream { inner: ClosableStream::new(events) })?.into_any(),
                 route_json(&route).to_string().into_pyobject(py)?.into_any(),
             ],
         )?,
@@ -186,7 +269,7 @@ fn created_to_py(py: Python<'_>, created: Created) -> PyResult<Py<PyTuple>> {
     Ok(tuple.unbind())
 }
 
-fn http_reply_to_py(py: Python<'_>, reply: gateway_http::client::HttpReply) -> PyResult<Py<PyTuple>> {
+fn http_reply_to_py(py: Python<'_>, reply: HttpReply) -> PyResult<Py<PyTuple>> {
     let headers: Vec<(String, String)> = reply
         .headers
         .iter()
@@ -194,39 +277,19 @@ fn http_reply_to_py(py: Python<'_>, reply: gateway_http::client::HttpReply) -> P
         .collect();
     let body = match reply.body {
         HttpReplyBody::Full(bytes) => PyBytes::new(py, &bytes).into_any(),
-        HttpReplyBody::Stream(frames) => Bound::new(py, NativeStream::new(Box::pin(frames.map(Ok))))?.into_any(),
+        HttpReplyBody::Stream(frames) => {
+            Bound::new(py, NativeStream { inner: ClosableStream::new(Box::pin(frames.map(Ok))) })?.into_any()
+        }
     };
     Ok(PyTuple::new(py, [reply.status.into_pyobject(py)?.into_any(), headers.into_pyobject(py)?.into_any(), body])?
         .unbind())
 }
 
-/// A pull-based stream of byte items (chunk JSON, or SSE frames). Dropping or closing it
-/// drops the upstream response, which cancels the upstream request.
+/// A pull-based stream of byte items (chunk JSON, or SSE frames). Closing it returns at
+/// once, even while a read is pending, and cancels the upstream request.
 #[pyclass(frozen, module = "gatewise._native")]
 struct NativeStream {
-    inner: Arc<tokio::sync::Mutex<Option<ItemStream>>>,
-}
-
-impl NativeStream {
-    fn new(stream: ItemStream) -> Self {
-        Self { inner: Arc::new(tokio::sync::Mutex::new(Some(stream))) }
-    }
-}
-
-async fn next_item(inner: Arc<tokio::sync::Mutex<Option<ItemStream>>>) -> Result<Option<Bytes>, GatewayError> {
-    let mut guard = inner.lock().await;
-    let Some(stream) = guard.as_mut() else { return Ok(None) };
-    match stream.next().await {
-        Some(Ok(bytes)) => Ok(Some(bytes)),
-        Some(Err(e)) => {
-            *guard = None;
-            Err(e)
-        }
-        None => {
-            *guard = None;
-            Ok(None)
-        }
-    }
+    inner: Arc<ClosableStream>,
 }
 
 #[pymethods]
@@ -234,7 +297,7 @@ impl NativeStream {
     /// The next item (`bytes`), or `None` at the end. Blocks with the GIL released.
     fn next(&self, py: Python<'_>) -> PyResult<Option<Py<PyBytes>>> {
         let inner = self.inner.clone();
-        let item = py.detach(|| runtime().block_on(next_item(inner))).map_err(plain_err)?;
+        let item = py.detach(|| runtime().block_on(inner.next())).map_err(plain_err)?;
         Ok(item.map(|b| PyBytes::new(py, &b).unbind()))
     }
 
@@ -242,23 +305,46 @@ impl NativeStream {
     fn anext<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inner = self.inner.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let item = next_item(inner).await.map_err(plain_err)?;
+            let item = inner.next().await.map_err(plain_err)?;
             Python::attach(|py| Ok(item.map(|b| PyBytes::new(py, &b).unbind())))
         })
     }
 
-    /// Stop reading: the upstream request is cancelled.
-    fn close(&self, py: Python<'_>) {
-        let inner = self.inner.clone();
-        py.detach(|| runtime().block_on(async move { inner.lock().await.take() }));
+    /// Stop reading: returns at once; the upstream request is cancelled.
+    fn close(&self) {
+        self.inner.close();
     }
 }
 
-/// The module.
+/// The module: the classes, the exception hierarchy, and the vocabulary the Python half
+/// builds its surface from (`OPTIONS`, `RESOURCES`, `ERROR_CLASSES`).
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
     m.add_class::<NativeGateway>()?;
     m.add_class::<NativeStream>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("GatewayError", py.get_type::<exceptions::GatewayError>())?;
+    for class in ErrorClass::ALL {
+        m.add(class.name(), exception_type(py, class))?;
+    }
+    let classes: Vec<(&str, &str)> =
+        ErrorClass::ALL.iter().map(|c| (c.name(), c.parent().map_or("GatewayError", ErrorClass::name))).collect();
+    m.add("ERROR_CLASSES", classes)?;
+    let options: Vec<(&str, &str, Option<&str>, &str)> =
+        OPTIONS.iter().map(|o| (o.name, o.python_type, o.header, o.doc)).collect();
+    m.add("OPTIONS", options)?;
+    let resources: Vec<(&str, &str)> = RESOURCES
+        .iter()
+        .map(|r| {
+            let kind = match r.body {
+                BodyKind::Json => "json",
+                BodyKind::Multipart => "multipart",
+                BodyKind::Empty => "empty",
+            };
+            (r.method, kind)
+        })
+        .collect();
+    m.add("RESOURCES", resources)?;
     Ok(())
 }

@@ -25,9 +25,10 @@ pub mod query;
 pub mod request;
 pub mod rng;
 pub mod router;
+pub mod settings;
 pub mod sse;
 
 pub use config::Config;
-pub use engine::{Engine, Response, ResponseBody, RouteInfo, Transport};
+pub use engine::{Answer, Engine, RequestOptions, Response, ResponseBody, RouteInfo, Transport};
 pub use error::{ConfigErrors, ErrorCode, FieldError, GatewayError};
-pub use request::{Endpoint, GatewayRequest, RequestBody, RequestOptions};
+pub use request::{Endpoint, GatewayRequest, RequestBody};

@@ -4,10 +4,8 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::{Map, Value};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use crate::body_shape::{self, BodyShape, Kind, Message, Messages};
-use crate::config::{Config, ProviderTarget};
 use crate::error::GatewayError;
 
 /// The OpenAI-shaped operations the engine routes.
@@ -218,30 +216,6 @@ impl GatewayRequest {
             headers: HeaderMap::new(),
         }
     }
-}
-
-/// Per-request options: everything `x-portkey-*` headers or binding arguments carry.
-#[derive(Debug, Clone, Default)]
-pub struct RequestOptions {
-    /// The config; `None` means "use `provider`".
-    pub config: Option<Arc<Config>>,
-    /// The request's own provider (`x-portkey-provider` + `Authorization`): used alone when
-    /// there is no config, else as the outermost ancestor for leaves without one.
-    pub provider: Option<Arc<ProviderTarget>>,
-    /// `x-portkey-metadata`.
-    pub metadata: Arc<Value>,
-    /// `x-portkey-trace-id`.
-    pub trace_id: Option<String>,
-    /// `x-portkey-custom-host`: overrides every target's `custom_host`.
-    pub custom_host: Option<String>,
-    /// `x-portkey-request-timeout`: overrides every target's `request_timeout`.
-    pub request_timeout: Option<Duration>,
-    /// `x-portkey-forward-headers`: overrides every target's `forward_headers`.
-    pub forward_headers: Option<Vec<String>>,
-    /// `x-portkey-cache-force-refresh`.
-    pub cache_force_refresh: bool,
-    /// `x-portkey-cache-namespace`.
-    pub cache_namespace: Option<String>,
 }
 
 /// Check the endpoint's required fields (SPEC.md "Request bodies"). Unknown fields are

@@ -1,12 +1,17 @@
 //! Strategy evaluation: which children of a group are tried, and in what order.
 //!
-//! The engine walks the tree with [`select`]; `gatewise route` uses [`plan`] to list the
-//! leaves that would be tried if every attempt failed. Both share the same selection, so
-//! the dry run can never disagree with the real routing.
+//! The engine walks the tree with [`select`] and asks [`target_for`] which provider a leaf
+//! calls; the dry run uses [`plan`] to list the leaves that would be tried if every attempt
+//! failed. Both share the same selection, so the dry run can never disagree with the real
+//! routing.
 
-use crate::config::{Config, Group, Leaf, Node, Strategy};
+use std::sync::Arc;
+
+use crate::config::{Config, Group, Leaf, Node, Strategy, missing_provider_error};
 use crate::error::{ErrorCode, GatewayError};
+use crate::providers::ProviderTarget;
 use crate::query::QueryContext;
+use crate::request::GatewayRequest;
 use crate::rng::RandomSource;
 
 /// The children of a group to try, in order. Allocation-free.
@@ -109,6 +114,25 @@ fn plan_node<'c>(
     Ok(())
 }
 
+/// The provider `leaf` calls for `request`: its own (or inherited) one, else the request's
+/// own provider; an error when there is none or it lacks the endpoint.
+pub fn target_for<'a>(
+    leaf: &'a Leaf,
+    request: &GatewayRequest,
+    request_provider: Option<&'a Arc<ProviderTarget>>,
+) -> Result<&'a Arc<ProviderTarget>, GatewayError> {
+    let target = leaf.provider.as_ref().or(request_provider).ok_or_else(|| missing_provider_error(leaf))?;
+    let slug = target.provider.slug();
+    if !target.provider.supports(request.endpoint) {
+        return Err(GatewayError::new(
+            ErrorCode::UnsupportedEndpoint,
+            format!("{slug} does not support {}", request.path),
+        )
+        .with_provider(slug));
+    }
+    Ok(target)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,99 +144,4 @@ mod tests {
         assert_eq!(draw(&[1.0, 3.0], 4.0, 0.25), 1);
         assert_eq!(draw(&[1.0, 3.0, 0.0], 4.0, 0.999_999_999), 1);
     }
-}
-
-/// One step of a dry run: a leaf and the request it would receive.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PlannedAttempt {
-    /// Option-index path of the leaf.
-    pub option_index: String,
-    /// Provider slug.
-    pub provider: String,
-    /// HTTP method.
-    pub method: String,
-    /// Upstream URL.
-    pub url: String,
-    /// Upstream headers, credentials redacted.
-    pub headers: serde_json::Map<String, serde_json::Value>,
-    /// The translated body (JSON when it is JSON, else its size).
-    pub body: serde_json::Value,
-    /// Parameters the provider would drop.
-    pub dropped_params: Vec<String>,
-    /// Why this leaf could not be built, if it could not (the plan goes on: a real request
-    /// would fall back past it).
-    pub error: Option<serde_json::Value>,
-}
-
-/// Headers whose values are secrets.
-const SECRET_HEADERS: &[&str] =
-    &["authorization", "api-key", "x-api-key", "x-goog-api-key", "x-amz-security-token", "x-amz-content-sha256"];
-
-/// Plan a request and build every upstream request it would send, without sending
-/// anything (`gatewise route`, the bindings' `route()`).
-pub fn dry_run(
-    config: &Config,
-    request: &crate::GatewayRequest,
-    options: &crate::RequestOptions,
-    rng: &dyn RandomSource,
-    now: std::time::SystemTime,
-) -> Result<Vec<PlannedAttempt>, GatewayError> {
-    crate::request::validate_body(request.endpoint, &request.body)?;
-    static NULL: serde_json::Value = serde_json::Value::Null;
-    let ctx = QueryContext {
-        metadata: &options.metadata,
-        params: request.body.value().unwrap_or(&NULL),
-        pathname: &request.path,
-    };
-    let leaves = plan(config, &ctx, rng)?;
-    Ok(leaves.into_iter().map(|leaf| plan_leaf(leaf, request, options, now)).collect())
-}
-
-fn plan_leaf(
-    leaf: &Leaf,
-    request: &crate::GatewayRequest,
-    options: &crate::RequestOptions,
-    now: std::time::SystemTime,
-) -> PlannedAttempt {
-    let mut planned = PlannedAttempt {
-        option_index: leaf.option_index.clone(),
-        provider: String::new(),
-        method: String::new(),
-        url: String::new(),
-        headers: serde_json::Map::new(),
-        body: serde_json::Value::Null,
-        dropped_params: Vec::new(),
-        error: None,
-    };
-    let target = match leaf.target_for(request, options) {
-        Ok(target) => target,
-        Err(e) => {
-            planned.provider = e.provider.clone().unwrap_or_default();
-            planned.error = Some(e.to_openai_json());
-            return planned;
-        }
-    };
-    planned.provider = target.provider.slug().to_owned();
-    // A dry run fetches nothing: show where a fetched credential would go.
-    let placeholder = target.provider.credential_request(target).map(|_| "[fetched credential]");
-    let input = crate::providers::BuildInput::for_leaf(request, target, &leaf.settings, options, now, placeholder);
-    match target.provider.build_request(&input) {
-        Ok(built) => {
-            planned.method = built.method.to_string();
-            planned.url = built.url;
-            for (name, value) in &built.headers {
-                let shown = if SECRET_HEADERS.contains(&name.as_str()) {
-                    "[redacted]".to_owned()
-                } else {
-                    value.to_str().unwrap_or("[binary]").to_owned()
-                };
-                planned.headers.insert(name.as_str().to_owned(), shown.into());
-            }
-            planned.body =
-                serde_json::from_slice(&built.body).unwrap_or_else(|_| serde_json::json!({"bytes": built.body.len()}));
-            planned.dropped_params = built.dropped_params;
-        }
-        Err(e) => planned.error = Some(e.to_openai_json()),
-    }
-    planned
 }

@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use crate::egress::EgressPolicy;
 use crate::error::HttpError;
-use crate::server::{AppState, ConfigStore, DEFAULT_BODY_LIMIT};
+use crate::protocol::{ConfigNames, ConfigStore, Resolver};
+use crate::server::{AppState, DEFAULT_BODY_LIMIT};
 use crate::transport::{HyperTransport, TransportOptions};
 
 /// Gatewise: an embeddable, Portkey-compatible AI gateway.
@@ -129,9 +130,10 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
     let default = args.config.as_deref().map(read_json).transpose()?;
     if let Some(default) = &default {
         // Refuse to start with a broken default config rather than fail every request.
-        Config::from_json_with_request_provider(default).map_err(|e| HttpError::Config {
+        // Leaves may leave the provider to the request (`x-portkey-provider`).
+        Config::load(default).map_err(|e| HttpError::Config {
             path: args.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-            message: e.to_string(),
+            message: e.reported(true).to_string(),
         })?;
     }
     let egress =
@@ -143,7 +145,9 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
         ..TransportOptions::default()
     })?;
     let engine = gateway_core::Engine::new(Arc::new(transport.clone()));
-    let mut shared = AppState::new(engine, ConfigStore::new(default, args.config_dir), args.body_limit);
+    let names = args.config_dir.map_or(ConfigNames::None, ConfigNames::Dir);
+    let resolver = Resolver::server(ConfigStore::new(default, names));
+    let mut shared = AppState::new(engine, resolver, args.body_limit);
     shared.header_read_timeout =
         (args.header_read_timeout_s > 0).then(|| Duration::from_secs(args.header_read_timeout_s));
     let workers = args
@@ -189,7 +193,7 @@ fn route(args: &RouteArgs) -> Result<i32, HttpError> {
     };
     let options = RequestOptions { metadata: Arc::new(metadata), ..RequestOptions::default() };
     let rng = args.seed.map(SplitMix64::new).unwrap_or_else(SplitMix64::from_entropy);
-    match gateway_core::router::dry_run(&config, &request, &options, &rng, SystemTime::now()) {
+    match gateway_core::engine::dry_run(&config, &request, &options, &rng, SystemTime::now()) {
         Ok(plan) => {
             let out = serde_json::json!({"targets": plan});
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());

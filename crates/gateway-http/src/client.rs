@@ -1,85 +1,88 @@
 //! The in-process client the Python and Node bindings wrap: a `Gateway` shaped like the
-//! OpenAI and Portkey SDKs' clients, holding options, a compiled config and a shared
-//! engine. Everything a binding offers is here, so a binding only converts types and
-//! bridges its runtime.
+//! OpenAI and Portkey SDKs' clients, holding resolved options and a shared engine.
+//! Everything a binding offers is here or in [`crate::protocol`], so a binding only
+//! converts types and bridges its runtime.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use futures::Stream;
-use gateway_core::config::{Config, ProviderTarget};
-use gateway_core::engine::RouteInfo;
+use gateway_core::engine::{PlannedAttempt, RouteInfo};
 use gateway_core::rng::SplitMix64;
-use gateway_core::router::PlannedAttempt;
-use gateway_core::{
-    Endpoint, Engine, ErrorCode, GatewayError, GatewayRequest, RequestBody, RequestOptions, ResponseBody,
-};
+use gateway_core::{Answer, Config, Engine, GatewayError, GatewayRequest, RequestBody, ResponseBody};
 use http::HeaderMap;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::server::{ConfigStore, gateway_request, request_options, respond};
-
-/// Client options, as the bindings receive them (a JSON object; unknown keys are errors).
-/// Every field is optional; `with_options` replaces the fields it sets.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientOptions {
-    /// A config: an object, JSON text, or a path to a JSON file.
-    pub config: Option<Value>,
-    /// Provider slug used when there is no config (or for leaves without one).
-    pub provider: Option<String>,
-    /// The provider's key.
-    pub api_key: Option<String>,
-    /// Other provider fields (`resource_name`, `aws_region`, ...).
-    pub provider_options: Option<Map<String, Value>>,
-    /// Overrides every target's `custom_host`.
-    pub custom_host: Option<String>,
-    /// Request metadata for conditional routing.
-    pub metadata: Option<Value>,
-    /// Trace id reported in route info.
-    pub trace_id: Option<String>,
-    /// Per-attempt timeout (ms), overriding the config's.
-    pub request_timeout: Option<u64>,
-    /// Skip the cache lookup.
-    pub cache_force_refresh: Option<bool>,
-    /// Cache namespace.
-    pub cache_namespace: Option<String>,
-}
-
-impl ClientOptions {
-    /// Parse from a JSON object; errors name the bad field.
-    pub fn from_json(value: Value) -> Result<Self, GatewayError> {
-        serde_json::from_value(value).map_err(|e| GatewayError::request("", format!("invalid client options: {e}")))
-    }
-
-    /// These options with `other`'s set fields replacing ours.
-    pub fn merged(&self, other: &ClientOptions) -> ClientOptions {
-        macro_rules! pick {
-            ($($f:ident),*) => { ClientOptions { $($f: other.$f.clone().or_else(|| self.$f.clone()),)* } };
-        }
-        pick!(
-            config,
-            provider,
-            api_key,
-            provider_options,
-            custom_host,
-            metadata,
-            trace_id,
-            request_timeout,
-            cache_force_refresh,
-            cache_namespace
-        )
-    }
-}
+use crate::protocol::{
+    self, BodyKind, ConfigNames, ConfigStore, FilePart, HttpReply, Metadata, OptionValue, Options, Resolved, Resolver,
+    Resource,
+};
 
 /// An in-process gateway client.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     engine: Engine,
-    options: ClientOptions,
-    request_options: RequestOptions,
+    resolver: Arc<Resolver>,
+    resolved: Resolved,
+}
+
+/// What one call adds to the client's options: options (they win over the client's), and
+/// request headers — `x-portkey-*` ones win over every option, the others reach the
+/// provider where the config's `forward_headers` lets them.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// Options for this call.
+    pub options: Options,
+    /// Extra request headers.
+    pub headers: HeaderMap,
+}
+
+impl CallOptions {
+    /// From a binding's JSON object: option names (snake_case or camelCase) and
+    /// `headers` (an object of header names to text). Unknown keys are errors.
+    pub fn from_json(value: Value) -> Result<Self, GatewayError> {
+        let mut object = match value {
+            Value::Object(object) => object,
+            Value::Null => Map::new(),
+            _ => return Err(GatewayError::request("", "call options must be an object")),
+        };
+        let headers = match object.remove("headers") {
+            None | Some(Value::Null) => HeaderMap::new(),
+            Some(Value::Object(headers)) => {
+                let mut map = HeaderMap::with_capacity(headers.len());
+                for (name, value) in headers {
+                    let Value::String(value) = value else {
+                        return Err(GatewayError::request("headers", format!("header `{name}` must be text")));
+                    };
+                    map.append(header_name(&name)?, header_value(&name, &value)?);
+                }
+                map
+            }
+            Some(_) => return Err(GatewayError::request("headers", "headers must be an object of text values")),
+        };
+        Ok(Self { options: Options::from_json(Value::Object(object))?, headers })
+    }
+}
+
+/// A header name from a binding, checked.
+pub fn header_name(name: &str) -> Result<http::HeaderName, GatewayError> {
+    http::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| GatewayError::request("headers", format!("invalid header name {name:?}")))
+}
+
+/// A header value from a binding, checked.
+pub fn header_value(name: &str, value: &str) -> Result<http::HeaderValue, GatewayError> {
+    http::HeaderValue::from_str(value)
+        .map_err(|_| GatewayError::request("headers", format!("invalid value for header {name}")))
+}
+
+/// The arguments of one call: the JSON params and, for upload resources, the files.
+#[derive(Debug, Clone, Default)]
+pub struct CallArgs {
+    /// The params (the request body, or the text fields of a multipart upload).
+    pub params: Map<String, Value>,
+    /// File fields of a multipart upload.
+    pub files: Vec<FilePart>,
 }
 
 /// A finished (non-streamed) answer.
@@ -121,291 +124,203 @@ pub struct CallError {
     pub route: RouteInfo,
 }
 
-/// An HTTP-shaped answer for the OpenAI SDK hooks (httpx transport, fetch).
-pub struct HttpReply {
-    /// Status.
-    pub status: u16,
-    /// Headers, `x-portkey-*` route headers and content type included.
-    pub headers: HeaderMap,
-    /// The body.
-    pub body: HttpReplyBody,
-}
-
-/// Body of an [`HttpReply`].
-pub enum HttpReplyBody {
-    /// Complete.
-    Full(Bytes),
-    /// SSE frames, ending in `[DONE]` or a `stream_error` event.
-    Stream(std::pin::Pin<Box<dyn Stream<Item = Bytes> + Send>>),
+impl From<GatewayError> for CallError {
+    fn from(error: GatewayError) -> Self {
+        Self { error, route: RouteInfo::default() }
+    }
 }
 
 impl Gateway {
     /// A client over `engine`. An invalid config is an `invalid_config` error naming the
-    /// JSON path.
-    pub fn new(engine: Engine, options: ClientOptions) -> Result<Self, GatewayError> {
-        let request_options = resolve(&options)?;
-        Ok(Self { engine, options, request_options })
+    /// JSON path; a config given by name is a JSON file's path.
+    pub fn new(engine: Engine, options: Options) -> Result<Self, GatewayError> {
+        let resolver = Resolver::client(ConfigStore::new(None, ConfigNames::Files));
+        let resolved = resolver.resolve(options)?;
+        Ok(Self { engine, resolver: Arc::new(resolver), resolved })
     }
 
-    /// A client with `overrides` applied (per-request options, as in the OpenAI SDKs).
-    /// Overrides that leave the config and provider alone (metadata, trace id, cache
-    /// flags, ...) reuse the compiled config instead of compiling it again.
-    pub fn with_options(&self, overrides: &ClientOptions) -> Result<Self, GatewayError> {
-        let options = self.options.merged(overrides);
-        let routing_changed = overrides.config.is_some()
-            || overrides.provider.is_some()
-            || overrides.api_key.is_some()
-            || overrides.provider_options.is_some();
-        if routing_changed {
-            return Self::new(self.engine.clone(), options);
-        }
-        let compiled = RequestOptions {
-            config: self.request_options.config.clone(),
-            provider: self.request_options.provider.clone(),
-            ..resolve_per_request(&options)?
-        };
-        Ok(Self { engine: self.engine.clone(), options, request_options: compiled })
+    /// A client with `overrides` laid over this one's options (as the OpenAI SDKs'
+    /// `with_options`). Overrides that leave the config and provider alone reuse the
+    /// compiled config.
+    pub fn with_options(&self, overrides: &Options) -> Result<Self, GatewayError> {
+        let resolved = self.resolver.overlay(&self.resolved, overrides)?;
+        Ok(Self { engine: self.engine.clone(), resolver: self.resolver.clone(), resolved })
     }
 
     /// The options this client holds.
-    pub fn options(&self) -> &ClientOptions {
-        &self.options
+    pub fn options(&self) -> &Options {
+        &self.resolved.options
     }
 
-    /// Call `endpoint` with an OpenAI-shaped body.
-    pub async fn create(&self, endpoint: Endpoint, body: Value) -> Result<Created, CallError> {
-        let request = RequestBody::from_value(body)
-            .map(|b| GatewayRequest::json(endpoint, b))
-            .map_err(|error| CallError { error, route: self.blank_route() })?;
-        let response = self.engine.handle(&request, &self.request_options).await;
-        if let Some(error) = response.error {
-            return Err(CallError { error, route: response.route });
+    /// Call a resource. Per-call options win over the client's, and `x-portkey-*` headers
+    /// among the call's headers win over both.
+    pub async fn create(&self, resource: &Resource, args: CallArgs, call: CallOptions) -> Result<Created, CallError> {
+        let resolved = self.for_call(&call.options, &call.headers)?;
+        let mut request = build_request(resource, args)?;
+        request.headers = call.headers;
+        let response = self.engine.handle(&request, &resolved.request).await;
+        let route = response.route;
+        match response.result {
+            Err(error) => Err(CallError { error, route }),
+            Ok(Answer { body: ResponseBody::Events(events), .. }) => Ok(Created::Stream(events, route)),
+            Ok(Answer { content_type, body: ResponseBody::Full(body) }) => {
+                Ok(Created::Reply(Reply { status: response.status, content_type, body, route }))
+            }
         }
-        Ok(match response.body {
-            ResponseBody::Events(events) => Created::Stream(events, response.route),
-            ResponseBody::Full(body) => Created::Reply(Reply {
-                status: response.status,
-                content_type: response.content_type,
-                body,
-                route: response.route,
-            }),
-        })
     }
 
-    /// The dry-run plan for `body`: the targets in order with the upstream request each
+    /// The dry-run plan for `params`: the targets in order with the upstream request each
     /// would receive. Nothing is sent.
     pub fn route(
         &self,
-        endpoint: Endpoint,
-        body: Value,
+        resource: &Resource,
+        params: Map<String, Value>,
         metadata: Option<Value>,
         seed: Option<u64>,
     ) -> Result<Vec<PlannedAttempt>, GatewayError> {
-        let request = GatewayRequest::json(endpoint, RequestBody::from_value(body)?);
-        let mut options = self.request_options.clone();
-        if let Some(metadata) = metadata {
-            options.metadata = Arc::new(check_metadata(metadata)?);
+        let request = build_request(resource, CallArgs { params, files: Vec::new() })?;
+        let mut options = self.resolved.request.clone();
+        if let Some(metadata) = metadata.filter(|m| !m.is_null()) {
+            let metadata = Metadata::from_json(metadata).map_err(|e| GatewayError::request("metadata", e))?;
+            options.metadata = Arc::new(Value::Object(metadata.0));
         }
-        let config = options
-            .config
-            .clone()
-            .or_else(|| options.provider.clone().map(|p| Arc::new(Config::single(p.as_ref().clone()))));
-        let Some(config) = config else {
-            return Err(no_route_source());
+        let single;
+        let config = match (&options.config, &options.provider) {
+            (Some(config), _) => config.as_ref(),
+            (None, Some(provider)) => {
+                single = Config::single(provider.as_ref().clone());
+                &single
+            }
+            (None, None) => return Err(GatewayError::config("", "no config and no provider")),
         };
         let rng = seed.map(SplitMix64::new).unwrap_or_else(SplitMix64::from_entropy);
-        gateway_core::router::dry_run(&config, &request, &options, &rng, SystemTime::now())
+        gateway_core::engine::dry_run(config, &request, &options, &rng, SystemTime::now())
     }
 
-    /// Serve an HTTP-shaped request in-process (the OpenAI SDK hooks). `x-portkey-*`
-    /// headers on the request override this client's options for that request.
+    /// Serve an HTTP-shaped request in-process (the OpenAI SDK hooks: httpx transport,
+    /// `fetch`). `x-portkey-*` headers on the request win over this client's options.
     pub async fn http(&self, method: &str, url: &str, headers: HeaderMap, body: Bytes) -> HttpReply {
-        let mut route = self.blank_route();
-        let result = async {
+        let trace_id = self.resolved.request.trace_id.clone();
+        let prepared = async {
             let method = http::Method::from_bytes(method.as_bytes())
                 .map_err(|_| GatewayError::request("method", format!("invalid method {method}")))?;
             let uri: http::Uri =
                 url.parse().map_err(|e| GatewayError::request("url", format!("invalid URL {url}: {e}")))?;
-            let options = self.options_for_headers(&headers)?;
-            route.trace_id.clone_from(&options.trace_id);
-            let request = gateway_request(method, &uri, headers, body)?;
-            Ok::<_, GatewayError>((request, options))
+            let resolved = self.for_call(&Options::default(), &headers)?;
+            let request = protocol::gateway_request(method, &uri, headers, body)?;
+            Ok::<_, GatewayError>((request, resolved))
         }
         .await;
-        let response = match result {
-            Ok((request, options)) => self.engine.handle(&request, &options).await,
-            Err(e) => gateway_core::Response::from_error(e, route),
-        };
-        let mut headers = response.headers;
-        respond::route_headers(&response.route, &mut headers);
-        let (content_type, body) = match response.body {
-            ResponseBody::Full(b) => {
-                (response.content_type.unwrap_or_else(|| "application/json".into()), HttpReplyBody::Full(b))
-            }
-            ResponseBody::Events(events) => {
-                ("text/event-stream".to_owned(), HttpReplyBody::Stream(Box::pin(respond::sse_frames(events))))
-            }
-        };
-        if let Ok(v) = http::HeaderValue::from_str(&content_type) {
-            headers.insert(http::header::CONTENT_TYPE, v);
+        match prepared {
+            Ok((request, resolved)) => protocol::render(self.engine.handle(&request, &resolved.request).await),
+            Err(e) => protocol::error(e, trace_id),
         }
-        HttpReply { status: response.status, headers, body }
     }
 
-    fn options_for_headers(&self, headers: &HeaderMap) -> Result<RequestOptions, GatewayError> {
-        let has_overrides = headers.keys().any(|k| k.as_str().starts_with("x-portkey-"));
-        if !has_overrides {
-            return Ok(self.request_options.clone());
+    /// The client's options with a call's options and then its `x-portkey-*` headers on top.
+    fn for_call(&self, options: &Options, headers: &HeaderMap) -> Result<Resolved, GatewayError> {
+        let has_portkey_header = headers.keys().any(|k| k.as_str().starts_with("x-portkey-"));
+        if options.is_empty() && !has_portkey_header {
+            return Ok(self.resolved.clone());
         }
-        let from_headers = request_options(headers, &ConfigStore::default())?;
-        let base = &self.request_options;
-        Ok(RequestOptions {
-            config: from_headers.config.or_else(|| base.config.clone()),
-            provider: from_headers.provider.or_else(|| base.provider.clone()),
-            metadata: if headers.contains_key("x-portkey-metadata") {
-                from_headers.metadata
-            } else {
-                base.metadata.clone()
-            },
-            trace_id: from_headers.trace_id.or_else(|| base.trace_id.clone()),
-            custom_host: from_headers.custom_host.or_else(|| base.custom_host.clone()),
-            request_timeout: from_headers.request_timeout.or(base.request_timeout),
-            forward_headers: from_headers.forward_headers.or_else(|| base.forward_headers.clone()),
-            cache_force_refresh: from_headers.cache_force_refresh || base.cache_force_refresh,
-            cache_namespace: from_headers.cache_namespace.or_else(|| base.cache_namespace.clone()),
+        let top = if has_portkey_header { options.overlay(&Options::from_headers(headers)?) } else { options.clone() };
+        self.resolver.overlay(&self.resolved, &top)
+    }
+}
+
+/// A pull-based stream of byte items (chunk JSON, or SSE frames) that a binding hands to
+/// its host language. `next` pulls one item from the upstream; `close` returns at once,
+/// even while a `next` is waiting for the upstream, and drops the upstream response,
+/// which cancels the upstream request.
+pub struct ClosableStream {
+    stream: tokio::sync::Mutex<Option<ItemStream>>,
+    closed: std::sync::atomic::AtomicBool,
+    close: tokio::sync::Notify,
+}
+
+/// What a [`ClosableStream`] reads from.
+pub type ItemStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<Bytes, GatewayError>> + Send>>;
+
+impl ClosableStream {
+    /// Wrap a stream.
+    pub fn new(stream: ItemStream) -> Arc<Self> {
+        Arc::new(Self {
+            stream: tokio::sync::Mutex::new(Some(stream)),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            close: tokio::sync::Notify::new(),
         })
     }
 
-    fn blank_route(&self) -> RouteInfo {
-        RouteInfo { trace_id: self.request_options.trace_id.clone(), ..RouteInfo::default() }
-    }
-}
-
-fn no_route_source() -> GatewayError {
-    GatewayError::config("", "no config and no provider: pass config=... or provider=...")
-}
-
-fn check_metadata(metadata: Value) -> Result<Value, GatewayError> {
-    match metadata {
-        Value::Object(_) => Ok(metadata),
-        Value::Null => Ok(Value::Object(Map::new())),
-        _ => Err(GatewayError::request("metadata", "metadata must be an object")),
-    }
-}
-
-/// Compile the options once, at construction.
-fn resolve(options: &ClientOptions) -> Result<RequestOptions, GatewayError> {
-    let provider = match &options.provider {
-        Some(slug) => {
-            let mut fields = options.provider_options.clone().unwrap_or_default();
-            if let Some(key) = &options.api_key {
-                fields.insert("api_key".into(), Value::String(key.clone()));
+    /// The next item, `None` at the end or once closed. An error ends the stream.
+    pub async fn next(&self) -> Result<Option<Bytes>, GatewayError> {
+        use futures::StreamExt;
+        use std::sync::atomic::Ordering;
+        // Registered before the flag is read, so a close() in between still wakes us.
+        let closing = self.close.notified();
+        tokio::pin!(closing);
+        closing.as_mut().enable();
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let mut guard = tokio::select! {
+            guard = self.stream.lock() => guard,
+            () = &mut closing => return Ok(None),
+        };
+        let Some(stream) = guard.as_mut() else { return Ok(None) };
+        let item = tokio::select! {
+            item = stream.next() => item,
+            () = &mut closing => None,
+        };
+        match item {
+            Some(Ok(bytes)) => Ok(Some(bytes)),
+            Some(Err(e)) => {
+                *guard = None;
+                Err(e)
             }
-            let target = ProviderTarget::new(slug, fields).ok_or_else(|| {
-                GatewayError::config(
-                    "provider",
-                    format!("unknown provider `{slug}` (known: {})", gateway_core::providers::slugs().join(", ")),
-                )
-            })?;
-            Some(Arc::new(target))
+            None => {
+                *guard = None;
+                Ok(None)
+            }
         }
-        None if options.api_key.is_some() => {
-            return Err(GatewayError::config("provider", "api_key needs provider=... (or put the key in the config)"));
-        }
-        None => None,
-    };
-    let config = match &options.config {
-        None | Some(Value::Null) => None,
-        Some(source) => Some(Arc::new(load_config(source, provider.is_some())?)),
-    };
-    if config.is_none() && provider.is_none() {
-        return Err(no_route_source());
     }
-    Ok(RequestOptions { config, provider, ..resolve_per_request(options)? })
-}
 
-/// The options that do not affect which config or provider is used.
-fn resolve_per_request(options: &ClientOptions) -> Result<RequestOptions, GatewayError> {
-    Ok(RequestOptions {
-        config: None,
-        provider: None,
-        metadata: Arc::new(check_metadata(options.metadata.clone().unwrap_or(Value::Null))?),
-        trace_id: options.trace_id.clone(),
-        custom_host: options.custom_host.clone(),
-        request_timeout: options.request_timeout.map(Duration::from_millis),
-        forward_headers: None,
-        cache_force_refresh: options.cache_force_refresh.unwrap_or(false),
-        cache_namespace: options.cache_namespace.clone(),
-    })
-}
-
-/// A config given as an object, as JSON text, or as a path to a JSON file.
-fn load_config(source: &Value, request_provider: bool) -> Result<Config, GatewayError> {
-    let value = match source {
-        Value::Object(_) => source.clone(),
-        Value::String(text) if text.trim_start().starts_with('{') => serde_json::from_str(text)
-            .map_err(|e| GatewayError::config("", format!("config is not valid JSON: {e}")))?,
-        Value::String(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| GatewayError::config("", format!("reading config file {path}: {e}")))?;
-            serde_json::from_str(&text)
-                .map_err(|e| GatewayError::config("", format!("{path} is not valid JSON: {e}")))?
+    /// Stop reading: returns at once; the upstream request is cancelled as soon as no
+    /// `next` holds the stream (at once, or when a pending one wakes for the close).
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::Release);
+        self.close.notify_waiters();
+        if let Ok(mut guard) = self.stream.try_lock() {
+            guard.take();
         }
-        _ => return Err(GatewayError::config("", "config must be an object, JSON text or a file path")),
+    }
+}
+
+impl std::fmt::Debug for ClosableStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClosableStream").finish_non_exhaustive()
+    }
+}
+
+/// The engine request for a resource call.
+fn build_request(resource: &Resource, args: CallArgs) -> Result<GatewayRequest, GatewayError> {
+    let body = match resource.body {
+        BodyKind::Json => RequestBody::from_value(Value::Object(args.params))?,
+        BodyKind::Empty => RequestBody::Empty,
+        BodyKind::Multipart => {
+            // Random, so that no file's bytes can contain the boundary by chance.
+            let draw = gateway_core::rng::RandomSource::next_f64(&SplitMix64::from_entropy());
+            let boundary = gateway_core::hex_id::hex_id("gatewise-", (draw * u64::MAX as f64) as u64, 16);
+            let (content_type, raw) = protocol::multipart_body(&args.params, &args.files, &boundary);
+            RequestBody::Opaque { content_type: Some(content_type), raw }
+        }
     };
-    let compiled =
-        if request_provider { Config::from_json_with_request_provider(&value) } else { Config::from_json(&value) };
-    compiled.map_err(GatewayError::from)
-}
-
-/// Parse an endpoint name as the bindings spell it.
-pub fn endpoint_from_name(name: &str) -> Result<Endpoint, GatewayError> {
-    Ok(match name {
-        "chat.completions" | "chat_completions" => Endpoint::ChatCompletions,
-        "completions" => Endpoint::Completions,
-        "embeddings" => Endpoint::Embeddings,
-        "images.generations" | "images.generate" => Endpoint::ImageGenerations,
-        "audio.speech" => Endpoint::AudioSpeech,
-        "moderations" => Endpoint::Moderations,
-        other => {
-            return Err(GatewayError::new(ErrorCode::UnsupportedEndpoint, format!("unknown endpoint `{other}`")));
-        }
-    })
-}
-
-/// Route info as JSON, the one shape both bindings expose (`r.route` in Python,
-/// `r.route` in Node).
-pub fn route_json(route: &RouteInfo) -> Value {
-    serde_json::json!({
-        "provider": route.provider,
-        "option_index": route.option_index,
-        "retry_count": route.retry_count,
-        "cache_status": route.cache_status.as_str(),
-        "trace_id": route.trace_id,
-        "dropped_params": route.dropped_params,
-        "attempts": route.attempts.iter().map(|a| serde_json::json!({
-            "option_index": a.option_index,
-            "provider": a.provider,
-            "status": a.status,
-            "error": a.error.map(|c| c.as_str()),
-            "duration_ms": a.duration.as_secs_f64() * 1000.0,
-        })).collect::<Vec<_>>(),
-    })
-}
-
-/// An error as JSON for the bindings' exception constructors.
-pub fn error_json(error: &GatewayError, route: &RouteInfo) -> Value {
-    serde_json::json!({
-        "message": error.message,
-        "code": error.code.as_str(),
-        "status": error.status,
-        "param": error.param,
-        "provider": error.provider,
-        "retryable": error.code.is_retryable(),
-        "errors": error.errors.iter().map(|e| serde_json::json!({"path": e.path, "message": e.message})).collect::<Vec<_>>(),
-        "body": error.to_openai_json(),
-        "route": route_json(route),
-    })
+    let mut request = GatewayRequest::json(resource.endpoint, body);
+    if let RequestBody::Opaque { content_type: Some(ct), .. } = &request.body
+        && let Ok(value) = http::HeaderValue::from_str(ct)
+    {
+        request.headers.insert(http::header::CONTENT_TYPE, value);
+    }
+    Ok(request)
 }
 
 #[cfg(test)]
@@ -413,8 +328,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn options(value: Value) -> ClientOptions {
-        ClientOptions::from_json(value).unwrap()
+    fn options(value: Value) -> Options {
+        Options::from_json(value).unwrap()
     }
 
     #[test]
@@ -425,17 +340,39 @@ mod tests {
         let per_request =
             base.with_options(&options(serde_json::json!({"metadata": {"plan": "pro"}, "trace_id": "t"}))).unwrap();
         let (a, b) =
-            (base.request_options.config.as_ref().unwrap(), per_request.request_options.config.as_ref().unwrap());
+            (base.resolved.request.config.as_ref().unwrap(), per_request.resolved.request.config.as_ref().unwrap());
         assert!(Arc::ptr_eq(a, b), "metadata and trace id do not recompile the config");
-        assert_eq!(per_request.request_options.metadata["plan"], "pro");
-        assert_eq!(per_request.request_options.trace_id.as_deref(), Some("t"));
+        assert_eq!(per_request.resolved.request.metadata["plan"], "pro");
+        assert_eq!(per_request.resolved.request.trace_id.as_deref(), Some("t"));
 
         let rerouted =
             base.with_options(&options(serde_json::json!({"config": {"provider": "groq", "api_key": "k"}}))).unwrap();
-        assert!(!Arc::ptr_eq(a, rerouted.request_options.config.as_ref().unwrap()));
-        assert!(
-            base.with_options(&options(serde_json::json!({"metadata": [1]}))).is_err(),
-            "bad metadata is still checked"
-        );
+        assert!(!Arc::ptr_eq(a, rerouted.resolved.request.config.as_ref().unwrap()));
+        assert!(Options::from_json(serde_json::json!({"metadata": [1]})).is_err(), "bad metadata is still checked");
+    }
+
+    #[test]
+    fn call_headers_win_over_call_options_which_win_over_the_client() {
+        let engine = crate::engine(crate::TransportOptions::default()).unwrap();
+        let client = Gateway::new(
+            engine,
+            options(
+                serde_json::json!({"provider": "openai", "api_key": "k", "trace_id": "client", "cache_namespace": "c"}),
+            ),
+        )
+        .unwrap();
+        let call = CallOptions::from_json(serde_json::json!({
+            "traceId": "call", "cache_namespace": "call-ns",
+            "headers": {"x-portkey-trace-id": "header", "x-custom": "1"}
+        }))
+        .unwrap();
+        let resolved = client.for_call(&call.options, &call.headers).unwrap();
+        assert_eq!(resolved.request.trace_id.as_deref(), Some("header"));
+        assert_eq!(resolved.request.cache_namespace.as_deref(), Some("call-ns"));
+        assert!(Arc::ptr_eq(
+            client.resolved.request.provider.as_ref().unwrap(),
+            resolved.request.provider.as_ref().unwrap()
+        ));
+        assert!(CallOptions::from_json(serde_json::json!({"signal": 1})).is_err(), "unknown call options are errors");
     }
 }

@@ -1,7 +1,9 @@
 //! # gateway-http
 //!
-//! Everything in Gatewise that does I/O: the hyper [`transport`], the
-//! OpenAI-compatible [`server`], the [`egress`] (SSRF) policy, and the `gatewise` CLI.
+//! Everything in Gatewise that touches the world: the hyper [`transport`], the
+//! [`protocol`] layer (the only translation between the outside and the engine), the
+//! OpenAI-compatible [`server`], the in-process [`client`] the bindings wrap, the
+//! [`egress`] (SSRF) policy, and the `gatewise` CLI.
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -9,6 +11,7 @@ pub mod client;
 pub mod credentials;
 pub mod egress;
 pub mod error;
+pub mod protocol;
 pub mod server;
 pub mod transport;
 

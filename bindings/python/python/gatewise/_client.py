@@ -1,33 +1,23 @@
 """``Gateway`` and ``AsyncGateway``: clients shaped like ``openai.OpenAI``.
 
-Everything here converts arguments and results; routing, retries, fallbacks and
-provider translation all happen in the native engine.
+Everything here converts arguments and results; routing, retries, fallbacks, provider
+translation and the option and resource vocabulary all live in the native engine. The
+resources (``chat.completions.create``, ``audio.transcriptions.create``, ...) are built
+from the engine's resource list, the keyword options from its option list.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import _native
 from ._objects import BinaryResponse, GatewayObject
 from ._streams import AsyncStream, Stream
 
-ConfigArg = Union[Dict[str, Any], str, "os.PathLike[str]", None]
-
-_OPTION_NAMES = (
-    "config",
-    "provider",
-    "api_key",
-    "provider_options",
-    "custom_host",
-    "metadata",
-    "trace_id",
-    "request_timeout",
-    "cache_force_refresh",
-    "cache_namespace",
-)
+#: Option names, as the engine declares them (``gatewise._native.OPTIONS``).
+OPTION_NAMES: Tuple[str, ...] = tuple(spec[0] for spec in _native.OPTIONS)
 
 
 def _options_json(options: Dict[str, Any]) -> str:
@@ -41,18 +31,58 @@ def _options_json(options: Dict[str, Any]) -> str:
     return json.dumps(out)
 
 
-def _call(client: Any, params: Dict[str, Any]) -> tuple:
-    """Split OpenAI-SDK call options from the request body: ``extra_body`` is merged into
-    the body, ``timeout`` (seconds) becomes this call's ``request_timeout``; SDK options
-    with no in-process meaning are refused rather than sent to the provider."""
-    for name in ("extra_headers", "extra_query"):
-        if params.pop(name, None) is not None:
-            raise TypeError(f"{name} has no meaning in-process; use with_options(...) for per-request options")
+def _is_file(value: Any) -> bool:
+    return isinstance(value, (bytes, bytearray, memoryview, os.PathLike)) or hasattr(value, "read")
+
+
+def _file_part(field: str, value: Any) -> Tuple[str, str, Optional[str], bytes]:
+    """A file argument as the OpenAI SDK takes it: bytes, a path, a file object, or a
+    ``(filename, content[, content_type])`` tuple."""
+    content_type = None
+    if isinstance(value, tuple):
+        filename, value, *rest = value
+        content_type = rest[0] if rest else None
+    elif isinstance(value, os.PathLike):
+        filename = os.path.basename(os.fspath(value))
+    else:
+        filename = os.path.basename(str(getattr(value, "name", "") or field))
+    if isinstance(value, os.PathLike):
+        with open(value, "rb") as f:
+            data = f.read()
+    elif hasattr(value, "read"):
+        data = value.read()
+    else:
+        data = bytes(value)
+    if isinstance(data, str):
+        data = data.encode()
+    return field, str(filename), content_type, data
+
+
+def _split_files(params: Dict[str, Any]) -> List[Tuple[str, str, Optional[str], bytes]]:
+    files = []
+    for name in [k for k, v in params.items() if _is_file(v) or isinstance(v, tuple)]:
+        files.append(_file_part(name, params.pop(name)))
+    for name in [k for k, v in params.items() if isinstance(v, list) and v and all(_is_file(x) for x in v)]:
+        files.extend(_file_part(f"{name}[]", item) for item in params.pop(name))
+    return files
+
+
+def _call(params: Dict[str, Any], multipart: bool) -> Tuple[str, list, str]:
+    """Split OpenAI-SDK call options from the request: ``extra_body`` is merged into the
+    body, ``extra_headers`` become this call's headers (``x-portkey-*`` ones override
+    every option), ``timeout`` (seconds) bounds each attempt of this call."""
+    if params.pop("extra_query", None) is not None:
+        raise TypeError("extra_query has no meaning in-process")
     params.update(params.pop("extra_body", None) or {})
+    call: Dict[str, Any] = {}
+    headers = params.pop("extra_headers", None)
+    if headers:
+        call["headers"] = {str(k): str(v) for k, v in dict(headers).items()}
     timeout = params.pop("timeout", None)
     if timeout is not None:
-        client = client.with_options(request_timeout=int(float(timeout) * 1000))
-    return client._native, json.dumps(params)
+        call["request_timeout"] = int(float(timeout) * 1000)
+    files = _split_files(params) if multipart else []
+    return json.dumps(params), files, json.dumps(call)
 
 
 def _result(created: tuple, stream_cls: type) -> Any:
@@ -66,41 +96,60 @@ def _result(created: tuple, stream_cls: type) -> Any:
     return BinaryResponse(body, content_type, route)
 
 
+class _Resource:
+    """One resource method (``client.chat.completions.create``)."""
+
+    def __init__(self, client: "_Base", method: str, kind: str) -> None:
+        self._client = client
+        self._method = method
+        self._multipart = kind == "multipart"
+
+
+class _SyncMethod(_Resource):
+    def __call__(self, **params: Any) -> Any:
+        body, files, call = _call(params, self._multipart)
+        return _result(self._client._native.create(self._method, body, files, call), Stream)
+
+
+class _AsyncMethod(_Resource):
+    async def __call__(self, **params: Any) -> Any:
+        body, files, call = _call(params, self._multipart)
+        return _result(await self._client._native.acreate(self._method, body, files, call), AsyncStream)
+
+
+class _Namespace:
+    """``client.chat``, ``client.audio.transcriptions``, ..."""
+
+    def __repr__(self) -> str:
+        return f"<gatewise {', '.join(sorted(vars(self)))}>"
+
+
 class _Base:
     _native: Any
+    _method_cls: type = _SyncMethod
 
-    def __init__(
-        self,
-        config: ConfigArg = None,
-        *,
-        provider: Optional[str] = None,
-        api_key: Optional[str] = None,
-        provider_options: Optional[Dict[str, Any]] = None,
-        custom_host: Optional[str] = None,
-        metadata: Optional[Dict[str, Any]] = None,
-        trace_id: Optional[str] = None,
-        request_timeout: Optional[int] = None,
-        cache_force_refresh: Optional[bool] = None,
-        cache_namespace: Optional[str] = None,
-    ) -> None:
+    def __init__(self, config: Any = None, **options: Any) -> None:
         """Create a client.
 
         Args:
             config: a gateway config as a dict, a JSON string, or a path to a JSON file.
-            provider / api_key / provider_options: route to one provider without a config
-                (with a config: the provider for leaves that have none).
-            custom_host: overrides every target's base URL.
-            metadata: request metadata for conditional routing.
-            trace_id: reported in route info.
-            request_timeout: per-attempt timeout in milliseconds.
-            cache_force_refresh / cache_namespace: cache controls.
+            **options: ``provider``, ``api_key``, ``provider_options``, ``custom_host``,
+                ``metadata``, ``trace_id``, ``request_timeout`` (ms), ``forward_headers``,
+                ``cache_force_refresh``, ``cache_namespace`` — see ``gatewise._native.OPTIONS``.
 
         Raises:
             ConfigError: the config is invalid; ``param`` names the field.
+            TypeError: an unknown option.
         """
-        options = {name: value for name, value in locals().items() if name in _OPTION_NAMES}
-        self._native = _native.NativeGateway(_options_json(options))
+        self._check(options)
+        self._native = _native.NativeGateway(_options_json({"config": config, **options}))
         self._init_resources()
+
+    @staticmethod
+    def _check(options: Dict[str, Any]) -> None:
+        unknown = set(options) - set(OPTION_NAMES)
+        if unknown:
+            raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))} (known: {', '.join(OPTION_NAMES)})")
 
     @classmethod
     def _from_native(cls, native: Any) -> Any:
@@ -110,14 +159,19 @@ class _Base:
         return client
 
     def _init_resources(self) -> None:
-        raise NotImplementedError
+        for method, kind in _native.RESOURCES:
+            *path, leaf = method.split(".")
+            owner: Any = self
+            for part in path:
+                if not isinstance(getattr(owner, part, None), _Namespace):
+                    setattr(owner, part, _Namespace())
+                owner = getattr(owner, part)
+            setattr(owner, leaf, self._method_cls(self, method, kind))
 
     def with_options(self, **options: Any) -> Any:
-        """A client with these options replacing this one's (``config``, ``metadata``,
+        """A client with these options laid over this one's (``config``, ``metadata``,
         ``trace_id``, ``cache_force_refresh``, ``request_timeout``, ...)."""
-        unknown = set(options) - set(_OPTION_NAMES)
-        if unknown:
-            raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+        self._check(options)
         return self._from_native(self._native.with_options(_options_json(options)))
 
     def route(
@@ -125,7 +179,7 @@ class _Base:
         params: Dict[str, Any],
         metadata: Optional[Dict[str, Any]] = None,
         seed: Optional[int] = None,
-        endpoint: str = "chat.completions",
+        endpoint: str = "chat.completions.create",
     ) -> Dict[str, Any]:
         """The dry-run plan: ``{"targets": [...]}`` in the order they would be tried, with
         the upstream URL and translated body each would receive. Nothing is sent."""
@@ -133,55 +187,8 @@ class _Base:
         return json.loads(self._native.route(endpoint, json.dumps(params), meta, seed))
 
 
-class _SyncResource:
-    def __init__(self, client: "Gateway", endpoint: str) -> None:
-        self._client = client
-        self._endpoint = endpoint
-
-    def create(self, **params: Any) -> Any:
-        """Call the endpoint. ``stream=True`` returns a ``Stream`` of chunk objects;
-        ``timeout=`` (seconds) bounds each attempt of this call."""
-        native, body = _call(self._client, params)
-        return _result(native.create(self._endpoint, body), Stream)
-
-
-class _AsyncResource:
-    def __init__(self, client: "AsyncGateway", endpoint: str) -> None:
-        self._client = client
-        self._endpoint = endpoint
-
-    async def create(self, **params: Any) -> Any:
-        """Call the endpoint. ``stream=True`` returns an ``AsyncStream`` of chunk objects;
-        ``timeout=`` (seconds) bounds each attempt of this call."""
-        native, body = _call(self._client, params)
-        return _result(await native.acreate(self._endpoint, body), AsyncStream)
-
-
-class _Namespace:
-    def __init__(self, **members: Any) -> None:
-        self.__dict__.update(members)
-
-
-class _ImagesSync(_SyncResource):
-    def generate(self, **params: Any) -> Any:
-        return self.create(**params)
-
-
-class _ImagesAsync(_AsyncResource):
-    async def generate(self, **params: Any) -> Any:
-        return await self.create(**params)
-
-
 class Gateway(_Base):
     """A synchronous client. Calls block with the GIL released, so threads run in parallel."""
-
-    def _init_resources(self) -> None:
-        self.chat = _Namespace(completions=_SyncResource(self, "chat.completions"))
-        self.completions = _SyncResource(self, "completions")
-        self.embeddings = _SyncResource(self, "embeddings")
-        self.moderations = _SyncResource(self, "moderations")
-        self.images = _ImagesSync(self, "images.generations")
-        self.audio = _Namespace(speech=_SyncResource(self, "audio.speech"))
 
     def httpx_transport(self) -> Any:
         """An ``httpx.BaseTransport`` that routes through this client in-process:
@@ -201,13 +208,7 @@ class Gateway(_Base):
 class AsyncGateway(_Base):
     """An asyncio client: ``await``, ``async for``; cancelling a task cancels the call."""
 
-    def _init_resources(self) -> None:
-        self.chat = _Namespace(completions=_AsyncResource(self, "chat.completions"))
-        self.completions = _AsyncResource(self, "completions")
-        self.embeddings = _AsyncResource(self, "embeddings")
-        self.moderations = _AsyncResource(self, "moderations")
-        self.images = _ImagesAsync(self, "images.generations")
-        self.audio = _Namespace(speech=_AsyncResource(self, "audio.speech"))
+    _method_cls = _AsyncMethod
 
     def httpx_transport(self) -> Any:
         """An ``httpx.AsyncBaseTransport`` for ``openai.AsyncOpenAI``."""

@@ -6,6 +6,20 @@ import json
 from typing import Any, Iterator, Optional
 
 
+#: Fields the OpenAI SDK's models declare as optional: absent, they read as ``None`` (as on
+#: those models); any other absent name is a typo and raises ``AttributeError``.
+OPTIONAL_FIELDS = frozenset(
+    {
+        "audio", "b64_json", "cached_tokens", "choices", "completion_tokens_details", "content", "created",
+        "data", "delta", "embedding", "error", "finish_reason", "function", "function_call", "id", "index",
+        "logprobs", "message", "model", "name", "object", "prompt_tokens_details", "reasoning_content",
+        "reasoning_tokens", "refusal", "revised_prompt", "role", "service_tier", "system_fingerprint", "text",
+        "tool_call_id", "tool_calls", "type", "url", "usage", "annotations", "results", "flagged",
+        "categories", "category_scores", "arguments", "prompt_tokens", "completion_tokens", "total_tokens",
+    }
+)
+
+
 def _wrap(value: Any) -> Any:
     if isinstance(value, dict):
         return GatewayObject(value)
@@ -17,8 +31,10 @@ def _wrap(value: Any) -> Any:
 class GatewayObject:
     """A JSON object with attribute access: ``r.choices[0].message.content``.
 
-    Absent fields read as ``None`` (as optional fields do on the OpenAI SDK's models);
-    ``to_dict()`` / ``to_json()`` give the data back exactly as received. Results of
+    Absent fields the OpenAI SDK's models declare as optional read as ``None``, as they do
+    there; any other absent name raises ``AttributeError`` (a typo must not read as
+    ``None``). ``to_dict()`` / ``model_dump()`` and ``to_json()`` / ``model_dump_json()``
+    give the data back exactly as received. Results of
     ``create`` also carry ``route``: provider, option_index, retry_count, cache_status,
     trace_id, attempts, dropped_params.
     """
@@ -34,7 +50,11 @@ class GatewayObject:
             raise AttributeError(name)
         if name == "route" and self._route is not None:
             return GatewayObject(self._route)
-        return _wrap(self._data.get(name))
+        if name in self._data:
+            return _wrap(self._data[name])
+        if name in OPTIONAL_FIELDS:
+            return None
+        raise AttributeError(f"{type(self).__name__} has no field {name!r} (fields: {', '.join(self._data)})")
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("GatewayObject is read-only; use to_dict() for a mutable copy")
@@ -60,7 +80,7 @@ class GatewayObject:
         return f"GatewayObject({json.dumps(self._data, ensure_ascii=False)[:500]})"
 
     def __dir__(self) -> list:
-        return sorted(set(self._data) | {"to_dict", "to_json", "route"})
+        return sorted(set(self._data) | {"to_dict", "to_json", "model_dump", "model_dump_json", "route"})
 
     def get(self, key: str, default: Any = None) -> Any:
         return _wrap(self._data.get(key, default))
@@ -71,6 +91,14 @@ class GatewayObject:
 
     def to_json(self, indent: Optional[int] = None) -> str:
         return json.dumps(self._data, indent=indent, ensure_ascii=False)
+
+    def model_dump(self) -> dict:
+        """The data as a dict (pydantic's name, as on the OpenAI SDK's models)."""
+        return self.to_dict()
+
+    def model_dump_json(self, indent: Optional[int] = None) -> str:
+        """The data as JSON text (pydantic's name)."""
+        return self.to_json(indent)
 
 
 class BinaryResponse:

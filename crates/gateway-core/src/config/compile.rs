@@ -6,13 +6,12 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::raw::{RawCondition, RawNode, RawStrategy};
-use super::{
-    CachePolicy, Condition, DEFAULT_CACHE_MAX_AGE, DEFAULT_RETRY_STATUS_CODES, Group, Leaf, Node, ProviderTarget,
-    RetryPolicy, Strategy, TargetSettings,
-};
-use crate::error::{ConfigErrors, ErrorCode, GatewayError};
+use super::{Condition, Group, Invalid, Leaf, Node, Strategy};
+use crate::error::{ErrorCode, GatewayError};
 use crate::json_path::JsonPath;
+use crate::providers::ProviderTarget;
 use crate::query::Query;
+use crate::settings::{CachePolicy, DEFAULT_CACHE_MAX_AGE, DEFAULT_RETRY_STATUS_CODES, RetryPolicy, TargetSettings};
 
 /// What a node passes to its children.
 #[derive(Clone)]
@@ -21,25 +20,26 @@ struct Inherited {
     settings: TargetSettings,
 }
 
-/// Compile the tree. With `require_providers`, a leaf that ends up with no provider of its
-/// own or inherited is an error (it is fine when the request will supply one).
-pub(super) fn compile(raw: &RawNode, require_providers: bool) -> Result<Node, ConfigErrors> {
+/// Compile the tree, and list the leaves that end up with no provider of their own or
+/// inherited (fine when the request will supply one, an error otherwise).
+pub(super) fn compile(raw: &RawNode) -> Result<(Node, Vec<GatewayError>), Invalid> {
     let mut errors = Vec::new();
+    let mut missing_providers = Vec::new();
     let root = Inherited {
         provider: None,
         settings: TargetSettings { strict_open_ai_compliance: true, ..TargetSettings::default() },
     };
-    let mut cx = Cx { errors: &mut errors, require_providers };
+    let mut cx = Cx { errors: &mut errors, missing_providers: &mut missing_providers };
     let node = compile_node(raw, &JsonPath::root(), "config".to_owned(), &root, &mut cx);
     match node {
-        Some(node) if errors.is_empty() => Ok(node),
-        _ => Err(ConfigErrors(errors)),
+        Some(node) if errors.is_empty() => Ok((node, missing_providers)),
+        _ => Err(Invalid { errors, missing_providers }),
     }
 }
 
 struct Cx<'e> {
     errors: &'e mut Vec<GatewayError>,
-    require_providers: bool,
+    missing_providers: &'e mut Vec<GatewayError>,
 }
 
 fn compile_node(
@@ -85,8 +85,8 @@ fn compile_node(
                 settings: Arc::new(inherited.settings),
             };
             // An unknown slug was reported already; don't add "no provider" on top.
-            if cx.require_providers && leaf.provider.is_none() && raw.provider.is_none() {
-                cx.errors.push(super::missing_provider_error(&leaf));
+            if leaf.provider.is_none() && raw.provider.is_none() {
+                cx.missing_providers.push(super::missing_provider_error(&leaf));
             }
             Some(Node::Leaf(leaf))
         }

@@ -11,23 +11,25 @@ mod compile;
 mod raw;
 mod schema;
 
+use serde_json::Value;
 use std::sync::Arc;
-use std::time::Duration;
-
-use serde_json::{Map, Value};
 
 pub use casing::to_snake_case;
 pub use raw::{RawCache, RawCondition, RawNode, RawRetry, RawStrategy};
 pub use schema::CONFIG_SCHEMA;
 
 use crate::error::{ConfigErrors, GatewayError};
-use crate::providers::Provider;
+use crate::providers::ProviderTarget;
 use crate::query::Query;
+use crate::settings::TargetSettings;
 
 /// A compiled, validated config.
 #[derive(Debug, Clone)]
 pub struct Config {
     root: Node,
+    /// One error per leaf with no provider of its own or inherited (empty for most
+    /// configs): fine when the request brings a provider, an error otherwise.
+    missing_providers: Vec<GatewayError>,
 }
 
 /// A node of the compiled tree.
@@ -99,109 +101,35 @@ pub struct Leaf {
     pub settings: Arc<TargetSettings>,
 }
 
-/// A provider and the credentials/options to call it with.
-#[derive(Clone)]
-pub struct ProviderTarget {
-    /// The provider implementation.
-    pub provider: &'static dyn Provider,
-    /// `api_key` and the provider-specific fields (`resource_name`, `aws_region`, ...).
-    pub options: Map<String, Value>,
-}
-
-impl std::fmt::Debug for ProviderTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print credentials.
-        f.debug_struct("ProviderTarget")
-            .field("provider", &self.provider.slug())
-            .field("options", &self.options.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
-
-impl ProviderTarget {
-    /// Build from a slug and options; `None` when the slug is unknown.
-    pub fn new(slug: &str, options: Map<String, Value>) -> Option<Self> {
-        crate::providers::lookup(slug).map(|provider| Self { provider, options })
-    }
-
-    /// A string option (`api_key`, `resource_name`, ...), if set and non-empty.
-    pub fn option(&self, key: &str) -> Option<&str> {
-        self.options.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
-    }
-}
-
-/// Settings that flow down the tree (see SPEC.md "Inheritance").
-#[derive(Debug, Clone, Default)]
-pub struct TargetSettings {
-    /// Merged down the tree; child keys win; the result wins over the request body.
-    pub override_params: Map<String, Value>,
-    /// Retry policy (replaced, not merged, by a child's).
-    pub retry: RetryPolicy,
-    /// Response cache policy.
-    pub cache: Option<CachePolicy>,
-    /// Per-attempt timeout.
-    pub request_timeout: Option<Duration>,
-    /// Replaces the provider's base URL.
-    pub custom_host: Option<String>,
-    /// Caller headers copied to the upstream (lower-case).
-    pub forward_headers: Vec<String>,
-    /// Map finish reasons to OpenAI's values and drop provider extras.
-    pub strict_open_ai_compliance: bool,
-}
-
-/// How a leaf retries.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RetryPolicy {
-    /// Retries after the first try (0..=5).
-    pub attempts: u8,
-    /// Statuses that trigger a retry.
-    pub on_status_codes: Vec<u16>,
-    /// Honour `retry-after-ms` / `x-ms-retry-after-ms` / `retry-after` on 429 and 503.
-    pub use_retry_after_header: bool,
-}
-
-/// The statuses retried when `retry.on_status_codes` is absent.
-pub const DEFAULT_RETRY_STATUS_CODES: [u16; 5] = [429, 500, 502, 503, 504];
-
-/// The largest `retry.attempts` accepted.
-pub const MAX_RETRY_ATTEMPTS: u8 = 5;
-
-/// Response cache settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CachePolicy {
-    /// Entry lifetime.
-    pub max_age: Duration,
-}
-
-/// Default cache lifetime: 24 h.
-pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(86_400);
-
 impl Config {
-    /// Parse, validate and compile a config given as JSON text.
+    /// Parse, validate and compile a config given as JSON text (every leaf must have a
+    /// provider, as with [`Config::from_json`]).
     pub fn from_json_str(text: &str) -> Result<Self, ConfigErrors> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| ConfigErrors(vec![GatewayError::config("", format!("config is not valid JSON: {e}"))]))?;
         Self::from_json(&value)
     }
 
-    /// Validate and compile a config. Every leaf must end up with a provider.
+    /// Validate and compile a config that must stand alone: every leaf must end up with a
+    /// provider. All errors are reported at once, missing providers included.
     pub fn from_json(value: &Value) -> Result<Self, ConfigErrors> {
-        Self::load(value, true)
+        match Self::load(value) {
+            Ok(config) => config.standing_alone(),
+            Err(invalid) => Err(invalid.reported(false)),
+        }
     }
 
-    /// Like [`Config::from_json`], but leaves may lack a provider: the request supplies
-    /// one (the server's `x-portkey-provider` header, a binding's `provider=`), which then
-    /// acts as the outermost ancestor.
-    pub fn from_json_with_request_provider(value: &Value) -> Result<Self, ConfigErrors> {
-        Self::load(value, false)
-    }
-
-    fn load(value: &Value, require_providers: bool) -> Result<Self, ConfigErrors> {
+    /// Validate and compile a config once, for every use: leaves may leave the provider to
+    /// the request (the server's `x-portkey-provider`, a binding's `provider=`), which then
+    /// acts as the outermost ancestor. Where no request provider will come, check with
+    /// [`Config::require_providers`].
+    pub fn load(value: &Value) -> Result<Self, Invalid> {
         let compile = |normalized: &Value| {
-            let raw = deserialize(normalized)?;
-            compile::compile(&raw, require_providers).map(|root| Self { root })
+            let raw = deserialize(normalized).map_err(|e| Invalid { errors: e.0, missing_providers: Vec::new() })?;
+            compile::compile(&raw).map(|(root, missing_providers)| Self { root, missing_providers })
         };
-        let mut normalized = casing::normalize_keys(value.clone()).map_err(ConfigErrors)?;
+        let mut normalized = casing::normalize_keys(value.clone())
+            .map_err(|errors| Invalid { errors, missing_providers: Vec::new() })?;
         let Err(schema_errors) = schema::validate(&normalized) else {
             return compile(&normalized);
         };
@@ -214,23 +142,29 @@ impl Config {
             pruned_paths.push(schema::pruned_path(&e.pointer));
             errors.push(e.error);
         }
-        let later = match compile(&normalized) {
-            Ok(_) => Vec::new(),
-            Err(ConfigErrors(later)) => later,
+        let (later, missing) = match compile(&normalized) {
+            Ok(config) => (Vec::new(), config.missing_providers),
+            Err(Invalid { errors, missing_providers }) => (errors, missing_providers),
+        };
+        let independent = |e: &GatewayError, errors: &[GatewayError]| {
+            let path = e.param.as_deref().unwrap_or("");
+            !pruned_paths.iter().any(|p| is_within(path, p.as_str())) && !errors.iter().any(|x| x.param == e.param)
         };
         for e in later {
-            let path = e.param.as_deref().unwrap_or("");
-            let consequence = pruned_paths.iter().any(|p| is_within(path, p.as_str()));
-            if !consequence && !errors.iter().any(|x| x.param == e.param) {
+            if independent(&e, &errors) {
                 errors.push(e);
             }
         }
-        Err(ConfigErrors(errors))
+        let missing_providers = missing.into_iter().filter(|e| independent(e, &errors)).collect();
+        Err(Invalid { errors, missing_providers })
     }
 
     /// Compile an already deserialized raw config (every leaf must get a provider).
     pub fn compile(raw: &RawNode) -> Result<Self, ConfigErrors> {
-        compile::compile(raw, true).map(|root| Self { root })
+        let config = compile::compile(raw)
+            .map(|(root, missing_providers)| Self { root, missing_providers })
+            .map_err(|invalid| invalid.reported(false))?;
+        config.standing_alone()
     }
 
     /// A config with a single leaf for `provider` (the `x-portkey-provider` header or a
@@ -243,6 +177,7 @@ impl Config {
                 provider: Some(Arc::new(provider)),
                 settings: Arc::new(TargetSettings { strict_open_ai_compliance: true, ..TargetSettings::default() }),
             }),
+            missing_providers: Vec::new(),
         }
     }
 
@@ -265,15 +200,18 @@ impl Config {
         reads(&self.root)
     }
 
-    /// Errors for every leaf that has no provider of its own or inherited.
-    pub fn leaves_without_provider(&self) -> Vec<GatewayError> {
-        let mut out = Vec::new();
-        visit_leaves(&self.root, &mut |leaf| {
-            if leaf.provider.is_none() {
-                out.push(missing_provider_error(leaf));
-            }
-        });
-        out
+    /// Every leaf has a provider of its own or inherited; else an `invalid_config` error
+    /// listing each leaf that has none (for a config used without a request provider).
+    pub fn require_providers(&self) -> Result<(), GatewayError> {
+        if self.missing_providers.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigErrors(self.missing_providers.clone()).into())
+    }
+
+    /// This config if every leaf has a provider, else one error per leaf without.
+    fn standing_alone(self) -> Result<Self, ConfigErrors> {
+        if self.missing_providers.is_empty() { Ok(self) } else { Err(ConfigErrors(self.missing_providers)) }
     }
 
     /// Whether any leaf caches answers.
@@ -281,6 +219,26 @@ impl Config {
         let mut any = false;
         visit_leaves(&self.root, &mut |leaf| any |= leaf.settings.cache.is_some());
         any
+    }
+}
+
+/// A config that did not compile: its errors, and apart from them the leaves that have no
+/// provider (an error only where no request provider fills them).
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    errors: Vec<GatewayError>,
+    missing_providers: Vec<GatewayError>,
+}
+
+impl Invalid {
+    /// Every error to report: with `request_provider` (the request brings a provider),
+    /// leaves without one are not errors.
+    pub fn reported(self, request_provider: bool) -> ConfigErrors {
+        let mut errors = self.errors;
+        if !request_provider {
+            errors.extend(self.missing_providers);
+        }
+        ConfigErrors(errors)
     }
 }
 
@@ -299,28 +257,6 @@ fn is_within(path: &str, prefix: &str) -> bool {
     prefix.is_empty()
         || path == prefix
         || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
-}
-
-impl Leaf {
-    /// The provider this leaf calls for `request`: its own (or inherited) one, else the
-    /// request's; an error when there is none or it lacks the endpoint.
-    pub fn target_for<'a>(
-        &'a self,
-        request: &crate::GatewayRequest,
-        options: &'a crate::RequestOptions,
-    ) -> Result<&'a Arc<ProviderTarget>, GatewayError> {
-        let target =
-            self.provider.as_ref().or(options.provider.as_ref()).ok_or_else(|| missing_provider_error(self))?;
-        let slug = target.provider.slug();
-        if !target.provider.supports(request.endpoint) {
-            return Err(GatewayError::new(
-                crate::ErrorCode::UnsupportedEndpoint,
-                format!("{slug} does not support {}", request.path),
-            )
-            .with_provider(slug));
-        }
-        Ok(target)
-    }
 }
 
 /// The error for a leaf that reaches request time without a provider.

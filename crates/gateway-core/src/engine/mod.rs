@@ -3,6 +3,8 @@
 //! Generic over [`Transport`] (which also supplies sleeping and the clock), so it runs
 //! on tokio in the server and bindings, and on a fake in tests, with the same code.
 
+mod dry_run;
+mod options;
 mod retry_after;
 mod route_info;
 mod stream;
@@ -18,6 +20,8 @@ use futures::future::{BoxFuture, Either};
 use http::HeaderMap;
 use serde_json::Value;
 
+pub use dry_run::{PlannedAttempt, dry_run};
+pub use options::RequestOptions;
 pub use retry_after::{parse_http_date, requested_delay};
 pub use route_info::{Attempt, CacheStatus, RouteInfo};
 pub use stream::{ChunkStream, EarlyFailure};
@@ -26,11 +30,12 @@ pub use transport::{ByteStream, HttpResponse, Transport, TransportError, Transpo
 use crate::cache::{Cache, CachedResponse, InMemoryCache, cache_key};
 use crate::config::{Config, Leaf, Node, Strategy};
 use crate::error::{ErrorCode, GatewayError};
-use crate::providers::{BuildInput, HttpRequest, Provider, ResponseContext};
+use crate::providers::{BuildInput, HttpRequest, Provider, ProviderTarget, ResponseContext};
 use crate::query::QueryContext;
-use crate::request::{GatewayRequest, RequestOptions, validate_body};
+use crate::request::{Endpoint, GatewayRequest, validate_body};
 use crate::rng::{RandomSource, SplitMix64};
 use crate::router;
+use crate::settings::TargetSettings;
 
 /// The total time a request may spend waiting on `Retry-After` values.
 pub const RETRY_AFTER_BUDGET: Duration = Duration::from_secs(60);
@@ -52,61 +57,61 @@ impl std::fmt::Debug for ResponseBody {
     }
 }
 
-/// What the engine returns for every request, success or failure.
+/// What the engine returns for every request, success or failure. Errors stay values
+/// here: the OpenAI error JSON (or a binding's exception) is made only by whoever shows
+/// the error to the caller, never for attempts a fallback throws away.
 #[derive(Debug)]
 pub struct Response {
-    /// HTTP status to report.
+    /// HTTP status to report: the answer's, or the error's.
     pub status: u16,
-    /// `content-type` of a `Full` body.
-    pub content_type: Option<String>,
-    /// Upstream response headers to pass through (request ids, `retry-after`, ...).
+    /// Upstream response headers to pass through (request ids, `retry-after`, ...), for
+    /// answers and upstream errors alike.
     pub headers: HeaderMap,
-    /// The body (the OpenAI error JSON when `error` is set).
-    pub body: ResponseBody,
+    /// The answer, or why there is none.
+    pub result: Result<Answer, GatewayError>,
     /// How the request was routed.
     pub route: RouteInfo,
-    /// The error, when the request failed.
-    pub error: Option<GatewayError>,
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub struct Answer {
+    /// `content-type` of a `Full` body (`text/event-stream` for a stream).
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: ResponseBody,
 }
 
 impl Response {
-    /// An error response: the OpenAI error body with the error's status.
+    /// An error response with the error's status.
     pub fn from_error(error: GatewayError, route: RouteInfo) -> Self {
-        let body = Bytes::from(error.to_openai_json().to_string());
-        Self {
-            status: error.status,
-            content_type: Some("application/json".to_owned()),
-            headers: HeaderMap::new(),
-            body: ResponseBody::Full(body),
-            route,
-            error: Some(error),
-        }
+        Self { status: error.status, headers: HeaderMap::new(), result: Err(error), route }
+    }
+
+    /// The error, when the request failed.
+    pub fn error(&self) -> Option<&GatewayError> {
+        self.result.as_ref().err()
     }
 }
 
 /// The outcome of one node, before the route record is attached.
 struct Outcome {
     status: u16,
-    content_type: Option<String>,
     headers: HeaderMap,
-    body: ResponseBody,
-    error: Option<GatewayError>,
+    result: Result<Answer, GatewayError>,
 }
 
 impl Outcome {
     fn error(error: GatewayError) -> Self {
-        let headers = HeaderMap::new();
-        Self::error_with_headers(error, headers)
+        Self::error_with_headers(error, HeaderMap::new())
     }
 
     fn error_with_headers(error: GatewayError, headers: HeaderMap) -> Self {
-        Self {
-            status: error.status,
-            content_type: Some("application/json".to_owned()),
-            headers,
-            body: ResponseBody::Full(Bytes::from(error.to_openai_json().to_string())),
-            error: Some(error),
-        }
+        Self { status: error.status, headers, result: Err(error) }
+    }
+
+    fn answer(status: u16, headers: HeaderMap, content_type: &str, body: ResponseBody) -> Self {
+        Self { status, headers, result: Ok(Answer { content_type: Some(content_type.to_owned()), body }) }
     }
 }
 
@@ -162,7 +167,7 @@ impl Engine {
     }
 
     /// Route one request. Never panics and never fails outright: errors come back as a
-    /// [`Response`] with `error` set and the OpenAI error body.
+    /// [`Response`] whose `result` is the [`GatewayError`].
     pub async fn handle(&self, request: &GatewayRequest, options: &RequestOptions) -> Response {
         let mut route = RouteInfo { trace_id: options.trace_id.clone(), ..RouteInfo::default() };
         if let Err(e) = validate_body(request.endpoint, &request.body) {
@@ -192,14 +197,7 @@ impl Engine {
             pathname: &request.path,
         };
         let outcome = self.try_node(config.root(), request, options, ctx, &mut route).await;
-        Response {
-            status: outcome.status,
-            content_type: outcome.content_type,
-            headers: outcome.headers,
-            body: outcome.body,
-            route,
-            error: outcome.error,
-        }
+        Response { status: outcome.status, headers: outcome.headers, result: outcome.result, route }
     }
 
     fn try_node<'a>(
@@ -253,7 +251,7 @@ impl Engine {
         route.cache_status = CacheStatus::Disabled;
         route.provider = None;
         route.dropped_params.clear();
-        let target = match leaf.target_for(request, options) {
+        let target = match router::target_for(leaf, request, options.provider.as_ref()) {
             Ok(target) => target,
             Err(e) => {
                 route.provider.clone_from(&e.provider);
@@ -271,7 +269,7 @@ impl Engine {
         };
         let settings = &leaf.settings;
         let now = self.transport.wall_clock();
-        let input = BuildInput::for_leaf(request, target, settings, options, now, credential.as_deref());
+        let input = build_input(request, target, settings, options, now, credential.as_deref());
         let upstream = match provider.build_request(&input) {
             Ok(upstream) => upstream,
             Err(e) => return Outcome::error(e.with_provider(provider.slug())),
@@ -280,8 +278,8 @@ impl Engine {
 
         // Streamed chat answers are cached as the completion they add up to (and replayed
         // as chunks); other streams are not cacheable.
-        let cacheable = request.endpoint.is_cacheable()
-            && (!upstream.stream || request.endpoint == crate::request::Endpoint::ChatCompletions);
+        let cacheable =
+            request.endpoint.is_cacheable() && (!upstream.stream || request.endpoint == Endpoint::ChatCompletions);
         let cache = settings
             .cache
             .filter(|_| cacheable)
@@ -308,7 +306,7 @@ impl Engine {
         key: &str,
         upstream: &HttpRequest,
         request: &GatewayRequest,
-        settings: &crate::config::TargetSettings,
+        settings: &TargetSettings,
         options: &RequestOptions,
         route: &mut RouteInfo,
     ) -> Option<Outcome> {
@@ -325,22 +323,17 @@ impl Engine {
             (ResponseBody::Full(hit.body), "application/json")
         };
         route.cache_status = CacheStatus::Hit;
-        Some(Outcome {
-            status: 200,
-            content_type: Some(content_type.to_owned()),
-            headers: HeaderMap::new(),
-            body,
-            error: None,
-        })
+        Some(Outcome::answer(200, HeaderMap::new(), content_type, body))
     }
 
     /// Store a successful final answer, never an error (Portkey's poisoning bug); a
     /// stream is stored once it has ended cleanly.
-    async fn cache_store(&self, mut outcome: Outcome, key: String, ttl: Duration) -> Outcome {
-        if outcome.error.is_some() || !(200..300).contains(&outcome.status) {
-            return outcome;
+    async fn cache_store(&self, outcome: Outcome, key: String, ttl: Duration) -> Outcome {
+        let Outcome { status, headers, result: Ok(Answer { content_type, body }) } = outcome else { return outcome };
+        if !(200..300).contains(&status) {
+            return Outcome { status, headers, result: Ok(Answer { content_type, body }) };
         }
-        outcome.body = match outcome.body {
+        let body = match body {
             ResponseBody::Full(body) => {
                 self.cache.put(&key, CachedResponse { body: body.clone() }, ttl).await;
                 ResponseBody::Full(body)
@@ -349,7 +342,7 @@ impl Engine {
                 ResponseBody::Events(stream_cache::store_when_complete(events, self.cache.clone(), key, ttl))
             }
         };
-        outcome
+        Outcome { status, headers, result: Ok(Answer { content_type, body }) }
     }
 
     /// The first try and the retries of one leaf.
@@ -461,13 +454,9 @@ impl Engine {
         if upstream.stream {
             let translator = provider.stream_translator(cx);
             return match stream::open(response.body, translator).await {
-                Ok(events) => Ok(Outcome {
-                    status: response.status,
-                    content_type: Some("text/event-stream".to_owned()),
-                    headers,
-                    body: ResponseBody::Events(events),
-                    error: None,
-                }),
+                Ok(events) => {
+                    Ok(Outcome::answer(response.status, headers, "text/event-stream", ResponseBody::Events(events)))
+                }
                 Err(EarlyFailure::Transport(e)) => Err(Failure::connection(slug, upstream, &e)),
                 // A broken stream before its first chunk is as retryable as a refused connection.
                 Err(EarlyFailure::Upstream(error)) => {
@@ -479,13 +468,33 @@ impl Engine {
         match provider.transform_response(cx, body) {
             Ok(body) => Ok(Outcome {
                 status: response.status,
-                content_type,
                 headers,
-                body: ResponseBody::Full(body),
-                error: None,
+                result: Ok(Answer { content_type, body: ResponseBody::Full(body) }),
             }),
             Err(error) => Err(Failure { error: error.with_provider(slug), headers, connection: false }),
         }
+    }
+}
+
+/// What a provider needs to build the upstream request for one leaf: request options win
+/// over the leaf's settings for `custom_host` and `forward_headers` (the `x-portkey-*`
+/// headers override every target, as in Portkey).
+fn build_input<'a>(
+    request: &'a GatewayRequest,
+    target: &'a ProviderTarget,
+    settings: &'a TargetSettings,
+    options: &'a RequestOptions,
+    now: std::time::SystemTime,
+    credential: Option<&'a str>,
+) -> BuildInput<'a> {
+    BuildInput {
+        now,
+        request,
+        target,
+        settings,
+        custom_host: options.custom_host.as_deref().or(settings.custom_host.as_deref()),
+        forward_headers: options.forward_headers.as_deref().unwrap_or(&settings.forward_headers),
+        credential,
     }
 }
 

@@ -11,6 +11,7 @@ mod cohere;
 mod gemini;
 mod openai_compatible;
 mod sse_stream;
+mod target;
 
 use std::time::SystemTime;
 
@@ -18,12 +19,13 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::Value;
 
-use crate::config::{ProviderTarget, TargetSettings};
 use crate::error::{ErrorCode, GatewayError};
 use crate::request::{Endpoint, GatewayRequest, RequestBody};
+use crate::settings::TargetSettings;
 
 pub use gemini::Gemini;
 pub use openai_compatible::{OpenAiCompatible, UrlScheme};
+pub use target::ProviderTarget;
 
 /// Everything a provider needs to build one upstream request.
 #[derive(Debug, Clone, Copy)]
@@ -46,28 +48,6 @@ pub struct BuildInput<'a> {
 }
 
 impl<'a> BuildInput<'a> {
-    /// The input for a leaf: request options win over the leaf's settings for
-    /// `custom_host` and `forward_headers` (the `x-portkey-*` headers override every
-    /// target, as in Portkey).
-    pub fn for_leaf(
-        request: &'a GatewayRequest,
-        target: &'a ProviderTarget,
-        settings: &'a TargetSettings,
-        options: &'a crate::RequestOptions,
-        now: SystemTime,
-        credential: Option<&'a str>,
-    ) -> Self {
-        Self {
-            now,
-            request,
-            target,
-            settings,
-            custom_host: options.custom_host.as_deref().or(settings.custom_host.as_deref()),
-            forward_headers: options.forward_headers.as_deref().unwrap_or(&settings.forward_headers),
-            credential,
-        }
-    }
-
     /// Whether the caller asked for a stream.
     pub fn stream(&self) -> bool {
         self.request.body.wants_stream()

@@ -4,10 +4,7 @@
 //! `RequestOptions`, read the body (bounded), hand both to the engine, render its answer.
 //! The engine decides everything else, so the server and the bindings cannot disagree.
 
-mod configs;
-mod headers;
 mod listen;
-pub mod respond;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,12 +13,11 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::response::Response as HttpResponse;
 use bytes::Bytes;
-use gateway_core::{Endpoint, Engine, ErrorCode, GatewayError, GatewayRequest, RequestBody};
+use gateway_core::{Engine, ErrorCode, GatewayError};
 use http::header::CONTENT_TYPE;
-use http_body_util::BodyExt;
 
-pub use configs::ConfigStore;
-pub use headers::request_options;
+use crate::protocol::{self, HttpReply, HttpReplyBody, Options, Resolver};
+
 pub use listen::{serve, serve_on_threads, shutdown_signal};
 
 /// Default request body limit: 32 MiB.
@@ -36,8 +32,8 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct AppState {
     /// The engine.
     pub engine: Engine,
-    /// Config resolution and cache.
-    pub configs: Arc<ConfigStore>,
+    /// Headers → request options (the default config, `--config-dir`, the config cache).
+    pub resolver: Arc<Resolver>,
     /// Largest accepted request body, bytes.
     pub body_limit: usize,
     /// Longest wait for an HTTP/1 request's headers, counted from when the connection
@@ -57,13 +53,13 @@ struct TraceIds {
 
 impl AppState {
     /// State for a server.
-    pub fn new(engine: Engine, configs: ConfigStore, body_limit: usize) -> Self {
+    pub fn new(engine: Engine, resolver: Resolver, body_limit: usize) -> Self {
         let random = gateway_core::rng::SplitMix64::from_entropy();
         let prefix = (gateway_core::rng::RandomSource::next_f64(&random) * (u32::MAX as f64)) as u64;
         let trace_ids = Arc::new(TraceIds { prefix, next: AtomicU64::new(0) });
         Self {
             engine,
-            configs: Arc::new(configs),
+            resolver: Arc::new(resolver),
             body_limit,
             header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
             trace_ids,
@@ -74,7 +70,7 @@ impl AppState {
     pub fn with_engine(&self, engine: Engine) -> Self {
         Self {
             engine,
-            configs: self.configs.clone(),
+            resolver: self.resolver.clone(),
             body_limit: self.body_limit,
             header_read_timeout: self.header_read_timeout,
             trace_ids: self.trace_ids.clone(),
@@ -101,7 +97,7 @@ impl AppState {
 /// Answer one HTTP request: `GET /health`, or a call routed through the engine.
 pub async fn handle<B>(state: &AppState, request: http::Request<B>) -> HttpResponse
 where
-    B: http_body::Body<Data = Bytes>,
+    B: http_body::Body<Data = Bytes> + Unpin,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     if request.uri().path() == "/health" {
@@ -116,34 +112,34 @@ fn health(method: &http::Method) -> HttpResponse {
         response.headers_mut().insert(CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
         return response;
     }
-    respond::error(
+    into_hyper(protocol::error(
         GatewayError::new(ErrorCode::InvalidRequest, format!("{method} is not allowed on /health")).with_status(405),
         None,
-    )
+    ))
 }
 
 /// Every routed endpoint.
 async fn gateway<B>(state: &AppState, request: http::Request<B>) -> HttpResponse
 where
-    B: http_body::Body<Data = Bytes>,
+    B: http_body::Body<Data = Bytes> + Unpin,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let (parts, body) = request.into_parts();
-    let trace_id = match parts.headers.get(respond::TRACE_ID).and_then(|v| v.to_str().ok()) {
+    let trace_id = match parts.headers.get(protocol::TRACE_ID).and_then(|v| v.to_str().ok()) {
         Some(t) if !t.is_empty() => t.to_owned(),
         _ => state.new_trace_id(),
     };
-    let fail = |e: GatewayError| respond::error(e, Some(trace_id.clone()));
-    let mut options = match request_options(&parts.headers, &state.configs) {
-        Ok(options) => options,
+    let fail = |e: GatewayError| into_hyper(protocol::error(e, Some(trace_id.clone())));
+    let mut options = match Options::from_headers(&parts.headers).and_then(|o| state.resolver.resolve(o)) {
+        Ok(resolved) => resolved.request,
         Err(e) => return fail(e),
     };
     options.trace_id = Some(trace_id.clone());
-    let bytes = match read_body(body, &parts.headers, state.body_limit).await {
+    let bytes = match protocol::read_body(body, &parts.headers, state.body_limit).await {
         Ok(bytes) => bytes,
         Err(e) => return fail(e),
     };
-    let request = match gateway_request(parts.method, &parts.uri, parts.headers, bytes) {
+    let request = match protocol::gateway_request(parts.method, &parts.uri, parts.headers, bytes) {
         Ok(request) => request,
         Err(e) => return fail(e),
     };
@@ -155,50 +151,20 @@ where
         attempts = response.route.attempts.len(),
         "routed"
     );
-    respond::into_http(response)
+    into_hyper(protocol::render(response))
 }
 
-/// A routed request from its HTTP parts (the server and the bindings' httpx/fetch hooks).
-/// An unknown route is a 404, a malformed JSON body a 400.
-pub fn gateway_request(
-    method: http::Method,
-    uri: &http::Uri,
-    headers: http::HeaderMap,
-    bytes: Bytes,
-) -> Result<GatewayRequest, GatewayError> {
-    let path = uri.path().to_owned();
-    let Some(endpoint) = Endpoint::from_path(&method, &path) else {
-        return Err(GatewayError::new(ErrorCode::InvalidRequest, format!("unknown route {method} {path}"))
-            .with_status(404)
-            .with_param("url"));
+/// A rendered reply as a hyper response; a stream is pulled by hyper as it writes.
+fn into_hyper(reply: HttpReply) -> HttpResponse {
+    let HttpReply { status, headers, body } = reply;
+    let body = match body {
+        HttpReplyBody::Full(bytes) => Body::from(bytes),
+        HttpReplyBody::Stream(frames) => {
+            Body::from_stream(futures::StreamExt::map(frames, Ok::<_, std::convert::Infallible>))
+        }
     };
-    let body = if endpoint.has_json_body() {
-        RequestBody::json(bytes)?
-    } else if bytes.is_empty() {
-        RequestBody::Empty
-    } else {
-        let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        RequestBody::Opaque { content_type, raw: bytes }
-    };
-    Ok(GatewayRequest { endpoint, method, path, query: uri.query().map(str::to_owned), body, headers })
-}
-
-/// Read the whole body, refusing more than `limit` bytes with a 413.
-async fn read_body<B>(body: B, headers: &http::HeaderMap, limit: usize) -> Result<Bytes, GatewayError>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
-    let too_large =
-        || GatewayError::new(ErrorCode::PayloadTooLarge, format!("the request body exceeds the {limit}-byte limit"));
-    let declared =
-        headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(GatewayError::request("", format!("reading the request body failed: {e}"))),
-    }
+    let mut out = HttpResponse::new(body);
+    *out.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    *out.headers_mut() = headers;
+    out
 }

@@ -210,9 +210,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::super::eventstream::tests::encode;
     use super::*;
-    use crate::config::TargetSettings;
     use crate::error::ErrorCode;
     use crate::request::{Endpoint, GatewayRequest, RequestBody};
+    use crate::settings::TargetSettings;
 
     fn translator(body: Value) -> ConverseStreamTranslator {
         let request = GatewayRequest::json(Endpoint::ChatCompletions, RequestBody::from_value(body).unwrap());

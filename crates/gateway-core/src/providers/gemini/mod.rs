@@ -16,12 +16,12 @@ mod vertex_claude;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 
+use super::ProviderTarget;
 use super::sse_stream::SseTranslator;
 use super::{
     BuildInput, CredentialRequest, HttpRequest, Provider, ResponseContext, StreamTranslator, forward_headers,
     insert_header, join_url,
 };
-use crate::config::ProviderTarget;
 use crate::error::{ErrorCode, GatewayError};
 use crate::request::Endpoint;
 use response::CodeStyle;

@@ -1,0 +1,203 @@
+# Types for the clients. The runtime builds the resources from the engine's resource list
+# and takes the engine's option names; tests/test_surface.py checks this stub against both.
+
+import os
+from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple, Union, overload
+
+from ._objects import BinaryResponse, GatewayObject
+from ._streams import AsyncStream, Stream
+
+OPTION_NAMES: Tuple[str, ...]
+
+FileTypes = Union[bytes, os.PathLike[str], Any, Tuple[str, Any], Tuple[str, Any, str]]
+Headers = Mapping[str, str]
+
+class _ChatCompletions:
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: List[Dict[str, Any]],
+        stream: Literal[True],
+        extra_headers: Optional[Headers] = ...,
+        extra_body: Optional[Dict[str, Any]] = ...,
+        timeout: Optional[float] = ...,
+        **params: Any,
+    ) -> Stream: ...
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: List[Dict[str, Any]],
+        stream: Literal[False] = ...,
+        extra_headers: Optional[Headers] = ...,
+        extra_body: Optional[Dict[str, Any]] = ...,
+        timeout: Optional[float] = ...,
+        **params: Any,
+    ) -> GatewayObject: ...
+
+class _AsyncChatCompletions:
+    @overload
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: List[Dict[str, Any]],
+        stream: Literal[True],
+        extra_headers: Optional[Headers] = ...,
+        extra_body: Optional[Dict[str, Any]] = ...,
+        timeout: Optional[float] = ...,
+        **params: Any,
+    ) -> AsyncStream: ...
+    @overload
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: List[Dict[str, Any]],
+        stream: Literal[False] = ...,
+        extra_headers: Optional[Headers] = ...,
+        extra_body: Optional[Dict[str, Any]] = ...,
+        timeout: Optional[float] = ...,
+        **params: Any,
+    ) -> GatewayObject: ...
+
+class _Chat:
+    completions: _ChatCompletions
+
+class _AsyncChat:
+    completions: _AsyncChatCompletions
+
+class _Completions:
+    @overload
+    def create(self, *, model: str, prompt: Any, stream: Literal[True], **params: Any) -> Stream: ...
+    @overload
+    def create(self, *, model: str, prompt: Any, stream: Literal[False] = ..., **params: Any) -> GatewayObject: ...
+
+class _AsyncCompletions:
+    @overload
+    async def create(self, *, model: str, prompt: Any, stream: Literal[True], **params: Any) -> AsyncStream: ...
+    @overload
+    async def create(self, *, model: str, prompt: Any, stream: Literal[False] = ..., **params: Any) -> GatewayObject: ...
+
+class _Create:
+    def create(self, **params: Any) -> GatewayObject: ...
+
+class _AsyncCreate:
+    async def create(self, **params: Any) -> GatewayObject: ...
+
+class _Upload:
+    def create(self, *, file: FileTypes, model: str, **params: Any) -> GatewayObject: ...
+
+class _AsyncUpload:
+    async def create(self, *, file: FileTypes, model: str, **params: Any) -> GatewayObject: ...
+
+class _Speech:
+    def create(self, *, model: str, input: str, voice: str, **params: Any) -> BinaryResponse: ...
+
+class _AsyncSpeech:
+    async def create(self, *, model: str, input: str, voice: str, **params: Any) -> BinaryResponse: ...
+
+class _Audio:
+    speech: _Speech
+    transcriptions: _Upload
+    translations: _Upload
+
+class _AsyncAudio:
+    speech: _AsyncSpeech
+    transcriptions: _AsyncUpload
+    translations: _AsyncUpload
+
+class _Images:
+    def generate(self, *, prompt: str, **params: Any) -> GatewayObject: ...
+    def edit(self, *, image: Union[FileTypes, List[FileTypes]], prompt: str, **params: Any) -> GatewayObject: ...
+    def create_variation(self, *, image: FileTypes, **params: Any) -> GatewayObject: ...
+
+class _AsyncImages:
+    async def generate(self, *, prompt: str, **params: Any) -> GatewayObject: ...
+    async def edit(self, *, image: Union[FileTypes, List[FileTypes]], prompt: str, **params: Any) -> GatewayObject: ...
+    async def create_variation(self, *, image: FileTypes, **params: Any) -> GatewayObject: ...
+
+class _Models:
+    def list(self, **params: Any) -> GatewayObject: ...
+
+class _AsyncModels:
+    async def list(self, **params: Any) -> GatewayObject: ...
+
+class _Base:
+    def __init__(
+        self,
+        config: Optional[Union[Dict[str, Any], str, os.PathLike[str]]] = None,
+        *,
+        provider: Optional[str] = None,
+        api_key: Optional[str] = None,
+        provider_options: Optional[Dict[str, Any]] = None,
+        custom_host: Optional[str] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+        trace_id: Optional[str] = None,
+        request_timeout: Optional[int] = None,
+        forward_headers: Optional[List[str]] = None,
+        cache_force_refresh: Optional[bool] = None,
+        cache_namespace: Optional[str] = None,
+    ) -> None: ...
+    def route(
+        self,
+        params: Dict[str, Any],
+        metadata: Optional[Dict[str, Any]] = None,
+        seed: Optional[int] = None,
+        endpoint: str = "chat.completions.create",
+    ) -> Dict[str, Any]: ...
+
+class Gateway(_Base):
+    chat: _Chat
+    completions: _Completions
+    embeddings: _Create
+    moderations: _Create
+    images: _Images
+    audio: _Audio
+    models: _Models
+    def with_options(
+        self,
+        *,
+        config: Optional[Union[Dict[str, Any], str, os.PathLike[str]]] = None,
+        provider: Optional[str] = None,
+        api_key: Optional[str] = None,
+        provider_options: Optional[Dict[str, Any]] = None,
+        custom_host: Optional[str] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+        trace_id: Optional[str] = None,
+        request_timeout: Optional[int] = None,
+        forward_headers: Optional[List[str]] = None,
+        cache_force_refresh: Optional[bool] = None,
+        cache_namespace: Optional[str] = None,
+    ) -> "Gateway": ...
+    def httpx_transport(self) -> Any: ...
+    def async_httpx_transport(self) -> Any: ...
+
+class AsyncGateway(_Base):
+    chat: _AsyncChat
+    completions: _AsyncCompletions
+    embeddings: _AsyncCreate
+    moderations: _AsyncCreate
+    images: _AsyncImages
+    audio: _AsyncAudio
+    models: _AsyncModels
+    def with_options(
+        self,
+        *,
+        config: Optional[Union[Dict[str, Any], str, os.PathLike[str]]] = None,
+        provider: Optional[str] = None,
+        api_key: Optional[str] = None,
+        provider_options: Optional[Dict[str, Any]] = None,
+        custom_host: Optional[str] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+        trace_id: Optional[str] = None,
+        request_timeout: Optional[int] = None,
+        forward_headers: Optional[List[str]] = None,
+        cache_force_refresh: Optional[bool] = None,
+        cache_namespace: Optional[str] = None,
+    ) -> "AsyncGateway": ...
+    def httpx_transport(self) -> Any: ...
+    async_httpx_transport = httpx_transport

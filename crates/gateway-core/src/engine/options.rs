@@ -1,0 +1,35 @@
+//! Per-request options: what the outside world (headers, binding arguments) tells the
+//! engine about one request beyond its body. The protocol layer in gateway-http fills
+//! them; the engine reads them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::providers::ProviderTarget;
+
+/// Per-request options: everything `x-portkey-*` headers or binding arguments carry.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    /// The config; `None` means "use `provider`".
+    pub config: Option<Arc<Config>>,
+    /// The request's own provider (`x-portkey-provider` + `Authorization`): used alone when
+    /// there is no config, else as the outermost ancestor for leaves without one.
+    pub provider: Option<Arc<ProviderTarget>>,
+    /// `x-portkey-metadata`.
+    pub metadata: Arc<Value>,
+    /// `x-portkey-trace-id`.
+    pub trace_id: Option<String>,
+    /// `x-portkey-custom-host`: overrides every target's `custom_host`.
+    pub custom_host: Option<String>,
+    /// `x-portkey-request-timeout`: overrides every target's `request_timeout`.
+    pub request_timeout: Option<Duration>,
+    /// `x-portkey-forward-headers`: overrides every target's `forward_headers`.
+    pub forward_headers: Option<Vec<String>>,
+    /// `x-portkey-cache-force-refresh`.
+    pub cache_force_refresh: bool,
+    /// `x-portkey-cache-namespace`.
+    pub cache_namespace: Option<String>,
+}

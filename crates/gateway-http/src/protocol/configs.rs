@@ -1,0 +1,146 @@
+//! Where a request's config comes from: an object, JSON text, a name (a `--config-dir`
+//! file on the server, a file path in the bindings), or the server's default `--config`.
+//!
+//! Each config is compiled once, whether or not the request brings its own provider;
+//! whether its leaves need one is checked where it is used ([`Config::require_providers`]).
+//! Compiling takes tens of microseconds, so compiled configs are cached: JSON text by its
+//! exact text (bounded), names by name and file modification time (so an edited file
+//! takes effect on the next request without a restart).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use gateway_core::config::Invalid;
+use gateway_core::{Config, GatewayError};
+use serde_json::Value;
+
+use super::options::ConfigRef;
+
+/// The cache bound for configs sent as text; past it the cache is cleared (configs sent
+/// inline are usually a handful of distinct strings, so this only guards against abuse).
+const INLINE_CACHE_LIMIT: usize = 1024;
+
+/// What a config given by name refers to.
+#[derive(Debug, Default)]
+pub enum ConfigNames {
+    /// Names are not accepted (a server without `--config-dir`).
+    #[default]
+    None,
+    /// `NAME` is `DIR/NAME.json` (the server's `--config-dir`); names are plain file stems.
+    Dir(PathBuf),
+    /// A name is a path to a JSON file (the bindings' `config="path.json"`).
+    Files,
+}
+
+/// Resolves and caches configs.
+#[derive(Debug, Default)]
+pub struct ConfigStore {
+    /// The default config, compiled once: every request without a config takes it.
+    default: Option<Result<Arc<Config>, Invalid>>,
+    names: ConfigNames,
+    /// JSON text → compiled.
+    inline: Mutex<HashMap<String, Arc<Config>>>,
+    /// Names with the file modification time they were compiled from.
+    named: Mutex<HashMap<String, (SystemTime, Arc<Config>)>>,
+}
+
+impl ConfigStore {
+    /// A store with an optional default config and a meaning for names.
+    pub fn new(default: Option<Value>, names: ConfigNames) -> Self {
+        let default = default.map(|value| compile(&value));
+        Self { default, names, inline: Mutex::default(), named: Mutex::default() }
+    }
+
+    /// The config for `config` (`None`: the default, if there is one). Errors name the
+    /// bad field; the caller adds where the config came from. `request_provider` (the
+    /// request brings a provider) only changes what an invalid config reports: leaves
+    /// without a provider are not errors then. A config is compiled once either way.
+    pub fn resolve(
+        &self,
+        config: Option<&ConfigRef>,
+        request_provider: bool,
+    ) -> Result<Option<Arc<Config>>, GatewayError> {
+        let report = |invalid: Invalid| GatewayError::from(invalid.reported(request_provider));
+        match config {
+            Some(ConfigRef::Object(object)) => compile(&Value::Object(object.clone())).map(Some).map_err(report),
+            Some(ConfigRef::Text(text)) => match text.trim() {
+                "" => self.default_config(request_provider),
+                text if text.starts_with('{') => self.inline(text, report).map(Some),
+                name => self.named(name, report).map(Some),
+            },
+            None => self.default_config(request_provider),
+        }
+    }
+
+    fn default_config(&self, request_provider: bool) -> Result<Option<Arc<Config>>, GatewayError> {
+        match &self.default {
+            None => Ok(None),
+            Some(Ok(config)) => Ok(Some(config.clone())),
+            Some(Err(invalid)) => Err(invalid.clone().reported(request_provider).into()),
+        }
+    }
+
+    fn inline(&self, text: &str, report: impl Fn(Invalid) -> GatewayError) -> Result<Arc<Config>, GatewayError> {
+        if let Some(config) = lock(&self.inline).get(text) {
+            return Ok(config.clone());
+        }
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| GatewayError::config("", format!("the config is not valid JSON: {e}")))?;
+        let config = compile(&value).map_err(report)?;
+        let mut map = lock(&self.inline);
+        if map.len() >= INLINE_CACHE_LIMIT {
+            map.clear();
+        }
+        map.insert(text.to_owned(), config.clone());
+        Ok(config)
+    }
+
+    fn named(&self, name: &str, report: impl Fn(Invalid) -> GatewayError) -> Result<Arc<Config>, GatewayError> {
+        let path = match &self.names {
+            ConfigNames::None => {
+                return Err(GatewayError::config(
+                    "",
+                    format!("config `{name}` is not JSON, and the server has no --config-dir to look names up in"),
+                ));
+            }
+            ConfigNames::Dir(dir) => {
+                // Plain file stems only: no path separators, no `..`, no hidden files.
+                if name.starts_with('.') || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+                    return Err(GatewayError::config("", format!("`{name}` is not a valid config name")));
+                }
+                let path = dir.join(format!("{name}.json"));
+                if !path.is_file() {
+                    return Err(GatewayError::config("", format!("no config named `{name}` in {}", dir.display())));
+                }
+                path
+            }
+            ConfigNames::Files => PathBuf::from(name),
+        };
+        let modified = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map_err(|e| GatewayError::config("", format!("reading config file {}: {e}", path.display())))?;
+        if let Some((_, config)) = lock(&self.named).get(name).filter(|(at, _)| *at == modified) {
+            return Ok(config.clone());
+        }
+        let config = compile(&read_json(&path)?).map_err(report)?;
+        lock(&self.named).insert(name.to_owned(), (modified, config.clone()));
+        Ok(config)
+    }
+}
+
+fn read_json(path: &Path) -> Result<Value, GatewayError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| GatewayError::config("", format!("reading config file {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| GatewayError::config("", format!("{} is not valid JSON: {e}", path.display())))
+}
+
+fn compile(value: &Value) -> Result<Arc<Config>, Invalid> {
+    Config::load(value).map(Arc::new)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,118 @@
+//! Engine [`Response`] → an HTTP-shaped reply: status, passed-through upstream headers,
+//! the `x-portkey-*` route headers, and a body — the answer, SSE frames, or the OpenAI
+//! error JSON. The server sends it; the bindings' SDK hooks (httpx transport, `fetch`)
+//! hand it to the SDK. This is the only place an error becomes JSON for a caller.
+
+use std::pin::Pin;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use gateway_core::engine::{Answer, ChunkStream, RouteInfo};
+use gateway_core::{GatewayError, Response, ResponseBody};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// An HTTP-shaped answer.
+pub struct HttpReply {
+    /// Status.
+    pub status: u16,
+    /// Headers, `x-portkey-*` route headers and content type included.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: HttpReplyBody,
+}
+
+/// Body of an [`HttpReply`].
+pub enum HttpReplyBody {
+    /// Complete.
+    Full(Bytes),
+    /// SSE frames, ending in `[DONE]` or a `stream_error` event. Pulled as the caller
+    /// reads: a slow reader slows the upstream read, nothing piles up in between.
+    Stream(Pin<Box<dyn Stream<Item = Bytes> + Send>>),
+}
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// Render an engine response.
+pub fn render(response: Response) -> HttpReply {
+    let Response { status, mut headers, result, route } = response;
+    route_headers(&route, &mut headers);
+    let body = match result {
+        Ok(Answer { content_type, body: ResponseBody::Full(bytes) }) => {
+            let content_type = match content_type {
+                Some(ct) => HeaderValue::from_str(&ct).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+                None => JSON,
+            };
+            headers.insert(CONTENT_TYPE, content_type);
+            HttpReplyBody::Full(bytes)
+        }
+        Ok(Answer { body: ResponseBody::Events(events), .. }) => {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            HttpReplyBody::Stream(Box::pin(sse_frames(events)))
+        }
+        Err(error) => {
+            headers.insert(CONTENT_TYPE, JSON);
+            HttpReplyBody::Full(Bytes::from(error.to_openai_json().to_string()))
+        }
+    };
+    HttpReply { status, headers, body }
+}
+
+/// A gateway-made error before routing (bad header, bad body, unknown route).
+pub fn error(e: GatewayError, trace_id: Option<String>) -> HttpReply {
+    render(Response::from_error(e, RouteInfo { trace_id, ..RouteInfo::default() }))
+}
+
+/// OpenAI SSE framing of a chunk stream: `data: <chunk>` events, then `data: [DONE]` on a
+/// clean end, or one `stream_error` event and no `[DONE]` when the stream broke (it must
+/// never look complete).
+pub fn sse_frames(events: ChunkStream) -> impl Stream<Item = Bytes> + Send {
+    futures::stream::unfold(Some(events), |events| async move {
+        let mut events = events?;
+        let (frame, more) = match events.next().await {
+            Some(Ok(chunk)) => (frame(&chunk), true),
+            Some(Err(e)) => (frame(stream_error(&e).as_bytes()), false),
+            None => (Bytes::from_static(b"data: [DONE]\n\n"), false),
+        };
+        Some((frame, more.then_some(events)))
+    })
+}
+
+fn frame(data: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(data.len() + 8);
+    buf.put_slice(b"data: ");
+    buf.put_slice(data);
+    buf.put_slice(b"\n\n");
+    buf.freeze()
+}
+
+fn stream_error(e: &GatewayError) -> String {
+    serde_json::json!({"error": {"message": e.message, "type": "stream_error", "param": null, "code": "stream_error"}})
+        .to_string()
+}
+
+// Built at compile time: every answer carries these.
+const LAST_USED_OPTION_INDEX: HeaderName = HeaderName::from_static("x-portkey-last-used-option-index");
+const PROVIDER: HeaderName = HeaderName::from_static("x-portkey-provider");
+const RETRY_ATTEMPT_COUNT: HeaderName = HeaderName::from_static("x-portkey-retry-attempt-count");
+const CACHE_STATUS: HeaderName = HeaderName::from_static("x-portkey-cache-status");
+/// The trace id header, on requests and answers.
+pub const TRACE_ID: HeaderName = HeaderName::from_static("x-portkey-trace-id");
+
+/// The `x-portkey-*` response headers for a routed answer.
+pub fn route_headers(route: &RouteInfo, headers: &mut HeaderMap) {
+    headers.reserve(5);
+    let text = |value: &str| HeaderValue::from_str(value).ok();
+    if let Some(index) = route.option_index.as_deref().and_then(text) {
+        headers.insert(LAST_USED_OPTION_INDEX, index);
+    }
+    if let Some(provider) = route.provider.as_deref().and_then(text) {
+        headers.insert(PROVIDER, provider);
+    }
+    headers.insert(RETRY_ATTEMPT_COUNT, HeaderValue::from(route.retry_count));
+    headers.insert(CACHE_STATUS, HeaderValue::from_static(route.cache_status.as_str()));
+    if let Some(trace) = route.trace_id.as_deref().and_then(text) {
+        headers.insert(TRACE_ID, trace);
+    }
+}
