@@ -1,5 +1,5 @@
 //! Every native provider, Azure and one OpenAI-compatible table entry, end to end: the real
-//! server (engine + reqwest transport) over loopback against a mock on 127.0.0.1:0 that
+//! server (engine + hyper transport) over loopback against a mock on 127.0.0.1:0 that
 //! checks each request the way the real API does and answers in the provider's own wire
 //! format (JSON, SSE, AWS binary event-stream).
 //!
@@ -908,23 +908,14 @@ mod sigv4_check {
     use super::*;
 
     pub fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
-        let mut block = [0u8; 64];
-        if key.len() > 64 {
-            block[..32].copy_from_slice(&Sha256::digest(key));
-        } else {
-            block[..key.len()].copy_from_slice(key);
-        }
-        let mut inner = Sha256::new();
-        inner.update(block.map(|b| b ^ 0x36));
-        inner.update(msg);
-        let mut outer = Sha256::new();
-        outer.update(block.map(|b| b ^ 0x5c));
-        outer.update(inner.finalize());
-        outer.finalize().into()
+        use hmac::Mac as _;
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(msg);
+        mac.finalize().into_bytes().into()
     }
 
     pub fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(bytes)
     }
 
     /// RFC 3986 encoding of everything but unreserved characters (and `/` in paths).
@@ -1397,7 +1388,7 @@ async fn bedrock_session_token_is_signed_and_the_engine_stream_completes() {
     let mut target = bedrock_target(&mock);
     target["aws_session_token"] = json!("session-e2e");
 
-    // In-process: the engine over the reqwest transport, no server in between.
+    // In-process: the engine over the hyper transport, no server in between.
     let engine = gateway_http::engine(gateway_http::TransportOptions::default()).unwrap();
     let request = GatewayRequest::json(Endpoint::ChatCompletions, RequestBody::from_value(streamed(model)).unwrap());
     let options = RequestOptions { config: Some(Arc::new(Config::from_json(&target).unwrap())), ..Default::default() };

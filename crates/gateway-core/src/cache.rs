@@ -21,7 +21,8 @@ pub struct CachedResponse {
     pub body: Bytes,
 }
 
-/// A response cache. Implementations: [`InMemoryCache`] here; Redis in gateway-http.
+/// A response cache. Implementations: [`InMemoryCache`] here; a shared store for
+/// several replicas plugs in through this trait.
 #[async_trait::async_trait]
 pub trait Cache: Send + Sync {
     /// The entry under `key`, if present and fresh.
@@ -52,7 +53,7 @@ pub fn cache_key(provider: &str, request: &HttpRequest, namespace: Option<&str>)
         }
     }
     field(&credential.finalize());
-    hex(&h.finalize())
+    hex::encode(h.finalize())
 }
 
 /// The body as the key sees it: `stream` and `stream_options` removed, so a streamed and
@@ -66,16 +67,6 @@ fn canonical_body(body: &Bytes) -> std::borrow::Cow<'_, [u8]> {
         return std::borrow::Cow::Borrowed(body);
     }
     std::borrow::Cow::Owned(serde_json::Value::Object(map).to_string().into_bytes())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
 }
 
 /// A bounded in-process cache: entries expire by TTL, and past `capacity` the entry

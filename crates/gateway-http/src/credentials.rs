@@ -66,7 +66,7 @@ impl TokenCache {
         // Keyed by the private key too (hashed): a rotated or different key for the same
         // account must never be served a token minted for another.
         let fingerprint = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, private_key.as_bytes());
-        let fingerprint: String = fingerprint.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let fingerprint = hex::encode(&fingerprint.as_ref()[..16]);
         let key = (format!("{email}\n{token_uri}\n{fingerprint}"), scope.to_owned());
         if let Some((_, token)) = lock(&self.tokens).get(&key).filter(|(until, _)| *until > Instant::now()) {
             return Ok(token.clone());

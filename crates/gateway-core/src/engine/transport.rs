@@ -67,7 +67,7 @@ impl TransportError {
     }
 }
 
-/// The I/O the engine needs, supplied by `gateway-http` (reqwest + tokio) or by a fake in
+/// The I/O the engine needs, supplied by `gateway-http` (hyper + tokio) or by a fake in
 /// tests. Keeping sleep and the clock here makes the engine runtime-agnostic and lets
 /// tests run a 31-second backoff schedule in microseconds.
 #[async_trait::async_trait]

@@ -307,6 +307,18 @@ pub fn code_for_status(status: u16) -> ErrorCode {
     }
 }
 
+/// OpenAI's `encoding_format: "base64"` embedding: the vector as little-endian float32
+/// bytes, standard base64 (the OpenAI SDKs ask for it by default and decode it
+/// themselves). Narrowing to f32 is the format's definition, not a loss we choose.
+pub(crate) fn f32_base64(vector: &Value) -> String {
+    use base64::Engine as _;
+    let bytes: Vec<u8> = vector
+        .as_array()
+        .map(|a| a.iter().flat_map(|x| (x.as_f64().unwrap_or(0.0) as f32).to_le_bytes()).collect())
+        .unwrap_or_default();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// Join a base URL and a path without doubling or dropping the slash.
 pub fn join_url(base: &str, path: &str) -> String {
     let base = base.trim_end_matches('/');
@@ -317,4 +329,16 @@ pub fn join_url(base: &str, path: &str) -> String {
     }
     url.push_str(path);
     url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f32_base64_is_little_endian_float32_in_standard_base64() {
+        // 1.0f32 and -2.0f32, little-endian: 00 00 80 3f, 00 00 00 c0.
+        assert_eq!(f32_base64(&serde_json::json!([1.0, -2.0])), "AACAPwAAAMA=");
+        assert_eq!(f32_base64(&serde_json::json!([])), "");
+    }
 }

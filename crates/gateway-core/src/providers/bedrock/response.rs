@@ -130,7 +130,7 @@ pub(super) fn embeddings(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes,
         .into_iter()
         .enumerate()
         .map(|(i, e)| {
-            let embedding = if base64 { Value::String(floats_base64(e)) } else { e.clone() };
+            let embedding = if base64 { Value::String(super::super::f32_base64(e)) } else { e.clone() };
             json!({"object": "embedding", "index": i, "embedding": embedding})
         })
         .collect();
@@ -140,34 +140,6 @@ pub(super) fn embeddings(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes,
         "model": model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }))
-}
-
-/// OpenAI's `encoding_format: "base64"`: the vector as little-endian f32 bytes, base64.
-/// (The OpenAI SDKs ask for this by default and decode it themselves.)
-fn floats_base64(embedding: &Value) -> String {
-    let floats = embedding.as_array().map(Vec::as_slice).unwrap_or(&[]);
-    let mut bytes = Vec::with_capacity(floats.len() * 4);
-    for f in floats {
-        bytes.extend_from_slice(&(f.as_f64().unwrap_or(0.0) as f32).to_le_bytes());
-    }
-    base64_encode(&bytes)
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// A Bedrock error answer: `{"message": "..."}` (some services spell it `Message`), the
@@ -190,15 +162,6 @@ pub(super) fn upstream_error(status: u16, body: &[u8]) -> GatewayError {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        for (input, want) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
-            assert_eq!(base64_encode(input.as_bytes()), want);
-        }
-        // 1.0f32 and -2.0f32, little-endian.
-        assert_eq!(floats_base64(&json!([1.0, -2.0])), "AACAPwAAAMA=");
-    }
 
     #[test]
     fn usage_with_cache() {

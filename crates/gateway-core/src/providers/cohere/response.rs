@@ -84,7 +84,7 @@ pub(crate) fn embedding_list(cx: &ResponseContext<'_>, body: &[u8]) -> Result<By
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let embedding = if base64 { Value::String(float32_base64(v)) } else { v.clone() };
+            let embedding = if base64 { Value::String(super::super::f32_base64(v)) } else { v.clone() };
             json!({ "object": "embedding", "index": i, "embedding": embedding })
         })
         .collect();
@@ -101,34 +101,6 @@ pub(crate) fn embedding_list(cx: &ResponseContext<'_>, body: &[u8]) -> Result<By
 /// A request parameter as sent upstream (`override_params` win over the body).
 fn request_param<'a>(cx: &ResponseContext<'a>, key: &str) -> Option<&'a Value> {
     cx.settings.override_params.get(key).or_else(|| cx.request.body.value().and_then(|v| v.get(key)))
-}
-
-/// OpenAI's base64 embedding format: the vector as little-endian float32 bytes.
-fn float32_base64(vector: &Value) -> String {
-    let mut bytes = Vec::new();
-    for x in vector.as_array().into_iter().flatten() {
-        // Narrowing to f32 is the format's definition, not a loss we choose.
-        let x = x.as_f64().unwrap_or(0.0) as f32;
-        bytes.extend_from_slice(&x.to_le_bytes());
-    }
-    base64_encode(&bytes)
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for group in bytes.chunks(3) {
-        let b = [group[0], group.get(1).copied().unwrap_or(0), group.get(2).copied().unwrap_or(0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (k, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if k <= group.len() {
-                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// A 2xx body we cannot read: the upstream broke its contract, so a gateway-side 502.
@@ -183,17 +155,6 @@ fn count(v: &Value) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_the_standard_alphabet_and_padding() {
-        assert_eq!(base64_encode(b""), "");
-        assert_eq!(base64_encode(b"f"), "Zg==");
-        assert_eq!(base64_encode(b"fo"), "Zm8=");
-        assert_eq!(base64_encode(b"foo"), "Zm9v");
-        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
-        // 1.0f32 little-endian is 00 00 80 3f.
-        assert_eq!(float32_base64(&json!([1.0])), "AACAPw==");
-    }
 
     #[test]
     fn usage_prefers_tokens_and_reads_doubles() {

@@ -202,7 +202,7 @@ pub fn embedding_list(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) -> 
         .enumerate()
         .map(|(i, e)| {
             let values = e.get("values").cloned().unwrap_or_else(|| json!([]));
-            let embedding = if base64 { Value::String(floats_to_base64(&values)) } else { values };
+            let embedding = if base64 { Value::String(super::super::f32_base64(&values)) } else { values };
             json!({ "object": "embedding", "index": i, "embedding": embedding })
         })
         .collect();
@@ -217,32 +217,6 @@ pub fn embedding_list(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) -> 
     serde_json::to_vec(&out)
         .map(Bytes::from)
         .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the answer: {e}")))
-}
-
-/// OpenAI's `encoding_format: base64`: little-endian f32s, standard base64.
-fn floats_to_base64(values: &Value) -> String {
-    let bytes: Vec<u8> = values
-        .as_array()
-        .map(|a| a.iter().flat_map(|x| (x.as_f64().unwrap_or(0.0) as f32).to_le_bytes()).collect())
-        .unwrap_or_default();
-    base64_encode(&bytes)
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Which form `error.code` takes in our error body: Google AI Studio keeps the number,
@@ -286,17 +260,6 @@ pub fn upstream_error(provider: &str, style: CodeStyle, status: u16, body: &[u8]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn base64_matches_known_vectors() {
-        assert_eq!(base64_encode(b""), "");
-        assert_eq!(base64_encode(b"f"), "Zg==");
-        assert_eq!(base64_encode(b"fo"), "Zm8=");
-        assert_eq!(base64_encode(b"foo"), "Zm9v");
-        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
-        // 1.0f32 little-endian = 00 00 80 3f
-        assert_eq!(floats_to_base64(&json!([1.0])), "AACAPw==");
-    }
 
     #[test]
     fn finish_reasons() {
