@@ -195,11 +195,16 @@ impl FieldPath {
         let bad = || {
             GatewayError::config(
                 at.as_str(),
-                format!("query path `{key}` must start with `metadata.`, `params.` or be `url.pathname`"),
+                format!("query path `{key}` must be `metadata`, `params` or start with them, or be `url.pathname`"),
             )
         };
-        if key == "url.pathname" {
-            return Ok(Self { root: Root::Pathname, segments: Vec::new() });
+        // A root alone names the whole object: `{"metadata": "x"}` is a valid query that
+        // compares all of the metadata (and so matches nothing here), as in Portkey.
+        match key {
+            "url.pathname" => return Ok(Self { root: Root::Pathname, segments: Vec::new() }),
+            "metadata" => return Ok(Self { root: Root::Metadata, segments: Vec::new() }),
+            "params" => return Ok(Self { root: Root::Params, segments: Vec::new() }),
+            _ => {}
         }
         let (root, rest) = if let Some(rest) = key.strip_prefix("metadata.") {
             (Root::Metadata, rest)
