@@ -654,3 +654,41 @@ async fn an_upstream_that_goes_silent_mid_stream_hits_the_idle_timeout() {
         "it gave up after the idle timeout, not the upstream's gap"
     );
 }
+
+/// Send a request of `size` body bytes in 64 KiB writes, then read the status line.
+async fn post_raw(base: &str, size: usize, chunked: bool) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await?;
+    let framing = if chunked { "transfer-encoding: chunked".to_owned() } else { format!("content-length: {size}") };
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n{framing}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await?;
+    let piece = vec![b' '; 64 * 1024];
+    for _ in 0..size / piece.len() {
+        if chunked {
+            stream.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).await?;
+        }
+        stream.write_all(&piece).await?;
+        if chunked {
+            stream.write_all(b"\r\n").await?;
+        }
+    }
+    if chunked {
+        stream.write_all(b"0\r\n\r\n").await?;
+    }
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut answer)).await??;
+    Ok(String::from_utf8_lossy(&answer[..n]).lines().next().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_read_to_its_end_so_the_client_still_reads_the_413() {
+    let gw = start_gateway(GatewayOptions { body_limit: Some(1024), ..GatewayOptions::default() }).await;
+    // Far more than the socket buffers hold: had the server stopped reading and closed,
+    // the client's writes would be reset before it could read the answer.
+    for chunked in [false, true] {
+        let status = post_raw(&gw.base, 16 * 1024 * 1024, chunked).await;
+        assert_eq!(status.unwrap(), "HTTP/1.1 413 Payload Too Large", "chunked: {chunked}");
+    }
+}

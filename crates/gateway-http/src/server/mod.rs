@@ -130,15 +130,17 @@ where
         _ => state.new_trace_id(),
     };
     let fail = |e: GatewayError| into_hyper(protocol::error(e, Some(trace_id.clone())));
+    // The body first: an answer sent while the client is still sending is lost to it
+    // (its socket is reset), so every refusal below comes after the body was read.
+    let bytes = match protocol::read_body(body, &parts.headers, state.body_limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => return fail(e),
+    };
     let mut options = match Options::from_headers(&parts.headers).and_then(|o| state.resolver.resolve(o)) {
         Ok(resolved) => resolved.request,
         Err(e) => return fail(e),
     };
     options.trace_id = Some(trace_id.clone());
-    let bytes = match protocol::read_body(body, &parts.headers, state.body_limit).await {
-        Ok(bytes) => bytes,
-        Err(e) => return fail(e),
-    };
     let request = match protocol::gateway_request(parts.method, &parts.uri, parts.headers, bytes) {
         Ok(request) => request,
         Err(e) => return fail(e),
