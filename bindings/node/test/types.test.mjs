@@ -1,4 +1,5 @@
-// The hand-written index.d.ts type-checks the documented usage (test/types/usage.ts).
+// The hand-written typings type-check the documented usage: index.d.ts for require
+// (test/types/usage.ts), index.d.mts for import (test/types/usage.mts).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 const require = createRequire(import.meta.url)
 const here = path.dirname(fileURLToPath(import.meta.url))
 
-test('index.d.ts type-checks the documented usage with tsc --strict', () => {
+test('index.d.ts (require) and index.d.mts (import) type-check the documented usage with tsc --strict', () => {
   const tsc = require.resolve('typescript/bin/tsc')
   const r = spawnSync(process.execPath, [tsc, '-p', path.join(here, 'types')], { encoding: 'utf8' })
   assert.equal(r.status, 0, r.stdout + r.stderr)
