@@ -84,10 +84,20 @@ def test_the_exception_hierarchy_is_the_engines():
     assert gatewise.TimeoutError is gatewise.APITimeoutError
 
 
+USAGE = Path(__file__).parent / "typing" / "usage.py"
+
+
 def test_types_resolve_under_mypy_strict():
-    usage = Path(__file__).parent / "typing" / "usage.py"
-    r = subprocess.run([sys.executable, "-m", "mypy", "--strict", str(usage)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "mypy", "--strict", str(USAGE)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_types_resolve_under_pyright_strict():
+    # usage.py opts into strict mode with a `# pyright: strict` comment.
+    pyright = Path(sys.executable).parent / "pyright"
+    r = subprocess.run([str(pyright), "--pythonpath", sys.executable, str(USAGE)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 errors" in r.stdout
 
 
 def test_result_objects_raise_on_typos_and_dump_like_pydantic(mock):

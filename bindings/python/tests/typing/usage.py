@@ -1,4 +1,5 @@
-"""Checked with ``mypy --strict`` by tests/test_surface.py: the package's types make the
+# pyright: strict
+"""Checked with ``mypy --strict`` and strict pyright by tests/test_surface.py: the package's types make the
 documented usage resolve, stream overloads included."""
 
 from __future__ import annotations
