@@ -146,6 +146,7 @@ pub fn api_key_env_vars(slug: &str) -> Vec<String> {
         "google" => vec!["GEMINI_API_KEY".into(), "GOOGLE_API_KEY".into()],
         "cohere" => vec!["CO_API_KEY".into(), "COHERE_API_KEY".into()],
         "together-ai" => vec!["TOGETHER_API_KEY".into()],
+        "x-ai" => vec!["XAI_API_KEY".into()],
         "mistral-ai" => vec!["MISTRAL_API_KEY".into()],
         "perplexity-ai" => vec!["PERPLEXITY_API_KEY".into()],
         "fireworks-ai" => vec!["FIREWORKS_API_KEY".into()],
