@@ -536,6 +536,15 @@ async fn bad_input_gets_clear_4xx_errors_in_the_openai_shape() {
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["param"], "x-portkey-metadata");
 
+    // A bad header value is named by its header, whatever option it sets.
+    for (header, value) in
+        [("x-portkey-custom-host", "ftp://x"), ("x-portkey-request-timeout", "soon"), ("x-portkey-config", "{")]
+    {
+        let r = post(&gw.base, "/v1/chat/completions", &[(header, value.into())], &hello()).await;
+        assert_eq!(r.status(), 400, "{header}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["param"], header);
+    }
+
     let big = json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(4096)}]});
     let r = post(&gw.base, "/v1/chat/completions", &[("x-portkey-config", cfg.clone())], &big).await;
     assert_eq!(r.status(), 413);

@@ -3,13 +3,14 @@
 //! Everything a binding offers is here or in [`crate::protocol`], so a binding only
 //! converts types and bridges its runtime.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use gateway_core::engine::{PlannedAttempt, RouteInfo};
 use gateway_core::rng::SplitMix64;
-use gateway_core::{Answer, Config, Engine, GatewayError, GatewayRequest, RequestBody, ResponseBody};
+use gateway_core::{Answer, Config, Engine, GatewayError, GatewayRequest, RequestBody, RequestOptions, ResponseBody};
 use http::HeaderMap;
 use serde_json::{Map, Value};
 
@@ -155,10 +156,10 @@ impl Gateway {
     /// Call a resource. Per-call options win over the client's, and `x-portkey-*` headers
     /// among the call's headers win over both.
     pub async fn create(&self, resource: &Resource, args: CallArgs, call: CallOptions) -> Result<Created, CallError> {
-        let resolved = self.for_call(&call.options, &call.headers)?;
+        let options = self.for_call(&call.options, &call.headers)?;
         let mut request = build_request(resource, args)?;
         request.headers = call.headers;
-        let response = self.engine.handle(&request, &resolved.request).await;
+        let response = self.engine.handle(&request, &options).await;
         let route = response.route;
         match response.result {
             Err(error) => Err(CallError { error, route }),
@@ -206,25 +207,26 @@ impl Gateway {
                 .map_err(|_| GatewayError::request("method", format!("invalid method {method}")))?;
             let uri: http::Uri =
                 url.parse().map_err(|e| GatewayError::request("url", format!("invalid URL {url}: {e}")))?;
-            let resolved = self.for_call(&Options::default(), &headers)?;
+            let options = self.for_call(&Options::default(), &headers)?;
             let request = protocol::gateway_request(method, &uri, headers, body)?;
-            Ok::<_, GatewayError>((request, resolved))
+            Ok::<_, GatewayError>((request, options))
         }
         .await;
         match prepared {
-            Ok((request, resolved)) => protocol::render(self.engine.handle(&request, &resolved.request).await),
+            Ok((request, options)) => protocol::render(self.engine.handle(&request, &options).await),
             Err(e) => protocol::error(e, trace_id),
         }
     }
 
-    /// The client's options with a call's options and then its `x-portkey-*` headers on top.
-    fn for_call(&self, options: &Options, headers: &HeaderMap) -> Result<Resolved, GatewayError> {
+    /// The client's options with a call's options and then its `x-portkey-*` headers on
+    /// top; the client's own, borrowed, when the call adds none (the common case).
+    fn for_call(&self, options: &Options, headers: &HeaderMap) -> Result<Cow<'_, RequestOptions>, GatewayError> {
         let has_portkey_header = headers.keys().any(|k| k.as_str().starts_with("x-portkey-"));
         if options.is_empty() && !has_portkey_header {
-            return Ok(self.resolved.clone());
+            return Ok(Cow::Borrowed(&self.resolved.request));
         }
         let top = if has_portkey_header { options.overlay(&Options::from_headers(headers)?) } else { options.clone() };
-        self.resolver.overlay(&self.resolved, &top)
+        Ok(Cow::Owned(self.resolver.overlay(&self.resolved, &top)?.request))
     }
 }
 
@@ -367,12 +369,11 @@ mod tests {
         }))
         .unwrap();
         let resolved = client.for_call(&call.options, &call.headers).unwrap();
-        assert_eq!(resolved.request.trace_id.as_deref(), Some("header"));
-        assert_eq!(resolved.request.cache_namespace.as_deref(), Some("call-ns"));
-        assert!(Arc::ptr_eq(
-            client.resolved.request.provider.as_ref().unwrap(),
-            resolved.request.provider.as_ref().unwrap()
-        ));
+        assert_eq!(resolved.trace_id.as_deref(), Some("header"));
+        assert_eq!(resolved.cache_namespace.as_deref(), Some("call-ns"));
+        assert!(Arc::ptr_eq(client.resolved.request.provider.as_ref().unwrap(), resolved.provider.as_ref().unwrap()));
+        let plain = client.for_call(&Options::default(), &HeaderMap::new()).unwrap();
+        assert!(matches!(plain, Cow::Borrowed(_)), "a call that adds nothing copies nothing");
         assert!(CallOptions::from_json(serde_json::json!({"signal": 1})).is_err(), "unknown call options are errors");
     }
 }

@@ -26,7 +26,7 @@ pub use endpoints::{BodyKind, RESOURCES, Resource, resource};
 pub use errors::{ErrorClass, error_fields};
 pub use multipart::{FilePart, multipart_body};
 pub use options::{
-    ConfigRef, Fields, Flag, HeaderNames, Metadata, Millis, OPTIONS, OptionSpec, OptionValue, Options,
+    BaseUrl, ConfigRef, Fields, Flag, HeaderNames, Metadata, Millis, OPTIONS, OptionSpec, OptionValue, Options,
     PROVIDER_FIELD_HEADERS, Text,
 };
 pub use request::{gateway_request, read_body};

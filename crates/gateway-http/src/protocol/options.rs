@@ -109,7 +109,7 @@ options! {
     /// Other provider fields (`resource_name`, `aws_region`, ...); with `x-portkey-provider`, Portkey's provider headers.
     provider_options: Fields = "providerOptions", None;
     /// Replaces every target's base URL.
-    custom_host: Text = "customHost", Some("x-portkey-custom-host");
+    custom_host: BaseUrl = "customHost", Some("x-portkey-custom-host");
     /// Request metadata for conditional routing.
     metadata: Metadata = "metadata", Some("x-portkey-metadata");
     /// Trace id reported in route info and the `x-portkey-trace-id` answer header.
@@ -270,6 +270,37 @@ impl OptionValue for Text {
     }
 }
 
+/// An absolute `http(s)://` base URL, without a trailing `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl(pub String);
+
+impl BaseUrl {
+    fn new(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let ok = text
+            .parse::<http::Uri>()
+            .is_ok_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some());
+        if !ok {
+            return Err("must be an http(s) URL".to_owned());
+        }
+        Ok(Self(text.trim_end_matches('/').to_owned()))
+    }
+}
+
+impl OptionValue for BaseUrl {
+    const PYTHON: &'static str = "str";
+    const TYPESCRIPT: &'static str = "string";
+    fn from_json(value: Value) -> Result<Self, String> {
+        match value {
+            Value::String(text) => Self::new(&text),
+            other => Err(format!("expected a URL, got {}", kind(&other))),
+        }
+    }
+    fn from_header(text: &str) -> Result<Self, String> {
+        Self::new(text)
+    }
+}
+
 /// A JSON object of provider fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fields(pub Map<String, Value>);
@@ -407,6 +438,7 @@ mod tests {
         for spec in OPTIONS {
             let Some(header) = spec.header else { continue };
             let value = match spec.typescript_type {
+                _ if spec.name == "custom_host" => "http://127.0.0.1:1/v1",
                 "number" => "5",
                 "boolean" => "true",
                 "Record<string, unknown>" => "{}",

@@ -88,7 +88,7 @@ impl Resolver {
                  or a provider (x-portkey-provider, provider=...)",
             ));
         }
-        let request = RequestOptions { config, provider, ..per_request(&options)? };
+        let request = RequestOptions { config, provider, ..per_request(&options) };
         Ok(Resolved { options, request })
     }
 
@@ -105,7 +105,7 @@ impl Resolver {
         let request = RequestOptions {
             config: base.request.config.clone(),
             provider: base.request.provider.clone(),
-            ..per_request(&options)?
+            ..per_request(&options)
         };
         Ok(Resolved { options, request })
     }
@@ -158,29 +158,16 @@ pub fn api_key_env_vars(slug: &str) -> Vec<String> {
 }
 
 /// The options that do not choose what is called.
-fn per_request(options: &Options) -> Result<RequestOptions, GatewayError> {
-    let custom_host = match &options.custom_host {
-        None => None,
-        Some(host) => {
-            let host = host.0.trim();
-            let ok = host
-                .parse::<http::Uri>()
-                .is_ok_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some());
-            if !ok {
-                return Err(GatewayError::request("custom_host", "custom_host must be an http(s) URL"));
-            }
-            Some(host.trim_end_matches('/').to_owned())
-        }
-    };
-    Ok(RequestOptions {
+fn per_request(options: &Options) -> RequestOptions {
+    RequestOptions {
         config: None,
         provider: None,
         metadata: Arc::new(Value::Object(options.metadata.as_ref().map(|m| m.0.clone()).unwrap_or_default())),
         trace_id: options.trace_id.as_ref().map(|t| t.0.clone()).filter(|t| !t.is_empty()),
-        custom_host,
+        custom_host: options.custom_host.as_ref().map(|h| h.0.clone()),
         request_timeout: options.request_timeout.map(|ms| Duration::from_millis(ms.0)),
         forward_headers: options.forward_headers.as_ref().map(|h| h.0.clone()),
         cache_force_refresh: options.cache_force_refresh.is_some_and(|f| f.0),
         cache_namespace: options.cache_namespace.as_ref().map(|n| n.0.clone()).filter(|n| !n.is_empty()),
-    })
+    }
 }
