@@ -19,8 +19,7 @@ use gateway_http::client::{
     CallArgs, CallError, CallOptions, ClosableStream, Created, Gateway, header_name, header_value,
 };
 use gateway_http::protocol::{
-    self, BodyKind, ErrorClass, FilePart, HttpReply, HttpReplyBody, OPTIONS, Options, RESOURCES, error_fields,
-    route_json,
+    self, ErrorClass, FilePart, HttpReply, HttpReplyBody, OPTIONS, Options, RESOURCES, error_fields, route_json,
 };
 use napi::bindgen_prelude::{AsyncGenerator, Buffer};
 use napi_derive::napi;
@@ -113,17 +112,7 @@ pub fn options() -> Vec<NativeOption> {
 /// Every resource: `[method path, body kind]` (`["chat.completions.create", "json"]`).
 #[napi]
 pub fn resources() -> Vec<Vec<String>> {
-    RESOURCES
-        .iter()
-        .map(|r| {
-            let kind = match r.body {
-                BodyKind::Json => "json",
-                BodyKind::Multipart => "multipart",
-                BodyKind::Empty => "empty",
-            };
-            vec![r.method.to_owned(), kind.to_owned()]
-        })
-        .collect()
+    RESOURCES.iter().map(|r| vec![r.method.to_owned(), r.body.as_str().to_owned()]).collect()
 }
 
 /// Every error class: `[name, parent name]`, parents first.

@@ -134,3 +134,17 @@ test('models.list is a GET of /models', async () => {
   assert.equal(r.data[0].owned_by, 'm')
   assert.equal(mock.requests.at(-1).method, 'GET')
 })
+
+test("a provider without a key reads the provider's environment variable", async () => {
+  const mock = await mockOf(openaiHandler())
+  process.env.GROQ_API_KEY = 'gsk-from-env'
+  try {
+    const gw = new Gateway({ provider: 'groq', customHost: mock.v1 })
+    await gw.chat.completions.create(hello())
+    assert.equal(mock.requests.at(-1).headers.authorization, 'Bearer gsk-from-env')
+    await new Gateway({ provider: 'groq', apiKey: 'explicit', customHost: mock.v1 }).chat.completions.create(hello())
+    assert.equal(mock.requests.at(-1).headers.authorization, 'Bearer explicit', 'an explicit key wins')
+  } finally {
+    delete process.env.GROQ_API_KEY
+  }
+})

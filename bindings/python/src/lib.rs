@@ -16,8 +16,7 @@ use gateway_http::client::{
     CallArgs, CallError, CallOptions, ClosableStream, Created, Gateway, header_name, header_value,
 };
 use gateway_http::protocol::{
-    self, BodyKind, ErrorClass, FilePart, HttpReply, HttpReplyBody, OPTIONS, Options, RESOURCES, error_fields,
-    route_json,
+    self, ErrorClass, FilePart, HttpReply, HttpReplyBody, OPTIONS, Options, RESOURCES, error_fields, route_json,
 };
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -334,17 +333,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let options: Vec<(&str, &str, Option<&str>, &str)> =
         OPTIONS.iter().map(|o| (o.name, o.python_type, o.header, o.doc)).collect();
     m.add("OPTIONS", options)?;
-    let resources: Vec<(&str, &str)> = RESOURCES
-        .iter()
-        .map(|r| {
-            let kind = match r.body {
-                BodyKind::Json => "json",
-                BodyKind::Multipart => "multipart",
-                BodyKind::Empty => "empty",
-            };
-            (r.method, kind)
-        })
-        .collect();
+    let resources: Vec<(&str, &str)> = RESOURCES.iter().map(|r| (r.method, r.body.as_str())).collect();
     m.add("RESOURCES", resources)?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 # and takes the engine's option names; tests/test_surface.py checks this stub against both.
 
 import os
-from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple, Union, overload
+from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple, TypeVar, Union, overload
 
 from ._objects import BinaryResponse, GatewayObject
 from ._streams import AsyncStream, Stream
@@ -11,6 +11,7 @@ OPTION_NAMES: Tuple[str, ...]
 
 FileTypes = Union[bytes, os.PathLike[str], Any, Tuple[str, Any], Tuple[str, Any, str]]
 Headers = Mapping[str, str]
+_Client = TypeVar("_Client", bound="_Base")
 
 class _ChatCompletions:
     @overload
@@ -142,6 +143,21 @@ class _Base:
         cache_force_refresh: Optional[bool] = None,
         cache_namespace: Optional[str] = None,
     ) -> None: ...
+    def with_options(
+        self: _Client,
+        *,
+        config: Optional[Union[Dict[str, Any], str, os.PathLike[str]]] = None,
+        provider: Optional[str] = None,
+        api_key: Optional[str] = None,
+        provider_options: Optional[Dict[str, Any]] = None,
+        custom_host: Optional[str] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+        trace_id: Optional[str] = None,
+        request_timeout: Optional[int] = None,
+        forward_headers: Optional[List[str]] = None,
+        cache_force_refresh: Optional[bool] = None,
+        cache_namespace: Optional[str] = None,
+    ) -> _Client: ...
     def route(
         self,
         params: Dict[str, Any],
@@ -158,21 +174,6 @@ class Gateway(_Base):
     images: _Images
     audio: _Audio
     models: _Models
-    def with_options(
-        self,
-        *,
-        config: Optional[Union[Dict[str, Any], str, os.PathLike[str]]] = None,
-        provider: Optional[str] = None,
-        api_key: Optional[str] = None,
-        provider_options: Optional[Dict[str, Any]] = None,
-        custom_host: Optional[str] = None,
-        metadata: Optional[Dict[str, Any]] = None,
-        trace_id: Optional[str] = None,
-        request_timeout: Optional[int] = None,
-        forward_headers: Optional[List[str]] = None,
-        cache_force_refresh: Optional[bool] = None,
-        cache_namespace: Optional[str] = None,
-    ) -> "Gateway": ...
     def httpx_transport(self) -> Any: ...
     def async_httpx_transport(self) -> Any: ...
 
@@ -184,20 +185,5 @@ class AsyncGateway(_Base):
     images: _AsyncImages
     audio: _AsyncAudio
     models: _AsyncModels
-    def with_options(
-        self,
-        *,
-        config: Optional[Union[Dict[str, Any], str, os.PathLike[str]]] = None,
-        provider: Optional[str] = None,
-        api_key: Optional[str] = None,
-        provider_options: Optional[Dict[str, Any]] = None,
-        custom_host: Optional[str] = None,
-        metadata: Optional[Dict[str, Any]] = None,
-        trace_id: Optional[str] = None,
-        request_timeout: Optional[int] = None,
-        forward_headers: Optional[List[str]] = None,
-        cache_force_refresh: Optional[bool] = None,
-        cache_namespace: Optional[str] = None,
-    ) -> "AsyncGateway": ...
     def httpx_transport(self) -> Any: ...
     async_httpx_transport = httpx_transport

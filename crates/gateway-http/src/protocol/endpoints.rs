@@ -26,6 +26,17 @@ pub enum BodyKind {
     Empty,
 }
 
+impl BodyKind {
+    /// The name the bindings see (`json`, `multipart`, `empty`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Multipart => "multipart",
+            Self::Empty => "empty",
+        }
+    }
+}
+
 /// Every resource of the binding clients.
 pub const RESOURCES: &[Resource] = &[
     Resource { method: "chat.completions.create", endpoint: Endpoint::ChatCompletions, body: BodyKind::Json },
