@@ -11,6 +11,9 @@ echo "== Rust: unit, fixture, engine and server tests"
 # --all-targets also runs the criterion benches once each in test mode, so they cannot rot.
 cargo test --workspace --all-targets
 
+echo "== Bedrock SigV4: the fixtures' signatures recomputed by an independent Python signer"
+python3 "$root/tests/fixtures/transforms/bedrock/sign_check.py"
+
 echo "== Python binding: pip install ./bindings/python, then pytest"
 venv="$root/target/py-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
