@@ -25,4 +25,5 @@ mod cohere;
 mod common;
 mod google;
 mod openai;
+mod validators;
 mod vertex;
