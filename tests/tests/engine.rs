@@ -143,6 +143,19 @@ fn retries_follow_the_backoff_schedule_and_report_minus_one_when_exhausted() {
 }
 
 #[test]
+fn the_full_schedule_of_five_retries_waits_1_2_4_8_16_seconds() {
+    let s = setup();
+    s.transport.script("a", (0..6).map(|_| Reply::error(503, "busy")));
+    let mut t = target("a");
+    t["retry"] = json!({"attempts": 5});
+    let r = block_on(s.engine.handle(&hello(), &options(t)));
+    assert_eq!((r.status, r.route.retry_count), (503, -1));
+    let waits: Vec<u64> = s.transport.sleeps().iter().map(Duration::as_secs).collect();
+    assert_eq!(waits, [1, 2, 4, 8, 16], "as the README's config reference says");
+    assert_eq!(s.transport.calls().len(), 6);
+}
+
+#[test]
 fn a_retry_that_succeeds_reports_its_count() {
     let s = setup();
     s.transport.script("a", [Reply::error(502, "x"), Reply::error(429, "x"), Reply::ok(OK)]);

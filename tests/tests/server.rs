@@ -222,6 +222,30 @@ async fn named_configs_load_from_the_config_dir_and_a_default_config_applies() {
 }
 
 #[tokio::test]
+async fn an_edited_config_dir_file_takes_effect_on_the_next_request() {
+    let first = MockUpstream::start([MockReply::ok(answer("first"))]).await;
+    let second = MockUpstream::start([MockReply::ok(answer("second"))]).await;
+    let dir = std::env::temp_dir().join(format!("gatewise-edit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("prod.json");
+    std::fs::write(&file, target(&first).to_string()).unwrap();
+    let gw = start_gateway(GatewayOptions { config_dir: Some(dir.clone()), ..GatewayOptions::default() }).await;
+    let named = [("x-portkey-config", "prod".to_owned())];
+    let r = post(&gw.base, "/v1/chat/completions", &named, &hello()).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["choices"][0]["message"]["content"], "first");
+
+    // Rewritten in place, with a modification time that differs even on a filesystem whose
+    // clock ticks coarsely, and no restart.
+    std::fs::write(&file, target(&second).to_string()).unwrap();
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    std::fs::File::options().write(true).open(&file).unwrap().set_modified(later).unwrap();
+    let r = post(&gw.base, "/v1/chat/completions", &named, &hello()).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["choices"][0]["message"]["content"], "second");
+    assert_eq!((first.received().len(), second.received().len()), (1, 1));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
 async fn metadata_drives_conditional_routing() {
     let pro = MockUpstream::start([MockReply::ok(answer("pro"))]).await;
     let free = MockUpstream::start([MockReply::ok(answer("free"))]).await;
