@@ -96,6 +96,11 @@ impl ScriptedTransport {
     pub fn sleeps(&self) -> Vec<Duration> {
         self.state.lock().unwrap().sleeps.clone()
     }
+
+    /// Let virtual time pass, as if the test waited `duration` between requests.
+    pub fn advance(&self, duration: Duration) {
+        self.state.lock().unwrap().elapsed += duration;
+    }
 }
 
 fn host_of(url: &str) -> &str {

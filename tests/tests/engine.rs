@@ -614,3 +614,29 @@ fn a_broken_stream_is_never_cached() {
     assert_eq!(r.route.cache_status, CacheStatus::Miss);
     assert_eq!(s.transport.calls().len(), 2);
 }
+
+#[test]
+fn cached_answers_expire_after_max_age_and_after_24_hours_by_default() {
+    for (cache, lifetime) in [
+        (json!({"mode": "simple", "max_age": 60}), Duration::from_secs(60)),
+        (json!({"mode": "simple"}), Duration::from_secs(24 * 3600)),
+    ] {
+        let transport = Arc::new(ScriptedTransport::new());
+        let clock = transport.clone();
+        let cache_store = gateway_core::cache::InMemoryCache::with_clock(
+            100,
+            Arc::new(move || gateway_core::Transport::now(&*clock)),
+        );
+        let engine = Engine::new(transport.clone()).with_cache(Arc::new(cache_store));
+        transport.script("a", [Reply::ok(OK), Reply::ok(OK)]);
+        let mut t = target("a");
+        t["cache"] = cache;
+        let opts = options(t);
+        assert_eq!(block_on(engine.handle(&hello(), &opts)).route.cache_status, CacheStatus::Miss);
+        transport.advance(lifetime - Duration::from_secs(1));
+        assert_eq!(block_on(engine.handle(&hello(), &opts)).route.cache_status, CacheStatus::Hit, "{lifetime:?}");
+        transport.advance(Duration::from_secs(2));
+        assert_eq!(block_on(engine.handle(&hello(), &opts)).route.cache_status, CacheStatus::Miss, "{lifetime:?}");
+        assert_eq!(transport.calls().len(), 2, "the expired entry was fetched again");
+    }
+}

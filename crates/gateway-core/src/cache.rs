@@ -71,16 +71,30 @@ fn canonical_body(body: &Bytes) -> std::borrow::Cow<'_, [u8]> {
 
 /// A bounded in-process cache: entries expire by TTL, and past `capacity` the entry
 /// closest to expiry is evicted (Portkey's OSS cache grows without bound).
-#[derive(Debug)]
 pub struct InMemoryCache {
     entries: Mutex<HashMap<String, (Instant, CachedResponse)>>,
     capacity: usize,
+    clock: Clock,
+}
+
+/// Where the cache reads the time: the monotonic clock, or a test's virtual one.
+pub type Clock = std::sync::Arc<dyn Fn() -> Instant + Send + Sync>;
+
+impl std::fmt::Debug for InMemoryCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryCache").field("capacity", &self.capacity).finish_non_exhaustive()
+    }
 }
 
 impl InMemoryCache {
     /// A cache holding at most `capacity` entries.
     pub fn new(capacity: usize) -> Self {
-        Self { entries: Mutex::new(HashMap::new()), capacity: capacity.max(1) }
+        Self::with_clock(capacity, std::sync::Arc::new(Instant::now))
+    }
+
+    /// The same, reading the time from `clock` (tests expire entries without waiting).
+    pub fn with_clock(capacity: usize, clock: Clock) -> Self {
+        Self { entries: Mutex::new(HashMap::new()), capacity: capacity.max(1), clock }
     }
 }
 
@@ -95,7 +109,7 @@ impl Cache for InMemoryCache {
     async fn get(&self, key: &str) -> Option<CachedResponse> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         match entries.get(key) {
-            Some((expires, value)) if *expires > Instant::now() => Some(value.clone()),
+            Some((expires, value)) if *expires > (self.clock)() => Some(value.clone()),
             Some(_) => {
                 entries.remove(key);
                 None
@@ -105,7 +119,7 @@ impl Cache for InMemoryCache {
     }
 
     async fn put(&self, key: &str, value: CachedResponse, ttl: Duration) {
-        let now = Instant::now();
+        let now = (self.clock)();
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= self.capacity && !entries.contains_key(key) {
             entries.retain(|_, (expires, _)| *expires > now);
