@@ -58,3 +58,53 @@ def test_unknown_route_through_the_transport_is_a_404(mock):
         r = http.post(BASE + "/nope", json={})
     assert r.status_code == 404
     assert json.loads(r.content)["error"]["code"] == "invalid_request"
+
+
+def test_async_httpx_transport_of_a_sync_client_serves_async_openai(mock):
+    m = mock({"body": chat_answer("from a sync client")})
+    gw = gatewise.Gateway(target(m))
+
+    async def main() -> str:
+        http = httpx.AsyncClient(transport=gw.async_httpx_transport())
+        client = openai.AsyncOpenAI(base_url=BASE, api_key="unused", http_client=http)
+        r = await client.chat.completions.create(**HELLO)
+        await http.aclose()
+        return r.choices[0].message.content or ""
+
+    assert asyncio.run(main()) == "from a sync client"
+
+
+def test_portkey_headers_through_the_transport_override_every_client_option(mock):
+    client_side = mock()
+    pro = mock({"body": chat_answer("pro")}, {"body": chat_answer("pro again")})
+    free = mock({"body": chat_answer("free")})
+    conditional = {
+        "strategy": {"mode": "conditional", "conditions": [{"query": {"metadata.plan": "pro"}, "then": "pro"}], "default": "free"},
+        "targets": [target(free, name="free"), target(pro, name="pro")],
+    }
+    gw = gatewise.Gateway(target(client_side), metadata={"plan": "free"}, cache_namespace="client")
+    client = openai.OpenAI(base_url=BASE, api_key="unused", http_client=httpx.Client(transport=gw.httpx_transport()))
+    # A config header replaces the client's config, a metadata header its metadata.
+    headers = {"x-portkey-config": json.dumps(conditional), "x-portkey-metadata": json.dumps({"plan": "pro"})}
+    r = client.chat.completions.with_raw_response.create(**HELLO, extra_headers=headers)
+    assert r.parse().choices[0].message.content == "pro"
+    assert r.headers["x-portkey-last-used-option-index"] == "config.targets[1]"
+    # Without the metadata header the client's own metadata applies to the header's config.
+    r = client.chat.completions.create(**HELLO, extra_headers={"x-portkey-config": json.dumps(conditional)})
+    assert r.choices[0].message.content == "free"
+    # A request timeout header bounds the attempt whatever the client said.
+    slow = mock({"delay": 3, "body": chat_answer()})
+    with pytest.raises(openai.APIStatusError) as info:
+        client.with_options(max_retries=0).chat.completions.create(
+            **HELLO, extra_headers={"x-portkey-config": json.dumps(target(slow)), "x-portkey-request-timeout": "200"}
+        )
+    assert info.value.status_code == 408
+    # Provider, key and host by header win over the client's own provider, key and host.
+    by_provider = gatewise.Gateway(provider="openai", api_key="sk-client", custom_host=client_side.v1)
+    client = openai.OpenAI(base_url=BASE, api_key="unused", http_client=httpx.Client(transport=by_provider.httpx_transport()))
+    r = client.chat.completions.create(
+        **HELLO, extra_headers={"x-portkey-provider": "openai", "x-portkey-custom-host": pro.v1, "authorization": "Bearer sk-header"}
+    )
+    assert r.choices[0].message.content == "pro again"
+    assert pro.received[-1]["headers"]["authorization"] == "Bearer sk-header"
+    assert client_side.received == [], "the client's own target was never called"
