@@ -118,6 +118,10 @@ pub fn run(case: &Case, splits: &[usize]) -> Result<(), String> {
         return compare("build error", &json!({"status": e.status, "body": e.to_openai_json()}), want_err);
     }
     let built = built.map_err(|e| format!("build_request failed: {e}"))?;
+    // What the provider leaves out is reported to the caller (route info), so every case
+    // states it: `dropped_params`, absent meaning none.
+    let want_dropped = spec.get("dropped_params").cloned().unwrap_or_else(|| json!([]));
+    compare("dropped_params", &json!(built.dropped_params), &want_dropped)?;
     let want = &spec["upstream_request"];
     if let Some(m) = want.get("method") {
         compare("method", &json!(built.method.as_str()), m)?;

@@ -252,3 +252,18 @@ def test_openai_sdk_call_options_are_not_sent_to_the_provider(mock):
     assert "timeout" not in json.loads(m.received[1]["body"])
     with pytest.raises(TypeError):
         gw.chat.completions.create(**HELLO, extra_query={"x": "y"})
+
+
+def test_parameters_a_provider_lacks_are_reported_in_dropped_params(mock):
+    message = {
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-3-5-haiku-20241022",
+        "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": 3, "output_tokens": 1},
+    }
+    m = mock({"body": message})
+    gw = gatewise.Gateway(provider="anthropic", api_key="sk-ant", custom_host=m.v1)
+    r = gw.chat.completions.create(model="claude-3-5-haiku-20241022", messages=HELLO["messages"], seed=7, n=1, max_tokens=5)
+    assert r.choices[0].message.content == "hi"
+    assert r.route.dropped_params == ["seed", "n"]
+    sent = json.loads(m.received[0]["body"])
+    assert "seed" not in sent and "n" not in sent
