@@ -612,7 +612,15 @@ async fn graceful_shutdown(options: GatewayOptions) {
     let cfg = target(&mock);
     let in_flight =
         tokio::spawn(async move { post(&base, "/v1/chat/completions", &[config_header(&cfg)], &hello()).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Shut down only once the request is in flight (it reached the upstream), not after a
+    // guessed delay.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while mock.received().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the request reached the upstream");
     gw.shutdown.take().unwrap().send(()).unwrap();
     let r = in_flight.await.unwrap();
     assert_eq!(r.status(), 200);

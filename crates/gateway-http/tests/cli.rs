@@ -89,3 +89,82 @@ fn schema_prints_the_published_json_schema_and_help_works() {
         assert!(out.contains("Usage:"));
     }
 }
+
+/// A one-shot upstream on 127.0.0.1:0: it reports when a request has arrived, holds it for
+/// `hold`, then answers with an OpenAI chat completion.
+fn slow_upstream(hold: std::time::Duration) -> (String, std::sync::mpsc::Receiver<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let (arrived, on_arrival) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("\"messages\"") {
+            let n = socket.read(&mut buf).unwrap();
+            assert!(n > 0, "the request ended early");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        arrived.send(()).unwrap();
+        std::thread::sleep(hold);
+        let body = json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "finished"}, "finish_reason": "stop"}]})
+        .to_string();
+        let head =
+            format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
+        socket.write_all(head.as_bytes()).unwrap();
+        socket.write_all(body.as_bytes()).unwrap();
+    });
+    (base, on_arrival)
+}
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish_then_the_server_exits_0() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let (upstream, on_arrival) = slow_upstream(Duration::from_millis(300));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_gatewise"))
+        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut socket = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(socket) => break socket,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("gatewise serve never listened: {e}"),
+        }
+    };
+    let config = json!({"provider": "openai", "api_key": "k", "custom_host": upstream}).to_string();
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nconnection: close\r\ncontent-type: application/json\r\n\
+         x-portkey-config: {config}\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).unwrap();
+    on_arrival.recv_timeout(Duration::from_secs(10)).expect("the request reached the upstream");
+
+    // A real signal to the real process, while the request is in flight.
+    let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("finished"), "{answer}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "a clean exit");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "no longer accepting");
+}
