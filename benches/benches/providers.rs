@@ -129,9 +129,79 @@ fn transcripts(provider: &str) -> Vec<Transcript> {
         .collect()
 }
 
+/// How long a transcript is made for measuring: a long answer's worth of events, so that
+/// MiB/s measures translating chunks rather than setting up a translator.
+const TRANSCRIPT_BYTES: usize = 48 * 1024;
+
+/// A TCP segment's payload: the pieces the upstream's bytes arrive in.
+const PIECE: usize = 1448;
+
+/// The transcript with its content-delta events repeated until it is
+/// [`TRANSCRIPT_BYTES`] long: SSE events (split at blank lines) for Anthropic and Google,
+/// binary event-stream frames (split by their length prefix) for Bedrock. Every other
+/// event stays once, in place, so the stream still starts and ends as recorded. `None`
+/// for a transcript with no content delta (a one-event edge case: nothing to measure).
+fn lengthen(provider: &str, bytes: &[u8]) -> Option<Vec<u8>> {
+    let units: Vec<&[u8]> = if provider == "bedrock" {
+        let mut frames = Vec::new();
+        let mut rest = bytes;
+        while rest.len() >= 4 {
+            let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            frames.push(&rest[..len]);
+            rest = &rest[len..];
+        }
+        frames
+    } else {
+        let text = bytes;
+        let mut events = Vec::new();
+        let mut start = 0;
+        let mut i = 0;
+        while i < text.len() {
+            // An event ends at a blank line: LF LF, or CR LF CR LF as Google frames it.
+            let end = if text[i..].starts_with(b"\n\n") {
+                Some(i + 2)
+            } else if text[i..].starts_with(b"\r\n\r\n") {
+                Some(i + 4)
+            } else {
+                None
+            };
+            match end {
+                Some(end) => {
+                    events.push(&text[start..end]);
+                    start = end;
+                    i = end;
+                }
+                None => i += 1,
+            }
+        }
+        events.push(&text[start..]);
+        events
+    };
+    let is_delta = |unit: &[u8]| {
+        let text = String::from_utf8_lossy(unit);
+        match provider {
+            "anthropic" => text.contains("content_block_delta"),
+            "google" => text.contains("\"parts\"") && !text.contains("finishReason"),
+            _ => text.contains("contentBlockDelta"),
+        }
+    };
+    let first = units.iter().position(|u| is_delta(u))?;
+    let last = units.iter().rposition(|u| is_delta(u)).unwrap_or(first);
+    let deltas: usize = units[first..=last].iter().map(|u| u.len()).sum();
+    let repeats = (TRANSCRIPT_BYTES / deltas.max(1)).max(1);
+    let mut out = Vec::with_capacity(TRANSCRIPT_BYTES + bytes.len());
+    units[..first].iter().for_each(|u| out.extend_from_slice(u));
+    for _ in 0..repeats {
+        units[first..=last].iter().for_each(|u| out.extend_from_slice(u));
+    }
+    units[last + 1..].iter().for_each(|u| out.extend_from_slice(u));
+    Some(out)
+}
+
 fn stream_translation(c: &mut Criterion) {
     for provider in ["anthropic", "google", "bedrock"] {
         let mut group = c.benchmark_group(format!("stream_translate/{provider}"));
+        let mut measured = 0;
         for t in transcripts(provider) {
             let leaf = leaf(&t.spec["target"]);
             let provider_impl = leaf.provider.clone().unwrap().provider;
@@ -141,17 +211,26 @@ fn stream_translation(c: &mut Criterion) {
             );
             let cx =
                 ResponseContext { request: &request, settings: &leaf.settings, now: now(), fallback_id: "chatcmpl-b" };
+            // Fed as the bytes arrive from a socket, segment by segment.
             let translate = |bytes: &[u8]| {
                 let mut translator = provider_impl.stream_translator(&cx);
-                let mut out = Vec::with_capacity(16);
-                translator.feed(bytes, &mut out).unwrap();
+                let mut out = Vec::with_capacity(1024);
+                for piece in bytes.chunks(PIECE) {
+                    translator.feed(piece, &mut out).unwrap();
+                }
                 translator.finish(&mut out).unwrap();
                 out
             };
-            assert!(!translate(&t.bytes).is_empty(), "{provider}/{} translates to nothing", t.name);
-            group.throughput(Throughput::Bytes(t.bytes.len() as u64));
-            group.bench_function(&t.name, |b| b.iter(|| translate(black_box(&t.bytes))));
+            let short = translate(&t.bytes).len();
+            let Some(long) = lengthen(provider, &t.bytes) else { continue };
+            let chunks = translate(&long).len();
+            assert!(long.len() >= TRANSCRIPT_BYTES, "{provider}/{}", t.name);
+            assert!(chunks > 10 * short.max(1), "{provider}/{}: {chunks} chunks from the long transcript", t.name);
+            group.throughput(Throughput::Bytes(long.len() as u64));
+            group.bench_function(&t.name, |b| b.iter(|| translate(black_box(&long))));
+            measured += 1;
         }
+        assert!(measured >= 2, "{provider}: only {measured} transcripts could be lengthened");
         group.finish();
     }
 }
