@@ -21,7 +21,6 @@ test('200 concurrent calls on one client, streaming and not', async () => {
     json(res, 200, answer(content))
   })
   const gw = new Gateway({ config: target(mock) })
-  const started = performance.now()
   const calls = Array.from({ length: 200 }, async (_, i) => {
     const body = hello({ messages: [{ role: 'user', content: `n${i}` }], stream: i % 4 === 0 })
     const r = await gw.chat.completions.create(body)
@@ -31,9 +30,8 @@ test('200 concurrent calls on one client, streaming and not', async () => {
     return text.slice(0, -1)
   })
   const got = await Promise.all(calls)
-  const took = performance.now() - started
   assert.deepEqual(got, Array.from({ length: 200 }, (_, i) => `n${i}`))
   assert.equal(mock.requests.length, 200)
+  // Concurrency shown by what overlapped at the upstream, not by how long it took.
   assert.ok(maxInFlight >= 50, `only ${maxInFlight} upstream requests overlapped`)
-  assert.ok(took < 10_000, `took ${took.toFixed(0)} ms`)
 })

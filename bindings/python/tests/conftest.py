@@ -47,6 +47,8 @@ class Mock:
         self.replies = collections.deque(replies)
         self.received: list[dict] = []
         self.disconnects = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.lock = threading.Lock()
         mock = self
 
@@ -64,7 +66,13 @@ class Mock:
                         {"method": self.command, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
                     )
                     reply = mock.replies.popleft() if mock.replies else {"status": 500, "body": {"error": {"message": "no reply left"}}}
-                mock.serve(self, reply)
+                    mock.in_flight += 1
+                    mock.max_in_flight = max(mock.max_in_flight, mock.in_flight)
+                try:
+                    mock.serve(self, reply)
+                finally:
+                    with mock.lock:
+                        mock.in_flight -= 1
 
             do_GET = do_POST = do_DELETE = _handle
 

@@ -189,14 +189,14 @@ def test_the_gil_is_released_while_waiting(mock):
             errors.append(e)
 
     threads = [threading.Thread(target=call) for _ in range(n)]
-    started = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.monotonic() - started
     assert not errors
-    assert elapsed < 0.5 * n / 2, f"{n} calls of 0.5 s took {elapsed:.2f} s: they ran one at a time"
+    # Shown by what overlapped at the upstream, not by how long it took: with the GIL
+    # held while waiting, the calls would reach it one at a time.
+    assert m.max_in_flight >= n // 2, f"only {m.max_in_flight} of {n} calls overlapped: they ran one at a time"
 
 
 def test_async_gateway_calls_streams_and_concurrency(mock):
