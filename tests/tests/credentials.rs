@@ -28,8 +28,14 @@ fn public_key() -> Vec<u8> {
     pair.public_key().as_ref().to_vec()
 }
 
-/// A token endpoint that checks the assertion and counts exchanges.
+/// A token endpoint that checks the assertion and counts exchanges; its tokens live one
+/// hour. The first token is `ya29.mock-token`, later ones `ya29.mock-token-<n>`.
 async fn token_endpoint(exchanges: Arc<Mutex<Vec<Value>>>) -> String {
+    token_endpoint_lasting(exchanges, 3599).await
+}
+
+/// The same with tokens that live `expires_in` seconds.
+async fn token_endpoint_lasting(exchanges: Arc<Mutex<Vec<Value>>>, expires_in: u64) -> String {
     let public = public_key();
     let app = Router::new().route(
         "/token",
@@ -61,10 +67,15 @@ async fn token_endpoint(exchanges: Arc<Mutex<Vec<Value>>>) -> String {
                 let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
                 let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
                 assert_eq!(header["alg"], "RS256");
-                exchanges.lock().unwrap().push(claims);
+                let n = {
+                    let mut exchanges = exchanges.lock().unwrap();
+                    exchanges.push(claims);
+                    exchanges.len()
+                };
+                let token = if n == 1 { "ya29.mock-token".to_owned() } else { format!("ya29.mock-token-{n}") };
                 (
                     axum::http::StatusCode::OK,
-                    json!({"access_token": "ya29.mock-token", "expires_in": 3599, "token_type": "Bearer"}).to_string(),
+                    json!({"access_token": token, "expires_in": expires_in, "token_type": "Bearer"}).to_string(),
                 )
             }
         }),
@@ -96,6 +107,20 @@ async fn a_service_account_token_is_exchanged_once_and_cached() {
     assert_eq!(claims["aud"], token_uri.as_str());
     assert_eq!(claims["scope"], SCOPE);
     assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 3600);
+}
+
+#[tokio::test]
+async fn a_token_about_to_expire_is_exchanged_again() {
+    // Tokens are refreshed a minute before they expire: one that lives 30 s is already
+    // due, so each use exchanges the assertion again and gets the new token.
+    let exchanges = Arc::new(Mutex::new(Vec::new()));
+    let token_uri = token_endpoint_lasting(exchanges.clone(), 30).await;
+    let transport = HyperTransport::new(TransportOptions::default()).unwrap();
+    let request =
+        CredentialRequest::GoogleServiceAccount { account: account(&token_uri, &private_key_pem()), scope: SCOPE };
+    assert_eq!(transport.credential(&request).await.unwrap(), "ya29.mock-token");
+    assert_eq!(transport.credential(&request).await.unwrap(), "ya29.mock-token-2");
+    assert_eq!(exchanges.lock().unwrap().len(), 2, "the stale token was not reused");
 }
 
 #[tokio::test]
