@@ -733,3 +733,42 @@ async fn a_body_over_the_limit_is_read_to_its_end_so_the_client_still_reads_the_
         assert_eq!(status.unwrap(), "HTTP/1.1 413 Payload Too Large", "chunked: {chunked}");
     }
 }
+
+#[tokio::test]
+async fn connect_timeout_bounds_a_connect_that_never_completes() {
+    // A listener that never accepts, with a backlog of 0: once its queue holds one
+    // connection, the kernel drops further SYNs, so the next connect hangs.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut parked = Vec::new();
+    for _ in 0..4 {
+        // Fill the queue (connects beyond it hang; give each a moment, then move on).
+        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(addr)).await
+        {
+            parked.push(s);
+        }
+    }
+    let engine = gateway_http::engine(gateway_http::TransportOptions {
+        connect_timeout: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .unwrap();
+    let target = json!({"provider": "openai", "api_key": "k", "custom_host": format!("http://{addr}/v1")});
+    let options = gateway_core::RequestOptions {
+        config: Some(std::sync::Arc::new(gateway_core::Config::from_json(&target).unwrap())),
+        ..Default::default()
+    };
+    let request = gateway_core::GatewayRequest::json(
+        gateway_core::Endpoint::ChatCompletions,
+        gateway_core::RequestBody::json(hello().to_string().into()).unwrap(),
+    );
+    // Without the connect timeout the call would wait for the kernel's SYN retries (minutes).
+    let r = tokio::time::timeout(Duration::from_secs(20), engine.handle(&request, &options))
+        .await
+        .expect("the connect timeout ended the attempt");
+    let e = r.result.unwrap_err();
+    assert_eq!((e.code, e.status), (gateway_core::ErrorCode::UpstreamConnectionError, 502), "{}", e.message);
+    drop(parked);
+}
