@@ -168,3 +168,28 @@ fn sigterm_lets_the_request_in_flight_finish_then_the_server_exits_0() {
     assert_eq!(status.code(), Some(0), "a clean exit");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "no longer accepting");
 }
+
+#[test]
+fn on_a_non_loopback_bind_a_name_that_resolves_to_a_private_address_is_refused() {
+    // Everything runs in a network namespace made here (only `lo`, plus 10.9.9.9 on it for
+    // the non-loopback bind) with its own /etc/hosts: no packet and no DNS query leaves.
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.1 upstream.example.test\n").unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/egress_netns/run.py");
+    let inside = format!(
+        "ip link set lo up && ip addr add 10.9.9.9/32 dev lo && mount --bind {} /etc/hosts && exec python3 {} {}",
+        hosts.display(),
+        script,
+        env!("CARGO_BIN_EXE_gatewise")
+    );
+    let out = Command::new("unshare").args(["--net", "--mount", "sh", "-c", &inside]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["refused_status"], 400, "{result}");
+    assert_eq!(result["refused"]["error"]["param"], "custom_host", "{result}");
+    assert!(result["refused"]["error"]["message"].as_str().unwrap().contains("upstream.example.test"), "{result}");
+    assert_eq!(result["reached_before_allow"], json!([]), "nothing reached the private address");
+    assert_eq!(result["allowed_status"], 200, "--allow-host lets the named host through: {result}");
+    assert_eq!(result["allowed"]["choices"][0]["message"]["content"], "reached");
+}
