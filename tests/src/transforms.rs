@@ -173,6 +173,9 @@ pub fn run(case: &Case, splits: &[usize]) -> Result<(), String> {
             })
             .collect::<Result<_, _>>()?;
         compare("chunks", &Value::Array(chunks), &spec["chunks"])?;
+        if !gateway_core::providers::speaks_openai(provider.slug()) {
+            chunks_shape(&spec["chunks"])?;
+        }
         let got_error = result.err().map(|e| json!({"code": e.code.as_str(), "message": e.message}));
         let want_error = spec.get("stream_error").cloned().unwrap_or(Value::Null);
         return match (got_error, want_error) {
@@ -194,7 +197,11 @@ pub fn run(case: &Case, splits: &[usize]) -> Result<(), String> {
             Ok(out) => {
                 let got: Value = serde_json::from_slice(&out).map_err(|e| format!("answer is not JSON: {e}"))?;
                 compare("status", &json!(200), &want["status"])?;
-                compare("answer", &got, &want["body"])
+                compare("answer", &got, &want["body"])?;
+                if !gateway_core::providers::speaks_openai(provider.slug()) {
+                    openai_shape(&got)?;
+                }
+                Ok(())
             }
             Err(e) => compare("answer error", &json!({"status": e.status, "body": e.to_openai_json()}), want),
         }
@@ -202,6 +209,55 @@ pub fn run(case: &Case, splits: &[usize]) -> Result<(), String> {
         let e = provider.upstream_error(status, &body);
         compare("error", &json!({"status": e.status, "body": e.to_openai_json()}), want)
     }
+}
+
+/// OpenAI's published shape of the answers a translating provider builds, written once
+/// and checked for every provider: every choice of a `chat.completion` has `index`,
+/// `message`, `logprobs` (null: not requested) and `finish_reason`; every `usage` has the
+/// three counts and `prompt_tokens_details.cached_tokens`. (OpenAI-family answers are the
+/// upstream's own bytes and are not rebuilt.)
+fn openai_shape(answer: &Value) -> Result<(), String> {
+    if answer["object"] == "chat.completion" {
+        for choice in answer["choices"].as_array().ok_or("an answer without choices")? {
+            let mut keys: Vec<&str> =
+                choice.as_object().ok_or("a choice is not an object")?.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            if keys != ["finish_reason", "index", "logprobs", "message"] {
+                return Err(format!("a choice is not OpenAI's shape: {choice}"));
+            }
+        }
+    }
+    match answer.get("usage") {
+        Some(usage) if answer["object"] != "list" => usage_shape(usage),
+        _ => Ok(()),
+    }
+}
+
+fn usage_shape(usage: &Value) -> Result<(), String> {
+    let counted = |k: &str| usage[k].is_u64();
+    if ["prompt_tokens", "completion_tokens", "total_tokens"].iter().all(|k| counted(k))
+        && usage["prompt_tokens_details"]["cached_tokens"].is_u64()
+    {
+        Ok(())
+    } else {
+        Err(format!("usage is not OpenAI's shape: {usage}"))
+    }
+}
+
+/// The same for a stream: every chunk's choices carry `logprobs`, and a usage chunk's
+/// usage is complete.
+fn chunks_shape(chunks: &Value) -> Result<(), String> {
+    for chunk in chunks.as_array().into_iter().flatten() {
+        for choice in chunk["choices"].as_array().into_iter().flatten() {
+            if choice.get("logprobs").is_none() {
+                return Err(format!("a chunk's choice has no logprobs: {choice}"));
+            }
+        }
+        if let Some(usage) = chunk.get("usage").filter(|u| !u.is_null()) {
+            usage_shape(usage)?;
+        }
+    }
+    Ok(())
 }
 
 fn compare(what: &str, got: &Value, want: &Value) -> Result<(), String> {

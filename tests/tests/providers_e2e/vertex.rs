@@ -133,7 +133,11 @@ pub(crate) async fn vertex_claude_end_to_end() {
 
     let s = stream(&gw, &mock, &target, &streamed(model)).await;
     assert_eq!(s.content, "Bonjour 👋");
-    assert_eq!(s.usage, Some(json!({"prompt_tokens": 17, "completion_tokens": 6, "total_tokens": 23})));
+    assert_eq!(
+        s.usage,
+        Some(json!({"prompt_tokens": 17, "completion_tokens": 6, "total_tokens": 23,
+                    "prompt_tokens_details": {"cached_tokens": 0}}))
+    );
 
     let err = rate_limited(&gw, &mock, &target, &hello(model), "vertex-ai").await;
     assert_eq!(err["error"]["type"], "RESOURCE_EXHAUSTED");

@@ -193,6 +193,12 @@ pub fn lookup(slug: &str) -> Option<&'static dyn Provider> {
         .find(|p| p.slug() == slug)
 }
 
+/// Whether `slug` is of the OpenAI-compatible family (the table): its answers are the
+/// upstream's own OpenAI-shaped bytes, not answers the gateway builds.
+pub fn speaks_openai(slug: &str) -> bool {
+    openai_compatible::TABLE.iter().any(|p| p.slug == slug)
+}
+
 /// All known slugs, for error messages and docs.
 pub fn slugs() -> Vec<&'static str> {
     openai_compatible::TABLE.iter().map(|p| p.slug).chain(NATIVE.iter().map(|p| p.slug())).collect()
@@ -304,6 +310,39 @@ pub fn code_for_status(status: u16) -> ErrorCode {
         429 => ErrorCode::RateLimited,
         503 | 529 => ErrorCode::Overloaded,
         _ => ErrorCode::UpstreamError,
+    }
+}
+
+/// Token counts in OpenAI's `usage` shape, as every translated answer reports them.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Usage {
+    /// Prompt tokens, cache reads and writes included.
+    pub prompt: u64,
+    /// Completion tokens, reasoning included.
+    pub completion: u64,
+    /// The provider's own total, when it gives one (else prompt + completion).
+    pub total: Option<u64>,
+    /// Prompt tokens read from the provider's prompt cache.
+    pub cached: u64,
+    /// Reasoning ("thinking") tokens within `completion`, when the provider counts them.
+    pub reasoning: Option<u64>,
+}
+
+impl Usage {
+    /// OpenAI's `usage` object as OpenAI's own answers have it: the three counts and
+    /// `prompt_tokens_details.cached_tokens` (0 when nothing was read from a cache), plus
+    /// `completion_tokens_details.reasoning_tokens` when the provider reports them.
+    pub(crate) fn to_openai(self) -> Value {
+        let mut usage = serde_json::json!({
+            "prompt_tokens": self.prompt,
+            "completion_tokens": self.completion,
+            "total_tokens": self.total.unwrap_or(self.prompt + self.completion),
+            "prompt_tokens_details": {"cached_tokens": self.cached},
+        });
+        if let Some(reasoning) = self.reasoning {
+            usage["completion_tokens_details"] = serde_json::json!({"reasoning_tokens": reasoning});
+        }
+        usage
     }
 }
 

@@ -130,14 +130,9 @@ impl Usage {
         let read = self.cache_read.unwrap_or(0);
         let created = self.cache_creation.unwrap_or(0);
         let prompt = self.input + read + created;
-        let mut usage = json!({
-            "prompt_tokens": prompt,
-            "completion_tokens": self.output,
-            "total_tokens": prompt + self.output,
-        });
-        if self.cache_read.is_some() || self.cache_creation.is_some() {
-            usage["prompt_tokens_details"] = json!({ "cached_tokens": read });
-        }
+        let mut usage =
+            super::super::Usage { prompt, completion: self.output, total: None, cached: read, reasoning: None }
+                .to_openai();
         // Cache writes cost more than plain input; keep both counts for cost accounting
         // (as Portkey does), only when there is something to report.
         if read > 0 || created > 0 {
@@ -165,7 +160,11 @@ mod tests {
         );
         let mut plain = Usage::default();
         plain.merge(&json!({"input_tokens": 5, "output_tokens": 7}));
-        assert_eq!(plain.to_openai(), json!({"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}));
+        assert_eq!(
+            plain.to_openai(),
+            json!({"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12,
+                "prompt_tokens_details": {"cached_tokens": 0}})
+        );
     }
 
     #[test]
@@ -173,7 +172,11 @@ mod tests {
         let mut u = Usage::default();
         u.merge(&json!({"input_tokens": 25, "output_tokens": 1, "cache_read_input_tokens": null}));
         u.merge(&json!({"output_tokens": 15}));
-        assert_eq!(u.to_openai(), json!({"prompt_tokens": 25, "completion_tokens": 15, "total_tokens": 40}));
+        assert_eq!(
+            u.to_openai(),
+            json!({"prompt_tokens": 25, "completion_tokens": 15, "total_tokens": 40,
+                "prompt_tokens_details": {"cached_tokens": 0}})
+        );
     }
 
     #[test]

@@ -31,14 +31,14 @@ pub(super) fn usage(u: &Value) -> Value {
     let output = n("outputTokens").unwrap_or(0);
     let cache_read = n("cacheReadInputTokens");
     let prompt = input + cache_read.unwrap_or(0) + n("cacheWriteInputTokens").unwrap_or(0);
-    let mut out = Map::new();
-    out.insert("prompt_tokens".into(), prompt.into());
-    out.insert("completion_tokens".into(), output.into());
-    out.insert("total_tokens".into(), n("totalTokens").unwrap_or(prompt + output).into());
-    if let Some(cached) = cache_read {
-        out.insert("prompt_tokens_details".into(), json!({"cached_tokens": cached}));
+    super::super::Usage {
+        prompt,
+        completion: output,
+        total: n("totalTokens"),
+        cached: cache_read.unwrap_or(0),
+        reasoning: None,
     }
-    Value::Object(out)
+    .to_openai()
 }
 
 fn invalid(detail: impl std::fmt::Display) -> GatewayError {
@@ -97,6 +97,7 @@ pub(super) fn chat(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, Gatew
         json!([{
             "index": 0,
             "message": message,
+            "logprobs": null,
             "finish_reason": finish_reason(v.get("stopReason").and_then(Value::as_str), cx.strict()),
         }]),
     );

@@ -69,7 +69,7 @@ impl ConverseStreamTranslator {
 
     fn delta(&mut self, delta: Value, out: &mut Vec<Bytes>) {
         self.start(out);
-        out.push(self.chunk(json!([{"index": 0, "delta": delta, "finish_reason": null}]), None));
+        out.push(self.chunk(json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": null}]), None));
     }
 
     /// The opening `{role: "assistant", content: ""}` chunk, once, even when the upstream
@@ -78,7 +78,7 @@ impl ConverseStreamTranslator {
         if !self.started {
             self.started = true;
             out.push(self.chunk(
-                json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]),
+                json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]),
                 None,
             ));
         }
@@ -154,7 +154,9 @@ impl ConverseStreamTranslator {
                 self.start(out);
                 self.stopped = true;
                 let reason = finish_reason(p.get("stopReason").and_then(Value::as_str), self.strict);
-                out.push(self.chunk(json!([{"index": 0, "delta": {}, "finish_reason": reason}]), None));
+                out.push(
+                    self.chunk(json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": reason}]), None),
+                );
             }
             "metadata" => {
                 self.done = true;

@@ -139,12 +139,8 @@ pub(crate) fn usage(usage: Option<&Value>) -> Value {
             .unwrap_or(0)
     };
     let (prompt, completion) = (pick("input_tokens"), pick("output_tokens"));
-    let mut out =
-        json!({ "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion });
-    if let Some(cached) = usage.and_then(|u| u.get("cached_tokens")).and_then(count) {
-        out["prompt_tokens_details"] = json!({ "cached_tokens": cached });
-    }
-    out
+    let cached = usage.and_then(|u| u.get("cached_tokens")).and_then(count).unwrap_or(0);
+    super::super::Usage { prompt, completion, total: None, cached, reasoning: None }.to_openai()
 }
 
 /// Cohere documents its counts as doubles; accept `5` and `5.0` alike.
@@ -166,7 +162,11 @@ mod tests {
                 "prompt_tokens_details": {"cached_tokens": 64}})
         );
         let billed = json!({"billed_units": {"input_tokens": 5, "output_tokens": 2}});
-        assert_eq!(usage(Some(&billed)), json!({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}));
+        assert_eq!(
+            usage(Some(&billed)),
+            json!({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7,
+                "prompt_tokens_details": {"cached_tokens": 0}})
+        );
     }
 
     #[test]

@@ -45,16 +45,8 @@ pub fn usage(meta: &Value) -> Value {
     let thoughts = n("thoughtsTokenCount");
     let completion = n("candidatesTokenCount").unwrap_or(0) + thoughts.unwrap_or(0);
     let total = n("totalTokenCount").unwrap_or(prompt + completion);
-    let mut usage = json!({ "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total });
-    if let Some(obj) = usage.as_object_mut() {
-        if let Some(cached) = n("cachedContentTokenCount") {
-            obj.insert("prompt_tokens_details".into(), json!({ "cached_tokens": cached }));
-        }
-        if let Some(thoughts) = thoughts {
-            obj.insert("completion_tokens_details".into(), json!({ "reasoning_tokens": thoughts }));
-        }
-    }
-    usage
+    let cached = n("cachedContentTokenCount").unwrap_or(0);
+    super::super::Usage { prompt, completion, total: Some(total), cached, reasoning: thoughts }.to_openai()
 }
 
 /// Deterministic tool-call ids, unique within an answer and (through the per-request
@@ -152,6 +144,7 @@ pub fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) ->
                 choices.push(json!({
                     "index": index,
                     "message": message,
+                    "logprobs": null,
                     "finish_reason": finish_reason(raw, has_calls, cx.strict()),
                 }));
             }
@@ -166,6 +159,7 @@ pub fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) ->
             choices.push(json!({
                 "index": 0,
                 "message": { "role": "assistant", "content": null },
+                "logprobs": null,
                 "finish_reason": reason,
             }));
         }

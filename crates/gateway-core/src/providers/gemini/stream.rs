@@ -76,7 +76,10 @@ impl GeminiEvents {
     }
 
     fn delta(&self, index: u64, delta: Value, finish: Value) -> Bytes {
-        Bytes::from(self.chunk(json!([{ "index": index, "delta": delta, "finish_reason": finish }])).to_string())
+        Bytes::from(
+            self.chunk(json!([{ "index": index, "delta": delta, "logprobs": null, "finish_reason": finish }]))
+                .to_string(),
+        )
     }
 
     fn event(&mut self, v: &Value, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
