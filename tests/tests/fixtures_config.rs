@@ -37,3 +37,22 @@ fn the_published_schema_is_valid_json_and_lists_exactly_the_four_strategy_modes(
     let modes = &schema["$defs"]["target"]["properties"]["strategy"]["properties"]["mode"]["enum"];
     assert_eq!(modes, &serde_json::json!(["single", "fallback", "loadbalance", "conditional"]));
 }
+
+#[test]
+fn config_errors_never_echo_a_secret() {
+    let secret = "sk-live-do-not-print-0123456789";
+    for config in [
+        serde_json::json!({"provider": "openai", "api_key": [secret]}),
+        serde_json::json!({"provider": "openai", "api_key": {"value": secret}}),
+        serde_json::json!({"provider": "bedrock", "aws_secret_access_key": [secret], "aws_session_token": {"t": secret}}),
+        serde_json::json!({"strategy": {"mode": "fallback"}, "targets": [{"provider": "openai", "api_key": [secret, 1]}]}),
+    ] {
+        let e = Config::from_json(&config).unwrap_err();
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains("do-not-print"), "the secret was echoed: {text}");
+        assert!(!e.0.is_empty());
+    }
+    // Other values are still quoted, where they help.
+    let e = Config::from_json(&serde_json::json!({"strategy": {"mode": "roundrobin"}, "targets": []})).unwrap_err();
+    assert!(e.to_string().contains("\"roundrobin\""), "{e}");
+}

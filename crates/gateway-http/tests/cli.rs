@@ -193,3 +193,17 @@ fn on_a_non_loopback_bind_a_name_that_resolves_to_a_private_address_is_refused()
     assert_eq!(result["allowed_status"], 200, "--allow-host lets the named host through: {result}");
     assert_eq!(result["allowed"]["choices"][0]["message"]["content"], "reached");
 }
+
+#[test]
+fn a_server_refusing_a_bad_config_does_not_print_its_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(&dir, "bad.json", &json!({"provider": "openai", "api_key": ["sk-live-never-printed"], "retry": 9}));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let (code, out, err) = gatewise(&["serve", "--port", &port, "--config", &bad]);
+    assert_ne!(code, 0, "it refuses to start");
+    assert!(err.contains("api_key"), "the bad field is named: {err}");
+    assert!(!format!("{out}{err}").contains("never-printed"), "the key was printed: {err}");
+    let (code, _, err) = gatewise(&["validate", &bad]);
+    assert_eq!(code, 1);
+    assert!(!err.contains("never-printed"), "{err}");
+}

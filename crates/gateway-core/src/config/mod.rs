@@ -245,11 +245,28 @@ impl Invalid {
 fn deserialize(normalized: &Value) -> Result<RawNode, ConfigErrors> {
     serde_path_to_error::deserialize(normalized).map_err(|e| {
         let path = e.path().to_string();
-        ConfigErrors(vec![GatewayError::config(
-            if path == "." { String::new() } else { path },
-            e.into_inner().to_string(),
-        )])
+        let secret =
+            e.path().iter().any(|s| matches!(s, serde_path_to_error::Segment::Map { key } if is_secret_field(key)));
+        // serde's messages quote the value (`invalid type: string "sk-..."`): not a secret's.
+        let message = if secret { "invalid value for a secret field".to_owned() } else { e.into_inner().to_string() };
+        ConfigErrors(vec![GatewayError::config(if path == "." { String::new() } else { path }, message)])
     })
+}
+
+/// Whether a config field holds a secret (`api_key`, `aws_secret_access_key`,
+/// `azure_ad_token`, `vertex_service_account_json`, ...): errors never quote its value.
+pub fn is_secret_field(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["key", "secret", "token", "password", "credential", "service_account", "authorization"]
+        .iter()
+        .any(|word| name.contains(word))
+        // Names and ids, not secrets.
+        && !matches!(name.as_str(), "aws_access_key_id" | "aws_s3_object_key")
+}
+
+/// Whether any segment of a JSON pointer (`/targets/0/api_key/0`) names a secret field.
+fn is_secret_path(pointer: &str) -> bool {
+    pointer.split('/').any(is_secret_field)
 }
 
 /// Whether `path` is `prefix` or below it (`targets[1].retry` is within `targets[1]`).

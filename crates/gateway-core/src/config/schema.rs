@@ -56,17 +56,38 @@ pub fn validate(config: &Value) -> Result<(), Vec<SchemaError>> {
             // List every allowed value; the default message names two and "N other candidates".
             ValidationErrorKind::Enum { options } => {
                 let allowed: Vec<String> = options.as_array().into_iter().flatten().map(|o| o.to_string()).collect();
-                let got = err.instance().to_string();
+                let got = shown(&pointer, err.instance());
                 push(at, pointer, format!("{got} is not one of {}", allowed.join(", ")));
             }
-            // The path travels in `param`; the message is the detail alone.
+            // The path travels in `param`; the message is the detail alone, with the value
+            // left out when it is a secret.
             _ => {
-                let message = err.to_string();
+                let mut message = err.to_string();
+                if super::is_secret_path(&pointer) {
+                    message = message.replace(&err.instance().to_string(), &shown(&pointer, err.instance()));
+                }
                 push(at, pointer, message);
             }
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+/// A value for an error message: itself, or only its kind when it sits under a secret
+/// field (an error must never echo a key back, to a caller or into a log).
+fn shown(pointer: &str, value: &Value) -> String {
+    if !super::is_secret_path(pointer) {
+        return value.to_string();
+    }
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    format!("(a secret: {kind})")
 }
 
 fn escape(key: &str) -> String {
