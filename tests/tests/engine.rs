@@ -640,3 +640,55 @@ fn cached_answers_expire_after_max_age_and_after_24_hours_by_default() {
         assert_eq!(transport.calls().len(), 2, "the expired entry was fetched again");
     }
 }
+
+#[test]
+fn forward_headers_never_copy_framing_hop_by_hop_or_a_second_authorization() {
+    // Each provider with the header its own key travels in.
+    let providers = [
+        ("openai", target("a"), "authorization"),
+        ("anthropic", json!({"provider": "anthropic", "api_key": "k", "custom_host": "http://a/v1"}), "x-api-key"),
+        ("google", json!({"provider": "google", "api_key": "k", "custom_host": "http://a/v1beta"}), "x-goog-api-key"),
+    ];
+    for (name, mut t, key_header) in providers {
+        let s = setup();
+        s.transport.script("a", [Reply::error(500, "stop")]);
+        t["forward_headers"] = json!([
+            "content-length",
+            "transfer-encoding",
+            "host",
+            "connection",
+            "te",
+            "upgrade",
+            "authorization",
+            "x-api-key",
+            "x-goog-api-key",
+            "x-user"
+        ]);
+        let mut request = hello();
+        for (header, value) in [
+            ("content-length", "999999"),
+            ("transfer-encoding", "chunked"),
+            ("host", "evil.example"),
+            ("connection", "upgrade"),
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("authorization", "Bearer caller"),
+            ("x-api-key", "caller"),
+            ("x-goog-api-key", "caller"),
+            ("x-user", "u-1"),
+        ] {
+            request.headers.insert(http::HeaderName::from_static(header), http::HeaderValue::from_static(value));
+        }
+        block_on(s.engine.handle(&request, &options(t)));
+        let sent = &s.transport.calls()[0].request.headers;
+        for hop in ["content-length", "transfer-encoding", "host", "connection", "te", "upgrade"] {
+            assert!(sent.get(hop).is_none(), "{name}: {hop} was forwarded");
+        }
+        for auth in ["authorization", "x-api-key", "x-goog-api-key"] {
+            assert!(sent.get_all(auth).iter().count() <= 1, "{name}: two {auth} headers");
+        }
+        let key = sent[key_header].to_str().unwrap();
+        assert!(key.ends_with('k') && !key.contains("caller"), "{name}: the caller's {key_header} replaced the key");
+        assert_eq!(sent["x-user"], "u-1", "{name}: other named headers are forwarded");
+    }
+}

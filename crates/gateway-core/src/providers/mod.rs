@@ -243,13 +243,36 @@ pub fn effective_params(body: &RequestBody, settings: &TargetSettings) -> Result
     Ok(merged)
 }
 
-/// Copy the caller headers named in `forward_headers` to the upstream request.
+/// Headers that describe one hop's framing or connection: never forwarded, whatever
+/// `forward_headers` names (the upstream request gets its own, for its own body).
+const NEVER_FORWARDED: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+];
+
+/// Copy the caller headers named in `forward_headers` to the upstream request. Framing and
+/// hop-by-hop headers are never copied, and neither is a header the provider has set
+/// already (its own `authorization` is never joined by a second one).
 pub fn forward_headers(input: &BuildInput<'_>, headers: &mut HeaderMap) {
     for name in input.forward_headers {
-        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
-            for value in input.request.headers.get_all(&name) {
-                headers.append(name.clone(), value.clone());
-            }
+        if NEVER_FORWARDED.contains(&name.as_str()) {
+            continue;
+        }
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else { continue };
+        if headers.contains_key(&name) {
+            continue;
+        }
+        for value in input.request.headers.get_all(&name) {
+            headers.append(name.clone(), value.clone());
         }
     }
 }
