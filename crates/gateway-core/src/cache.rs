@@ -128,6 +128,22 @@ impl Cache for InMemoryCache {
                 entries.remove(&oldest);
             }
         }
-        entries.insert(key.to_owned(), (now + ttl, value));
+        // A TTL past what the clock can count means "until evicted", never a panic.
+        let expires = now.checked_add(ttl).unwrap_or(now + Duration::from_secs(100 * 365 * 86_400));
+        entries.insert(key.to_owned(), (expires, value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_ttl_past_what_the_clock_can_count_is_kept_not_a_panic() {
+        let cache = InMemoryCache::new(4);
+        let put = cache.put("k", CachedResponse { body: Bytes::from_static(b"x") }, Duration::MAX);
+        futures::executor::block_on(put);
+        assert!(futures::executor::block_on(cache.get("k")).is_some());
     }
 }
