@@ -1,7 +1,8 @@
 //! The OpenAI-compatible HTTP server (`gatewise serve`).
 //!
-//! Every `/v1/...` route goes through one handler: parse the headers into
-//! `RequestOptions`, read the body (bounded), hand both to the engine, render its answer.
+//! Every `/v1/...` route goes through one handler: read the body (bounded), turn the
+//! headers into `RequestOptions` and the request into a `GatewayRequest` through the
+//! protocol layer, hand both to the engine, and render its answer through the same layer.
 //! The engine decides everything else, so the server and the bindings cannot disagree.
 
 mod listen;
