@@ -2,6 +2,20 @@
 //!
 //! Built only on the error path, so plain `String` pushing is fine.
 
+/// A JSON value's kind as error messages name it (`a string`, `an array`, ...), for
+/// messages that must not quote the value itself.
+pub fn kind_of(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// A growable JSON path. Keys that are not simple identifiers are quoted in brackets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JsonPath(String);

@@ -79,15 +79,7 @@ fn shown(pointer: &str, value: &Value) -> String {
     if !super::is_secret_path(pointer) {
         return value.to_string();
     }
-    let kind = match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
-    format!("(a secret: {kind})")
+    format!("(a secret: {})", json_path::kind_of(value))
 }
 
 fn escape(key: &str) -> String {

@@ -9,6 +9,7 @@
 use serde_json::{Map, Value};
 
 use gateway_core::GatewayError;
+use gateway_core::json_path::kind_of;
 
 /// One option as the outside world spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,7 +263,7 @@ impl OptionValue for Text {
     fn from_json(value: Value) -> Result<Self, String> {
         match value {
             Value::String(text) => Ok(Self(text)),
-            other => Err(format!("expected a string, got {}", kind(&other))),
+            other => Err(format!("expected a string, got {}", kind_of(&other))),
         }
     }
     fn from_header(text: &str) -> Result<Self, String> {
@@ -293,7 +294,7 @@ impl OptionValue for BaseUrl {
     fn from_json(value: Value) -> Result<Self, String> {
         match value {
             Value::String(text) => Self::new(&text),
-            other => Err(format!("expected a URL, got {}", kind(&other))),
+            other => Err(format!("expected a URL, got {}", kind_of(&other))),
         }
     }
     fn from_header(text: &str) -> Result<Self, String> {
@@ -311,7 +312,7 @@ impl OptionValue for Fields {
     fn from_json(value: Value) -> Result<Self, String> {
         match value {
             Value::Object(object) => Ok(Self(object)),
-            other => Err(format!("expected an object, got {}", kind(&other))),
+            other => Err(format!("expected an object, got {}", kind_of(&other))),
         }
     }
     fn from_header(_: &str) -> Result<Self, String> {
@@ -329,7 +330,7 @@ impl OptionValue for Metadata {
     fn from_json(value: Value) -> Result<Self, String> {
         match value {
             Value::Object(object) => Ok(Self(object)),
-            other => Err(format!("metadata must be an object, got {}", kind(&other))),
+            other => Err(format!("metadata must be an object, got {}", kind_of(&other))),
         }
     }
     fn from_header(text: &str) -> Result<Self, String> {
@@ -363,7 +364,7 @@ impl OptionValue for Flag {
     const PYTHON: &'static str = "bool";
     const TYPESCRIPT: &'static str = "boolean";
     fn from_json(value: Value) -> Result<Self, String> {
-        value.as_bool().map(Self).ok_or_else(|| format!("expected a boolean, got {}", kind(&value)))
+        value.as_bool().map(Self).ok_or_else(|| format!("expected a boolean, got {}", kind_of(&value)))
     }
     fn from_header(text: &str) -> Result<Self, String> {
         Ok(Self(text != "false"))
@@ -394,24 +395,13 @@ impl OptionValue for HeaderNames {
             .into_iter()
             .map(|v| match v {
                 Value::String(s) => Ok(s),
-                other => Err(format!("expected a header name, got {}", kind(&other))),
+                other => Err(format!("expected a header name, got {}", kind_of(&other))),
             })
             .collect::<Result<Vec<_>, _>>()?;
         Self::new(names)
     }
     fn from_header(text: &str) -> Result<Self, String> {
         Self::new(text.split(',').map(str::to_owned))
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
