@@ -79,6 +79,13 @@ export type ErrorCode =
   | 'upstream_error'
   | 'stream_error'
   | 'internal_error'
+  | 'forbidden_custom_host'
+  | 'loop_detected'
+  | 'attempt_limit_reached'
+  | 'deadline_exceeded'
+  | 'upstream_response_too_large'
+  | 'invalid_upstream_response'
+  | 'server_busy'
 
 /** One upstream attempt. */
 export interface RouteAttempt {

@@ -692,3 +692,110 @@ fn forward_headers_never_copy_framing_hop_by_hop_or_a_second_authorization() {
         assert_eq!(sent["x-user"], "u-1", "{name}: other named headers are forwarded");
     }
 }
+
+// ---- What one request may cost (issue 11): attempts, deadline, answer size, garbage.
+
+fn limited(limits: gateway_core::engine::Limits) -> Setup {
+    let s = setup();
+    Setup { engine: s.engine.with_limits(limits), transport: s.transport }
+}
+
+/// A fallback tree `depth` levels deep, `width` targets a level, every leaf retried
+/// `retries` times: without a cap it makes (width^depth) * (retries + 1) calls.
+fn fan_out(depth: usize, width: usize, retries: u8) -> Value {
+    if depth == 0 {
+        let mut leaf = target("a");
+        leaf["retry"] = json!({"attempts": retries, "on_status_codes": [500]});
+        return leaf;
+    }
+    json!({"strategy": {"mode": "fallback"}, "targets": (0..width).map(|_| fan_out(depth - 1, width, retries)).collect::<Vec<_>>()})
+}
+
+#[test]
+fn upstream_attempts_are_capped_across_retries_and_fallbacks() {
+    let s = setup();
+    s.transport.script("a", (0..1000).map(|_| Reply::error(500, "boom")));
+    // 5 × 5 × 5 leaves, each tried 6 times: 750 calls uncapped.
+    let r = block_on(s.engine.handle(&hello(), &options(fan_out(3, 5, 5))));
+    let cap = gateway_core::engine::Limits::default().max_attempts;
+    assert_eq!(s.transport.calls().len(), cap);
+    assert_eq!(r.route.attempts.len(), cap);
+    let e = r.error().unwrap();
+    assert_eq!((e.code, r.status), (ErrorCode::AttemptLimitReached, 502), "{}", e.message);
+    assert!(e.message.contains(&format!("{cap} upstream attempts")), "{}", e.message);
+
+    let s = limited(gateway_core::engine::Limits { max_attempts: 3, ..Default::default() });
+    s.transport.script("a", (0..10).map(|_| Reply::error(500, "boom")));
+    block_on(s.engine.handle(&hello(), &options(fan_out(1, 4, 0))));
+    assert_eq!(s.transport.calls().len(), 3);
+}
+
+#[test]
+fn the_deadline_bounds_retries_waits_and_a_hanging_upstream() {
+    // Backoff 1+2+4+8+16 s would take 31 s; the deadline of 10 s stops it after the 4 s wait.
+    let s = limited(gateway_core::engine::Limits { deadline: Duration::from_secs(10), ..Default::default() });
+    s.transport.script("a", (0..6).map(|_| Reply::error(500, "boom")));
+    let mut t = target("a");
+    t["retry"] = json!({"attempts": 5, "on_status_codes": [500]});
+    let r = block_on(s.engine.handle(&hello(), &options(t)));
+    assert_eq!(r.status, 500);
+    assert_eq!(s.transport.sleeps(), [1, 2, 4].map(Duration::from_secs));
+    assert_eq!(r.route.retry_count, -1);
+
+    // An upstream that never answers, with no request_timeout: the deadline ends it.
+    let s = limited(gateway_core::engine::Limits { deadline: Duration::from_secs(10), ..Default::default() });
+    s.transport.script("a", [Reply::Hang]);
+    let r = block_on(s.engine.handle(&hello(), &options(target("a"))));
+    let e = r.error().unwrap();
+    assert_eq!((e.code, r.status), (ErrorCode::DeadlineExceeded, 504), "{}", e.message);
+    assert_eq!(s.transport.sleeps(), [Duration::from_secs(10)]);
+}
+
+#[test]
+fn an_upstream_that_never_answers_times_out_without_a_request_timeout() {
+    let s = setup();
+    s.transport.script("a", [Reply::Hang]);
+    let r = block_on(s.engine.handle(&hello(), &options(target("a"))));
+    let e = r.error().unwrap();
+    assert_eq!((e.code, r.status), (ErrorCode::Timeout, 408));
+    assert!(e.message.contains("default attempt timeout"), "{}", e.message);
+    assert_eq!(s.transport.sleeps(), [gateway_core::engine::Limits::default().attempt_timeout]);
+}
+
+#[test]
+fn an_answer_over_the_size_limit_is_a_502_and_never_cached() {
+    let s = limited(gateway_core::engine::Limits { max_response_bytes: 1000, ..Default::default() });
+    let huge = format!(r#"{{"id":"x","pad":"{}"}}"#, "x".repeat(2000));
+    let declared = Reply::Status(200, vec![("content-length", huge.len().to_string())], huge.clone());
+    s.transport.script("a", [Reply::ok(&huge), declared, Reply::ok(OK)]);
+    let config = cached_target("a");
+    for _ in 0..2 {
+        let r = block_on(s.engine.handle(&hello(), &options(config.clone())));
+        let e = r.error().unwrap();
+        assert_eq!((e.code, r.status), (ErrorCode::UpstreamResponseTooLarge, 502), "{}", e.message);
+        assert!(e.message.contains("1000 bytes"), "{}", e.message);
+    }
+    let r = block_on(s.engine.handle(&hello(), &options(config)));
+    assert_eq!(r.status, 200);
+    assert_eq!(s.transport.calls().len(), 3);
+}
+
+#[test]
+fn a_translated_providers_200_that_is_not_json_is_a_502_and_nothing_invalid_is_cached() {
+    let s = setup();
+    s.transport.script("a", [Reply::ok("<html>oops</html>")]);
+    let anthropic = json!({"provider": "anthropic", "api_key": "k", "custom_host": "http://a/v1"});
+    let r = block_on(s.engine.handle(&hello(), &options(anthropic)));
+    let e = r.error().unwrap();
+    assert_eq!((e.code, r.status, e.provider.as_deref()), (ErrorCode::InvalidUpstreamResponse, 502, Some("anthropic")));
+    assert_eq!(body_json(&r)["error"]["code"], "invalid_upstream_response");
+
+    // A pass-through provider's garbage goes to the caller as it came, but is not cached.
+    s.transport.script("b", [Reply::ok("not json"), Reply::ok(OK)]);
+    let config = cached_target("b");
+    let first = block_on(s.engine.handle(&hello(), &options(config.clone())));
+    assert_eq!(first.status, 200);
+    let second = block_on(s.engine.handle(&hello(), &options(config)));
+    assert_eq!((second.status, second.route.cache_status), (200, CacheStatus::Miss));
+    assert_eq!(body_json(&second)["id"], "x");
+}

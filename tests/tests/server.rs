@@ -630,7 +630,7 @@ async fn graceful_shutdown(options: GatewayOptions) {
 
 #[tokio::test]
 async fn a_public_bind_refuses_private_upstreams_unless_allowed() {
-    use gateway_http::egress::EgressPolicy;
+    use gateway_http::egress::{AllowedHost, EgressPolicy};
     let mock = MockUpstream::start([MockReply::ok(answer("allowed"))]).await;
     let request = gateway_core::GatewayRequest::json(
         gateway_core::Endpoint::ChatCompletions,
@@ -654,11 +654,22 @@ async fn a_public_bind_refuses_private_upstreams_unless_allowed() {
     assert_eq!(strict.handle(&request, &options(metadata)).await.status, 400);
 
     let allowed = gateway_http::engine(gateway_http::TransportOptions {
-        egress: EgressPolicy::public_only(vec!["127.0.0.1".into()]),
+        egress: EgressPolicy::public_only(vec![AllowedHost::parse("127.0.0.1").unwrap()]),
         ..Default::default()
     })
     .unwrap();
     assert_eq!(allowed.handle(&request, &options(target(&mock))).await.status, 200);
+
+    // Narrowed to another port, the same host is refused before anything is sent.
+    let other_port = gateway_http::engine(gateway_http::TransportOptions {
+        egress: EgressPolicy::public_only(vec![AllowedHost::parse("127.0.0.1:1").unwrap()]),
+        ..Default::default()
+    })
+    .unwrap();
+    let r = other_port.handle(&request, &options(target(&mock))).await;
+    assert_eq!(r.status, 400, "{:?}", r.error());
+    assert!(r.error().unwrap().message.contains("only on the port"), "{:?}", r.error());
+    assert_eq!(mock.received().len(), 1);
 }
 
 #[tokio::test]

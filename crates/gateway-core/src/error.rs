@@ -38,9 +38,51 @@ pub enum ErrorCode {
     StreamError,
     /// A bug in the gateway (500). Never used for the caller's mistakes.
     Internal,
+    /// The server's credentials would go to a host the caller chose (403): a caller-chosen
+    /// host is honoured only with credentials the caller supplied.
+    ForbiddenCustomHost,
+    /// The request came back to a gateway it already passed through (508).
+    LoopDetected,
+    /// The request used up its upstream attempts, retries and fallbacks together (502).
+    AttemptLimitReached,
+    /// The request's overall deadline passed before an answer started (504).
+    DeadlineExceeded,
+    /// A non-streamed upstream answer was larger than the gateway accepts (502).
+    UpstreamResponseTooLarge,
+    /// The upstream's success answer is not what it claims (a translated provider's 200
+    /// that is not valid JSON, say) (502).
+    InvalidUpstreamResponse,
+    /// The server is at its connection limit (503, with `Retry-After`).
+    ServerBusy,
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order (documentation and the bindings' type stubs are
+    /// checked against this list).
+    pub const ALL: [ErrorCode; 21] = [
+        Self::InvalidConfig,
+        Self::InvalidRequest,
+        Self::NoRouteMatched,
+        Self::UnsupportedEndpoint,
+        Self::UnknownVirtualKey,
+        Self::Timeout,
+        Self::PayloadTooLarge,
+        Self::HooksFailed,
+        Self::RateLimited,
+        Self::UpstreamConnectionError,
+        Self::Overloaded,
+        Self::UpstreamError,
+        Self::StreamError,
+        Self::Internal,
+        Self::ForbiddenCustomHost,
+        Self::LoopDetected,
+        Self::AttemptLimitReached,
+        Self::DeadlineExceeded,
+        Self::UpstreamResponseTooLarge,
+        Self::InvalidUpstreamResponse,
+        Self::ServerBusy,
+    ];
+
     /// The snake_case code that appears in `error.code`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -58,6 +100,13 @@ impl ErrorCode {
             Self::UpstreamError => "upstream_error",
             Self::StreamError => "stream_error",
             Self::Internal => "internal_error",
+            Self::ForbiddenCustomHost => "forbidden_custom_host",
+            Self::LoopDetected => "loop_detected",
+            Self::AttemptLimitReached => "attempt_limit_reached",
+            Self::DeadlineExceeded => "deadline_exceeded",
+            Self::UpstreamResponseTooLarge => "upstream_response_too_large",
+            Self::InvalidUpstreamResponse => "invalid_upstream_response",
+            Self::ServerBusy => "server_busy",
         }
     }
 
@@ -74,8 +123,12 @@ impl ErrorCode {
             Self::HooksFailed => 446,
             Self::RateLimited => 429,
             Self::UpstreamConnectionError => 502,
-            Self::Overloaded => 503,
+            Self::Overloaded | Self::ServerBusy => 503,
             Self::UpstreamError | Self::StreamError | Self::Internal => 500,
+            Self::ForbiddenCustomHost => 403,
+            Self::LoopDetected => 508,
+            Self::AttemptLimitReached | Self::UpstreamResponseTooLarge | Self::InvalidUpstreamResponse => 502,
+            Self::DeadlineExceeded => 504,
         }
     }
 
@@ -87,12 +140,19 @@ impl ErrorCode {
             | Self::NoRouteMatched
             | Self::UnsupportedEndpoint
             | Self::UnknownVirtualKey
-            | Self::PayloadTooLarge => "invalid_request_error",
-            Self::Timeout => "timeout_error",
+            | Self::PayloadTooLarge
+            | Self::LoopDetected => "invalid_request_error",
+            Self::ForbiddenCustomHost => "permission_error",
+            Self::Timeout | Self::DeadlineExceeded => "timeout_error",
             Self::HooksFailed => "hooks_failed",
             Self::RateLimited => "rate_limit_error",
             Self::UpstreamConnectionError => "api_connection_error",
-            Self::Overloaded | Self::UpstreamError => "api_error",
+            Self::Overloaded
+            | Self::UpstreamError
+            | Self::AttemptLimitReached
+            | Self::UpstreamResponseTooLarge
+            | Self::InvalidUpstreamResponse
+            | Self::ServerBusy => "api_error",
             Self::StreamError => "stream_error",
             Self::Internal => "internal_error",
         }
@@ -101,7 +161,10 @@ impl ErrorCode {
     /// Whether the caller may reasonably try again (used by bindings and docs; the
     /// retry loop itself follows the config's `on_status_codes`).
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::Timeout | Self::RateLimited | Self::UpstreamConnectionError | Self::Overloaded)
+        matches!(
+            self,
+            Self::Timeout | Self::RateLimited | Self::UpstreamConnectionError | Self::Overloaded | Self::ServerBusy
+        )
     }
 }
 
@@ -184,6 +247,12 @@ impl GatewayError {
     /// Shorthand for an `invalid_request` error at `path`.
     pub fn request(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, message).with_param(path)
+    }
+
+    /// An upstream success answer that is not what it claims to be (`why` says how).
+    pub fn invalid_upstream_response(provider: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(ErrorCode::InvalidUpstreamResponse, format!("{provider} sent an invalid response: {why}"))
+            .with_provider(provider)
     }
 
     /// The OpenAI error body: `{"error":{"message","type","param","code"}}`, plus

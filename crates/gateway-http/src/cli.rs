@@ -8,11 +8,12 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use gateway_core::config::{CONFIG_SCHEMA, Config};
+use gateway_core::engine::Limits;
 use gateway_core::rng::SplitMix64;
 use gateway_core::{Endpoint, GatewayRequest, RequestBody, RequestOptions};
 use serde_json::Value;
 
-use crate::egress::EgressPolicy;
+use crate::egress::{AllowedHost, EgressPolicy};
 use crate::error::HttpError;
 use crate::protocol::{ConfigNames, ConfigStore, Resolver};
 use crate::server::{AppState, DEFAULT_BODY_LIMIT};
@@ -65,9 +66,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (larger gets 413).
     #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
-    /// On a non-loopback bind, allow upstream calls to this private host (repeatable).
-    #[arg(long = "allow-host")]
-    pub allow_hosts: Vec<String>,
+    /// On a non-loopback bind, allow upstream calls to this private host, on any port or
+    /// only on the one given (`vllm.internal:8000`, `[fd00::5]:9000`); repeatable.
+    #[arg(long = "allow-host", value_parser = AllowedHost::parse)]
+    pub allow_hosts: Vec<AllowedHost>,
     /// Connect timeout for upstream calls, milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub connect_timeout_ms: u64,
@@ -78,6 +80,20 @@ pub struct ServeArgs {
     /// (0: no limit). Behind a load balancer, set it above the balancer's idle timeout.
     #[arg(long, default_value_t = 30)]
     pub header_read_timeout_s: u64,
+    /// Most upstream attempts one request may make, retries and fallbacks together.
+    #[arg(long, default_value_t = Limits::default().max_attempts)]
+    pub max_attempts: usize,
+    /// Longest a request may take until its answer starts, seconds (retries, fallbacks and
+    /// waits included; a started stream is bounded by --idle-timeout-s instead).
+    #[arg(long, default_value_t = Limits::default().deadline.as_secs())]
+    pub deadline_s: u64,
+    /// Longest an attempt waits for the upstream's answer when the request sets no
+    /// request_timeout, seconds.
+    #[arg(long, default_value_t = Limits::default().attempt_timeout.as_secs())]
+    pub attempt_timeout_s: u64,
+    /// Largest non-streamed upstream answer, bytes (larger gets 502 upstream_response_too_large).
+    #[arg(long, default_value_t = Limits::default().max_response_bytes)]
+    pub max_response_bytes: usize,
     /// Worker threads (default: one per core). Each serves its share of the connections
     /// on a single-threaded runtime with its own upstream connection pool.
     #[arg(long, env = "GATEWISE_WORKERS")]
@@ -144,7 +160,12 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
         egress,
         ..TransportOptions::default()
     })?;
-    let engine = gateway_core::Engine::new(Arc::new(transport.clone()));
+    let engine = gateway_core::Engine::new(Arc::new(transport.clone())).with_limits(Limits {
+        max_attempts: args.max_attempts,
+        deadline: Duration::from_secs(args.deadline_s),
+        attempt_timeout: Duration::from_secs(args.attempt_timeout_s),
+        max_response_bytes: args.max_response_bytes,
+    });
     let names = args.config_dir.map_or(ConfigNames::None, ConfigNames::Dir);
     let resolver = Resolver::server(ConfigStore::new(default, names));
     let mut shared = AppState::new(engine, resolver, args.body_limit);

@@ -117,7 +117,8 @@ impl HyperTransport {
             ));
         }
         if let Some(host) = uri.host() {
-            self.egress.check_host(host).map_err(|why| TransportError::new(TransportErrorKind::Forbidden, why))?;
+            let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+            self.egress.check(host, port).map_err(|why| TransportError::new(TransportErrorKind::Forbidden, why))?;
         }
         let mut outgoing = http::Request::new(Full::new(request.body));
         *outgoing.method_mut() = request.method;
@@ -301,8 +302,11 @@ impl tower_service::Service<Name> for FilteringResolver {
     }
 }
 
+/// Largest control-plane answer read (a token exchange answers a few hundred bytes).
+const MAX_TEXT_BYTES: usize = 1024 * 1024;
+
 /// A whole body as text, for small control-plane answers (token exchanges).
 pub(crate) async fn read_text(response: HttpResponse) -> Result<(u16, String), TransportError> {
-    let body = gateway_core::engine::collect_body(response.body).await?;
+    let body = gateway_core::engine::collect_body(response.body, MAX_TEXT_BYTES).await?;
     Ok((response.status, String::from_utf8_lossy(&body).into_owned()))
 }

@@ -4,6 +4,7 @@
 //! on tokio in the server and bindings, and on a fake in tests, with the same code.
 
 mod dry_run;
+mod limits;
 mod options;
 mod retry_after;
 mod route_info;
@@ -21,6 +22,7 @@ use http::HeaderMap;
 use serde_json::Value;
 
 pub use dry_run::{PlannedAttempt, dry_run};
+pub use limits::Limits;
 pub use options::RequestOptions;
 pub use retry_after::{parse_http_date, requested_delay};
 pub use route_info::{Attempt, CacheStatus, RouteInfo};
@@ -36,6 +38,7 @@ use crate::request::{Endpoint, GatewayRequest, validate_body};
 use crate::rng::{RandomSource, SplitMix64};
 use crate::router;
 use crate::settings::TargetSettings;
+use limits::{Allowance, Budget, MAX_ERROR_BODY_BYTES, Wait, WaitSetBy};
 
 /// The total time a request may spend waiting on `Retry-After` values.
 pub const RETRY_AFTER_BUDGET: Duration = Duration::from_secs(60);
@@ -123,6 +126,7 @@ pub struct Engine {
     cache: Arc<dyn Cache>,
     /// Serial for ids of answers whose upstream gives none.
     ids: Arc<AtomicU64>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Engine {
@@ -139,7 +143,19 @@ impl Engine {
             rng: Arc::new(SplitMix64::from_entropy()),
             cache: Arc::new(InMemoryCache::default()),
             ids: Arc::new(AtomicU64::new(0)),
+            limits: Limits::default(),
         }
+    }
+
+    /// Use these per-request limits (attempts, deadline, answer size).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The per-request limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The same engine (random source, cache, id serial) over another transport: a
@@ -196,21 +212,22 @@ impl Engine {
             params: if config.reads_params() { request.body.value().unwrap_or(&EMPTY) } else { &EMPTY },
             pathname: &request.path,
         };
-        let outcome = self.try_node(config.root(), request, options, ctx, &mut route).await;
+        let budget = Budget::new(self.limits, self.transport.now());
+        let call = Call { request, options, budget: &budget };
+        let outcome = self.try_node(config.root(), call, ctx, &mut route).await;
         Response { status: outcome.status, headers: outcome.headers, result: outcome.result, route }
     }
 
     fn try_node<'a>(
         &'a self,
         node: &'a Node,
-        request: &'a GatewayRequest,
-        options: &'a RequestOptions,
+        call: Call<'a>,
         ctx: QueryContext<'a>,
         route: &'a mut RouteInfo,
     ) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let group = match node {
-                Node::Leaf(leaf) => return self.try_leaf(leaf, request, options, route).await,
+                Node::Leaf(leaf) => return self.try_leaf(leaf, call, route).await,
                 Node::Group(group) => group,
             };
             let selection = match router::select(group, &ctx, &*self.rng) {
@@ -222,7 +239,7 @@ impl Engine {
             };
             let mut last = None;
             for i in selection {
-                let outcome = self.try_node(&group.targets[i], request, options, ctx, route).await;
+                let outcome = self.try_node(&group.targets[i], call, ctx, route).await;
                 let moves_on = match &group.strategy {
                     Strategy::Fallback { on_status_codes } => {
                         router::fallback_continues(on_status_codes.as_deref(), outcome.status)
@@ -239,13 +256,8 @@ impl Engine {
         })
     }
 
-    async fn try_leaf(
-        &self,
-        leaf: &Leaf,
-        request: &GatewayRequest,
-        options: &RequestOptions,
-        route: &mut RouteInfo,
-    ) -> Outcome {
+    async fn try_leaf(&self, leaf: &Leaf, call: Call<'_>, route: &mut RouteInfo) -> Outcome {
+        let Call { request, options, budget } = call;
         route.option_index = Some(leaf.option_index.clone());
         route.retry_count = 0;
         route.cache_status = CacheStatus::Disabled;
@@ -291,7 +303,7 @@ impl Engine {
         }
 
         let timeout = options.request_timeout.or(settings.request_timeout);
-        let outcome = self.attempts(leaf, provider, &upstream, timeout, route, request).await;
+        let outcome = self.attempts(leaf, provider, &upstream, timeout, route, request, budget).await;
 
         match cache {
             Some((key, ttl)) => self.cache_store(outcome, key, ttl).await,
@@ -335,7 +347,11 @@ impl Engine {
         }
         let body = match body {
             ResponseBody::Full(body) => {
-                self.cache.put(&key, CachedResponse { body: body.clone() }, ttl).await;
+                // A pass-through answer is not parsed on its way to the caller, but one that
+                // is not JSON must not be served again to every later caller.
+                if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
+                    self.cache.put(&key, CachedResponse { body: body.clone() }, ttl).await;
+                }
                 ResponseBody::Full(body)
             }
             ResponseBody::Events(events) => {
@@ -345,7 +361,8 @@ impl Engine {
         Outcome { status, headers, result: Ok(Answer { content_type, body }) }
     }
 
-    /// The first try and the retries of one leaf.
+    /// The first try and the retries of one leaf, within the request's budget.
+    #[allow(clippy::too_many_arguments)]
     async fn attempts(
         &self,
         leaf: &Leaf,
@@ -354,6 +371,7 @@ impl Engine {
         timeout: Option<Duration>,
         route: &mut RouteInfo,
         request: &GatewayRequest,
+        budget: &Budget,
     ) -> Outcome {
         let policy = &leaf.settings.retry;
         // Not drawn from the RNG: that would shift seeded loadbalance draws away from the
@@ -364,13 +382,17 @@ impl Engine {
         let mut attempt: u8 = 0;
         loop {
             let started = self.transport.now();
+            let wait = match budget.allow(route.attempts.len(), timeout, started) {
+                Allowance::Wait(wait) => wait,
+                Allowance::Refused(error) => return Outcome::error(error.with_provider(provider.slug())),
+            };
             let cx = ResponseContext {
                 request,
                 settings: &leaf.settings,
                 now: self.transport.wall_clock(),
                 fallback_id: &fallback_id,
             };
-            let result = self.send_once(provider, upstream, timeout, &cx).await;
+            let result = self.send_once(provider, upstream, wait, &cx, budget).await;
             let duration = self.transport.now().saturating_duration_since(started);
             let (status, failure) = match result {
                 Ok(outcome) => {
@@ -402,6 +424,11 @@ impl Engine {
                 }
                 None => transport::backoff(u32::from(attempt) + 1),
             };
+            if delay >= budget.remaining(self.transport.now()) {
+                // Waiting would use up the request's deadline: this failure is the answer.
+                route.retry_count = -1;
+                return failure.into_outcome();
+            }
             self.transport.sleep(delay).await;
             attempt += 1;
         }
@@ -424,30 +451,43 @@ impl Engine {
         }
     }
 
-    /// One attempt: send, wait for headers (bounded by `timeout`), then read or peek.
+    /// One attempt, bounded by `wait`: send, wait for the answer, read it (a stream up to
+    /// its first chunk). One timer covers the whole attempt.
     async fn send_once(
         &self,
         provider: &'static dyn Provider,
         upstream: &HttpRequest,
-        timeout: Option<Duration>,
+        wait: Wait,
+        cx: &ResponseContext<'_>,
+        budget: &Budget,
+    ) -> Result<Outcome, Failure> {
+        let fetch = std::pin::pin!(self.fetch(provider, upstream, cx));
+        match futures::future::select(fetch, self.transport.sleep(wait.limit)).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => Err(match wait.set_by {
+                WaitSetBy::Deadline => Failure::gave_up(budget.deadline_error().with_provider(provider.slug())),
+                set_by => Failure::timeout(provider.slug(), wait.limit, set_by),
+            }),
+        }
+    }
+
+    /// Send, wait for headers, then read the answer or open the stream.
+    async fn fetch(
+        &self,
+        provider: &'static dyn Provider,
+        upstream: &HttpRequest,
         cx: &ResponseContext<'_>,
     ) -> Result<Outcome, Failure> {
         let slug = provider.slug();
-        let send = self.transport.send(upstream.clone());
-        let sent = match timeout {
-            None => send.await,
-            Some(limit) => match futures::future::select(send, self.transport.sleep(limit)).await {
-                Either::Left((sent, _)) => sent,
-                Either::Right(_) => return Err(Failure::timeout(slug, limit)),
-            },
-        };
-        let response = sent.map_err(|e| Failure::connection(slug, upstream, &e))?;
+        let response =
+            self.transport.send(upstream.clone()).await.map_err(|e| Failure::connection(slug, upstream, &e))?;
         let headers = passthrough_response_headers(&response.headers);
         let content_type =
             response.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         if !(200..300).contains(&response.status) {
             let status = response.status;
-            let body = collect_body(response.body).await.unwrap_or_default();
+            // An error body too long to read is reported without its text.
+            let body = collect_body(response.body, MAX_ERROR_BODY_BYTES).await.unwrap_or_default();
             let error = provider.upstream_error(status, &body);
             return Err(Failure { error, headers, connection: false });
         }
@@ -464,7 +504,14 @@ impl Engine {
                 }
             };
         }
-        let body = collect_body(response.body).await.map_err(|e| Failure::connection(slug, upstream, &e))?;
+        let limit = self.limits.max_response_bytes;
+        if declared_length(&response.headers).is_some_and(|n| n > limit as u64) {
+            return Err(Failure::gave_up(too_large(slug, limit)));
+        }
+        let body = collect_body(response.body, limit).await.map_err(|e| match e.kind {
+            TransportErrorKind::TooLarge => Failure::gave_up(too_large(slug, limit)),
+            _ => Failure::connection(slug, upstream, &e),
+        })?;
         match provider.transform_response(cx, body) {
             Ok(body) => Ok(Outcome {
                 status: response.status,
@@ -474,6 +521,27 @@ impl Engine {
             Err(error) => Err(Failure { error: error.with_provider(slug), headers, connection: false }),
         }
     }
+}
+
+/// `content-length`, when the upstream declares one.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+fn too_large(provider: &str, limit: usize) -> GatewayError {
+    GatewayError::new(
+        ErrorCode::UpstreamResponseTooLarge,
+        format!("{provider} answered with more than {limit} bytes, the most the gateway reads"),
+    )
+    .with_provider(provider)
+}
+
+/// The parts of one request every node of the walk reads.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    request: &'a GatewayRequest,
+    options: &'a RequestOptions,
+    budget: &'a Budget,
 }
 
 /// What a provider needs to build the upstream request for one leaf: request options win
@@ -525,12 +593,22 @@ impl Failure {
         self.error.status
     }
 
-    fn timeout(provider: &str, limit: Duration) -> Self {
-        let error = GatewayError::new(
-            ErrorCode::Timeout,
-            format!("Request exceeded the timeout sent in the request: {}ms", limit.as_millis()),
-        )
-        .with_provider(provider);
+    fn timeout(provider: &str, limit: Duration, set_by: WaitSetBy) -> Self {
+        let message = if set_by == WaitSetBy::RequestTimeout {
+            format!("Request exceeded the timeout sent in the request: {}ms", limit.as_millis())
+        } else {
+            format!(
+                "no answer from {provider} within {} s, the gateway's default attempt timeout \
+                 (set request_timeout to choose another)",
+                limit.as_secs()
+            )
+        };
+        let error = GatewayError::new(ErrorCode::Timeout, message).with_provider(provider);
+        Self { error, headers: HeaderMap::new(), connection: false }
+    }
+
+    /// A failure that is neither the upstream's answer nor a connection problem.
+    fn gave_up(error: GatewayError) -> Self {
         Self { error, headers: HeaderMap::new(), connection: false }
     }
 

@@ -45,6 +45,8 @@ pub enum TransportErrorKind {
     IdleTimeout,
     /// Any other I/O failure.
     Other,
+    /// The body is longer than the reader accepts (see [`collect_body`]).
+    TooLarge,
     /// The destination is refused by policy (SSRF rules) or the URL is unusable: the
     /// caller's configuration problem, not a network failure, so never retried.
     Forbidden,
@@ -96,13 +98,22 @@ pub trait Transport: Send + Sync {
     }
 }
 
-/// Read a whole body.
-pub async fn collect_body(mut body: ByteStream) -> Result<Bytes, TransportError> {
+/// Read a whole body of at most `limit` bytes; a longer one fails with `TooLarge` as soon
+/// as it passes the limit (dropping the body then cancels the upstream request).
+pub async fn collect_body(mut body: ByteStream, limit: usize) -> Result<Bytes, TransportError> {
     use futures::StreamExt;
     let mut first: Option<Bytes> = None;
     let mut rest: Vec<u8> = Vec::new();
+    let mut total = 0usize;
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
+        total = total.saturating_add(chunk.len());
+        if total > limit {
+            return Err(TransportError::new(
+                TransportErrorKind::TooLarge,
+                format!("the answer is larger than {limit} bytes"),
+            ));
+        }
         match &first {
             // One-chunk bodies (the common case) are returned without a copy.
             None if rest.is_empty() => first = Some(chunk),

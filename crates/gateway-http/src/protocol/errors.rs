@@ -59,10 +59,18 @@ impl ErrorClass {
     pub fn of(error: &GatewayError) -> Self {
         match error.code {
             ErrorCode::InvalidConfig | ErrorCode::UnknownVirtualKey => Self::Config,
-            ErrorCode::Timeout => Self::ApiTimeout,
+            ErrorCode::Timeout | ErrorCode::DeadlineExceeded => Self::ApiTimeout,
             ErrorCode::UpstreamConnectionError => Self::ApiConnection,
             ErrorCode::RateLimited => Self::RateLimit,
-            ErrorCode::Overloaded | ErrorCode::Internal | ErrorCode::StreamError => Self::InternalServer,
+            ErrorCode::ForbiddenCustomHost => Self::PermissionDenied,
+            ErrorCode::Overloaded
+            | ErrorCode::Internal
+            | ErrorCode::StreamError
+            | ErrorCode::LoopDetected
+            | ErrorCode::AttemptLimitReached
+            | ErrorCode::UpstreamResponseTooLarge
+            | ErrorCode::InvalidUpstreamResponse
+            | ErrorCode::ServerBusy => Self::InternalServer,
             ErrorCode::InvalidRequest
             | ErrorCode::NoRouteMatched
             | ErrorCode::UnsupportedEndpoint

@@ -4,17 +4,18 @@
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use crate::error::{ErrorCode, GatewayError};
+use crate::error::GatewayError;
 use crate::providers::ResponseContext;
 
 /// Translate a successful Messages answer. `provider` names the slug in errors
 /// (`anthropic`, or `vertex-ai` when the same format comes through Vertex).
 pub(crate) fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
-    let answer: Value = serde_json::from_slice(body).map_err(|e| invalid_response(provider, &e.to_string()))?;
+    let answer: Value =
+        serde_json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(provider, e))?;
     let blocks = answer
         .get("content")
         .and_then(Value::as_array)
-        .ok_or_else(|| invalid_response(provider, "no `content` array"))?;
+        .ok_or_else(|| GatewayError::invalid_upstream_response(provider, "no `content` array"))?;
 
     let mut text = String::new();
     let mut tool_calls = Vec::new();
@@ -68,13 +69,6 @@ pub(crate) fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[
         "usage": usage.to_openai(),
     });
     Ok(Bytes::from(out.to_string()))
-}
-
-/// A 2xx body we cannot read: the upstream broke its contract, so a gateway-side 502.
-pub(crate) fn invalid_response(provider: &str, why: &str) -> GatewayError {
-    GatewayError::new(ErrorCode::UpstreamError, format!("{provider} error: invalid response from the upstream: {why}"))
-        .with_status(502)
-        .with_provider(provider)
 }
 
 /// `stop_reason` → `finish_reason`. Strict mode maps to OpenAI's set (reference 8.2, plus

@@ -42,9 +42,7 @@ pub(super) fn usage(u: &Value) -> Value {
 }
 
 fn invalid(detail: impl std::fmt::Display) -> GatewayError {
-    GatewayError::new(ErrorCode::UpstreamError, format!("{NAME} error: invalid response: {detail}"))
-        .with_status(502)
-        .with_provider(SLUG)
+    GatewayError::invalid_upstream_response(SLUG, detail)
 }
 
 fn to_bytes(v: &Value) -> Result<Bytes, GatewayError> {

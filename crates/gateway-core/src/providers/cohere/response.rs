@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use crate::error::{ErrorCode, GatewayError};
+use crate::error::GatewayError;
 use crate::providers::ResponseContext;
 
 use super::SLUG;
@@ -11,8 +11,8 @@ use super::SLUG;
 /// Translate a `/v2/chat` answer. Cohere names no model in its answers, so the requested
 /// one is reported.
 pub(crate) fn chat_completion(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
-    let answer: Value = serde_json::from_slice(body).map_err(|e| invalid_response(&e.to_string()))?;
-    let message = answer.get("message").ok_or_else(|| invalid_response("no `message`"))?;
+    let answer: Value = serde_json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(SLUG, e))?;
+    let message = answer.get("message").ok_or_else(|| GatewayError::invalid_upstream_response(SLUG, "no `message`"))?;
     let text = joined_text(message.get("content"));
     let tool_calls = message
         .get("tool_calls")
@@ -73,12 +73,12 @@ pub(super) fn openai_tool_call(call: &Value) -> Value {
 /// Translate a `/v2/embed` answer (`embedding_types: ["float"]`) into OpenAI's list,
 /// base64-encoding the vectors when the caller asked for `encoding_format: base64`.
 pub(crate) fn embedding_list(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
-    let answer: Value = serde_json::from_slice(body).map_err(|e| invalid_response(&e.to_string()))?;
+    let answer: Value = serde_json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(SLUG, e))?;
     let vectors = answer
         .get("embeddings")
         .and_then(|e| e.get("float"))
         .and_then(Value::as_array)
-        .ok_or_else(|| invalid_response("no `embeddings.float` array"))?;
+        .ok_or_else(|| GatewayError::invalid_upstream_response(SLUG, "no `embeddings.float` array"))?;
     let base64 = request_param(cx, "encoding_format").and_then(Value::as_str) == Some("base64");
     let data: Vec<Value> = vectors
         .iter()
@@ -101,13 +101,6 @@ pub(crate) fn embedding_list(cx: &ResponseContext<'_>, body: &[u8]) -> Result<By
 /// A request parameter as sent upstream (`override_params` win over the body).
 fn request_param<'a>(cx: &ResponseContext<'a>, key: &str) -> Option<&'a Value> {
     cx.settings.override_params.get(key).or_else(|| cx.request.body.value().and_then(|v| v.get(key)))
-}
-
-/// A 2xx body we cannot read: the upstream broke its contract, so a gateway-side 502.
-fn invalid_response(why: &str) -> GatewayError {
-    GatewayError::new(ErrorCode::UpstreamError, format!("{SLUG} error: invalid response from the upstream: {why}"))
-        .with_status(502)
-        .with_provider(SLUG)
 }
 
 /// Cohere `finish_reason` → OpenAI's (reference 8.2) in strict mode, else the raw value.

@@ -102,16 +102,9 @@ pub fn pick_id_and_model(v: &Value, fallback_id: &str, requested_model: &str) ->
     (id.to_owned(), model.to_owned())
 }
 
-/// A 2xx answer we cannot read is the upstream's fault: a 502 naming the provider.
-pub fn invalid_answer(provider: &str, detail: &str) -> GatewayError {
-    GatewayError::new(ErrorCode::UpstreamError, format!("{provider} error: invalid response: {detail}"))
-        .with_status(502)
-        .with_provider(provider)
-}
-
 /// `generateContent` answer → `chat.completion`.
 pub fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| invalid_answer(provider, &e.to_string()))?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(provider, e))?;
     let (id, model) = id_and_model(&v, cx);
     let mut next_call = 0;
     let mut choices = Vec::new();
@@ -153,7 +146,7 @@ pub fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) ->
             // No candidates: the prompt itself was blocked. Say so the OpenAI way rather
             // than failing, so clients see `content_filter`.
             let Some(block) = v.pointer("/promptFeedback/blockReason").and_then(Value::as_str) else {
-                return Err(invalid_answer(provider, "no candidates and no promptFeedback"));
+                return Err(GatewayError::invalid_upstream_response(provider, "no candidates and no promptFeedback"));
             };
             let reason = if cx.strict() { "content_filter".into() } else { Value::String(block.to_owned()) };
             choices.push(json!({
@@ -181,9 +174,11 @@ pub fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) ->
 
 /// `batchEmbedContents` answer → OpenAI embedding list.
 pub fn embedding_list(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| invalid_answer(provider, &e.to_string()))?;
-    let embeddings =
-        v.get("embeddings").and_then(Value::as_array).ok_or_else(|| invalid_answer(provider, "no `embeddings`"))?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(provider, e))?;
+    let embeddings = v
+        .get("embeddings")
+        .and_then(Value::as_array)
+        .ok_or_else(|| GatewayError::invalid_upstream_response(provider, "no `embeddings`"))?;
     let base64 = cx
         .request
         .body
