@@ -69,12 +69,60 @@ fn canonical_body(body: &Bytes) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(serde_json::Value::Object(map).to_string().into_bytes())
 }
 
-/// A bounded in-process cache: entries expire by TTL, and past `capacity` the entry
-/// closest to expiry is evicted (Portkey's OSS cache grows without bound).
+/// A bounded in-process cache: entries expire by TTL, and past `capacity` entries or
+/// `max_bytes` of keys and bodies the entries closest to expiry are evicted (Portkey's
+/// OSS cache grows without bound). An answer larger than an eighth of `max_bytes` is
+/// not stored at all, so one huge answer cannot empty the cache.
 pub struct InMemoryCache {
-    entries: Mutex<HashMap<String, (Instant, CachedResponse)>>,
+    entries: Mutex<Entries>,
     capacity: usize,
+    max_bytes: usize,
     clock: Clock,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, (Instant, CachedResponse)>,
+    bytes: usize,
+}
+
+impl Entries {
+    fn remove(&mut self, key: &str) {
+        if let Some((_, value)) = self.map.remove(key) {
+            self.bytes -= entry_size(key, &value);
+        }
+    }
+
+    /// Drop expired entries, then the ones closest to expiry, until one more entry of
+    /// `incoming` bytes fits.
+    fn make_room(&mut self, incoming: usize, capacity: usize, max_bytes: usize, now: Instant) {
+        let fits = |e: &Self| e.map.len() < capacity && e.bytes + incoming <= max_bytes;
+        if fits(self) {
+            return;
+        }
+        let expired: Vec<String> = self.map.iter().filter(|(_, (at, _))| *at <= now).map(|(k, _)| k.clone()).collect();
+        for key in expired {
+            self.remove(&key);
+        }
+        if fits(self) {
+            return;
+        }
+        // Evict down to 90% of the bounds, so a full cache sorts once per many puts.
+        let roomy =
+            |e: &Self| e.map.len() < capacity - capacity / 10 && e.bytes + incoming <= max_bytes - max_bytes / 10;
+        let mut by_expiry: Vec<(Instant, String)> = self.map.iter().map(|(k, (at, _))| (*at, k.clone())).collect();
+        by_expiry.sort_unstable();
+        for (_, key) in by_expiry {
+            if roomy(self) {
+                break;
+            }
+            self.remove(&key);
+        }
+    }
+}
+
+fn entry_size(key: &str, value: &CachedResponse) -> usize {
+    key.len() + value.body.len()
 }
 
 /// Where the cache reads the time: the monotonic clock, or a test's virtual one.
@@ -82,21 +130,38 @@ pub type Clock = std::sync::Arc<dyn Fn() -> Instant + Send + Sync>;
 
 impl std::fmt::Debug for InMemoryCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InMemoryCache").field("capacity", &self.capacity).finish_non_exhaustive()
+        f.debug_struct("InMemoryCache")
+            .field("capacity", &self.capacity)
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
     }
 }
 
 impl InMemoryCache {
-    /// A cache holding at most `capacity` entries.
+    /// A cache holding at most `capacity` entries and [`DEFAULT_MAX_BYTES`].
     pub fn new(capacity: usize) -> Self {
         Self::with_clock(capacity, std::sync::Arc::new(Instant::now))
     }
 
     /// The same, reading the time from `clock` (tests expire entries without waiting).
     pub fn with_clock(capacity: usize, clock: Clock) -> Self {
-        Self { entries: Mutex::new(HashMap::new()), capacity: capacity.max(1), clock }
+        Self { entries: Mutex::default(), capacity: capacity.max(1), max_bytes: DEFAULT_MAX_BYTES, clock }
+    }
+
+    /// Hold at most `max_bytes` of keys and bodies.
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Bytes held now (keys and bodies).
+    pub fn bytes(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).bytes
     }
 }
+
+/// The default byte bound of [`InMemoryCache`]: 256 MiB.
+pub const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
 
 impl Default for InMemoryCache {
     fn default() -> Self {
@@ -108,7 +173,7 @@ impl Default for InMemoryCache {
 impl Cache for InMemoryCache {
     async fn get(&self, key: &str) -> Option<CachedResponse> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        match entries.get(key) {
+        match entries.map.get(key) {
             Some((expires, value)) if *expires > (self.clock)() => Some(value.clone()),
             Some(_) => {
                 entries.remove(key);
@@ -119,18 +184,18 @@ impl Cache for InMemoryCache {
     }
 
     async fn put(&self, key: &str, value: CachedResponse, ttl: Duration) {
+        let size = entry_size(key, &value);
+        if size > self.max_bytes / 8 {
+            return;
+        }
         let now = (self.clock)();
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= self.capacity && !entries.contains_key(key) {
-            entries.retain(|_, (expires, _)| *expires > now);
-            let oldest = entries.iter().min_by_key(|(_, (e, _))| *e).map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest.filter(|_| entries.len() >= self.capacity) {
-                entries.remove(&oldest);
-            }
-        }
+        entries.remove(key);
+        entries.make_room(size, self.capacity, self.max_bytes, now);
         // A TTL past what the clock can count means "until evicted", never a panic.
         let expires = now.checked_add(ttl).unwrap_or(now + Duration::from_secs(100 * 365 * 86_400));
-        entries.insert(key.to_owned(), (expires, value));
+        entries.bytes += size;
+        entries.map.insert(key.to_owned(), (expires, value));
     }
 }
 
@@ -145,5 +210,29 @@ mod tests {
         let put = cache.put("k", CachedResponse { body: Bytes::from_static(b"x") }, Duration::MAX);
         futures::executor::block_on(put);
         assert!(futures::executor::block_on(cache.get("k")).is_some());
+    }
+
+    #[test]
+    fn the_cache_is_bounded_in_bytes_and_skips_answers_too_big_for_it() {
+        let cache = InMemoryCache::new(1000).with_max_bytes(8 * 1024);
+        let body = |n: usize| CachedResponse { body: Bytes::from(vec![b'x'; n]) };
+        let put = |key: &str, n: usize, ttl: u64| {
+            futures::executor::block_on(cache.put(key, body(n), Duration::from_secs(ttl)));
+        };
+        for i in 0..20 {
+            put(&format!("k{i}"), 900, 100 + i);
+        }
+        assert!(cache.bytes() <= 8 * 1024, "{}", cache.bytes());
+        // The entries closest to expiry went first; the latest are kept.
+        assert!(futures::executor::block_on(cache.get("k0")).is_none());
+        assert!(futures::executor::block_on(cache.get("k19")).is_some());
+        // One answer over an eighth of the bound is not stored, and evicts nothing.
+        put("huge", 2000, 1000);
+        assert!(futures::executor::block_on(cache.get("huge")).is_none());
+        assert!(futures::executor::block_on(cache.get("k19")).is_some());
+        // Replacing an entry does not count it twice.
+        let before = cache.bytes();
+        put("k19", 900, 500);
+        assert_eq!(cache.bytes(), before);
     }
 }
