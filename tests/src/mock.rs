@@ -234,6 +234,8 @@ pub struct GatewayOptions {
     pub body_limit: Option<usize>,
     /// `--header-read-timeout-s` (default 30 s), here at any precision.
     pub header_read_timeout: Option<Duration>,
+    /// The engine's per-request limits (default: `Limits::default()`).
+    pub limits: Option<gateway_core::engine::Limits>,
     /// Serve on the test's own runtime (`server::serve`, the embedding path) instead of
     /// two worker threads (`server::serve_on_threads`, what `gatewise serve` runs).
     pub on_caller_runtime: bool,
@@ -244,7 +246,7 @@ pub struct GatewayOptions {
 pub async fn start_gateway(options: GatewayOptions) -> Gateway {
     let transport = gateway_http::HyperTransport::new(gateway_http::TransportOptions::default()).unwrap();
     let mut state = AppState::new(
-        gateway_core::Engine::new(Arc::new(transport.clone())),
+        gateway_core::Engine::new(Arc::new(transport.clone())).with_limits(options.limits.unwrap_or_default()),
         Resolver::server(ConfigStore::new(
             options.default_config,
             options.config_dir.map_or(ConfigNames::None, ConfigNames::Dir),

@@ -214,6 +214,31 @@ impl Config {
         if self.missing_providers.is_empty() { Ok(self) } else { Err(ConfigErrors(self.missing_providers)) }
     }
 
+    /// The same config, its credentials marked as the server's own: whoever runs the
+    /// gateway wrote it (a default config, a config directory), so its keys are sent only
+    /// to the hosts it names, never to one a request chooses.
+    pub fn server_held(mut self) -> Self {
+        fn mark(node: &mut Node) {
+            match node {
+                Node::Leaf(leaf) => {
+                    if let Some(target) = &mut leaf.provider {
+                        Arc::make_mut(target).server_held = true;
+                    }
+                }
+                Node::Group(group) => group.targets.iter_mut().for_each(mark),
+            }
+        }
+        mark(&mut self.root);
+        self
+    }
+
+    /// Whether any leaf names its own provider (rather than leaving it to the request).
+    pub fn names_providers(&self) -> bool {
+        let mut any = false;
+        visit_leaves(&self.root, &mut |leaf| any |= leaf.provider.is_some());
+        any
+    }
+
     /// Whether any leaf caches answers.
     pub fn uses_cache(&self) -> bool {
         let mut any = false;

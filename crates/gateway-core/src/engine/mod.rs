@@ -40,6 +40,10 @@ use crate::router;
 use crate::settings::TargetSettings;
 use limits::{Allowance, Budget, MAX_ERROR_BODY_BYTES, Wait, WaitSetBy};
 
+/// The header every upstream call of a server carries: the ids of the gateways the request
+/// passed through (see [`RequestOptions::via`]).
+pub const VIA_HEADER: &str = "x-gatewise-via";
+
 /// The total time a request may spend waiting on `Retry-After` values.
 pub const RETRY_AFTER_BUDGET: Duration = Duration::from_secs(60);
 
@@ -272,6 +276,10 @@ impl Engine {
         };
         let provider = target.provider;
         route.provider = Some(provider.slug().to_owned());
+        let settings = &leaf.settings;
+        if let Err(e) = server_credentials_stay_home(target, settings, options) {
+            return Outcome::error(e);
+        }
         let credential = match provider.credential_request(target) {
             None => None,
             Some(request) => match self.transport.credential(&request).await {
@@ -279,14 +287,16 @@ impl Engine {
                 Err(e) => return Outcome::error(credential_error(provider.slug(), &e)),
             },
         };
-        let settings = &leaf.settings;
         let now = self.transport.wall_clock();
         let input = build_input(request, target, settings, options, now, credential.as_deref());
-        let upstream = match provider.build_request(&input) {
+        let mut upstream = match provider.build_request(&input) {
             Ok(upstream) => upstream,
             Err(e) => return Outcome::error(e.with_provider(provider.slug())),
         };
         route.dropped_params.clone_from(&upstream.dropped_params);
+        if let Some(via) = &options.via {
+            upstream.headers.insert(http::HeaderName::from_static(VIA_HEADER), via.clone());
+        }
 
         // Streamed chat answers are cached as the completion they add up to (and replayed
         // as chunks); other streams are not cacheable.
@@ -564,6 +574,32 @@ fn build_input<'a>(
         forward_headers: options.forward_headers.as_deref().unwrap_or(&settings.forward_headers),
         credential,
     }
+}
+
+/// Credentials the server holds go only to the host they were configured with: a host the
+/// request names (`x-portkey-custom-host`) is honoured only with credentials the caller
+/// brought. Otherwise anyone who can reach the gateway could send its keys anywhere.
+fn server_credentials_stay_home(
+    target: &ProviderTarget,
+    settings: &TargetSettings,
+    options: &RequestOptions,
+) -> Result<(), GatewayError> {
+    let Some(asked) = options.custom_host.as_deref() else { return Ok(()) };
+    let same = |configured: &str| configured.trim_end_matches('/') == asked.trim_end_matches('/');
+    if !target.server_held || settings.custom_host.as_deref().is_some_and(same) {
+        return Ok(());
+    }
+    let slug = target.provider.slug();
+    Err(GatewayError::new(
+        ErrorCode::ForbiddenCustomHost,
+        format!(
+            "the server's own {slug} credentials are only sent to the host they were configured with, \
+             never to a custom host the request names; to call another host, bring your own key \
+             (x-portkey-provider with Authorization, or a config with api_key)"
+        ),
+    )
+    .with_param("custom_host")
+    .with_provider(slug))
 }
 
 /// A credential that could not be fetched: a rejected key is the caller's config problem

@@ -32,4 +32,8 @@ pub struct RequestOptions {
     pub cache_force_refresh: bool,
     /// `x-portkey-cache-namespace`.
     pub cache_namespace: Option<String>,
+    /// The gateways this request has passed through, this one last: sent upstream as
+    /// [`super::VIA_HEADER`] so a gateway that is called again by its own request can tell
+    /// (set by the server; `None` sends nothing).
+    pub via: Option<http::HeaderValue>,
 }

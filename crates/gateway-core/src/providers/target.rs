@@ -12,6 +12,10 @@ pub struct ProviderTarget {
     pub provider: &'static dyn Provider,
     /// `api_key` and the provider-specific fields (`resource_name`, `aws_region`, ...).
     pub options: Map<String, Value>,
+    /// The credentials belong to whoever runs the gateway (its default config, its
+    /// config directory), not to the caller: they go only to the host they were
+    /// configured with, never to one a request names.
+    pub server_held: bool,
 }
 
 impl std::fmt::Debug for ProviderTarget {
@@ -20,6 +24,7 @@ impl std::fmt::Debug for ProviderTarget {
         f.debug_struct("ProviderTarget")
             .field("provider", &self.provider.slug())
             .field("options", &self.options.keys().collect::<Vec<_>>())
+            .field("server_held", &self.server_held)
             .finish()
     }
 }
@@ -27,7 +32,7 @@ impl std::fmt::Debug for ProviderTarget {
 impl ProviderTarget {
     /// Build from a slug and options; `None` when the slug is unknown.
     pub fn new(slug: &str, options: Map<String, Value>) -> Option<Self> {
-        super::lookup(slug).map(|provider| Self { provider, options })
+        super::lookup(slug).map(|provider| Self { provider, options, server_held: false })
     }
 
     /// A string option (`api_key`, `resource_name`, ...), if set and non-empty.

@@ -1,6 +1,12 @@
 //! Where a request's config comes from: an object, JSON text, a name (a `--config-dir`
 //! file on the server, a file path in the bindings), or the server's default `--config`.
 //!
+//! The default config and `--config-dir` files are the operator's: their credentials are
+//! marked as the server's own ([`Config::server_held`]), which the engine never sends to
+//! a host a request names. A request that names its own provider is not routed through a
+//! default config that names providers (it would spend the server's key, not the one the
+//! request brought); a default config that leaves providers to the request still applies.
+//!
 //! Each config is compiled once, whether or not the request brings its own provider;
 //! whether its leaves need one is checked where it is used ([`Config::require_providers`]).
 //! Compiling takes tens of microseconds, so compiled configs are cached: JSON text by its
@@ -49,7 +55,7 @@ pub struct ConfigStore {
 impl ConfigStore {
     /// A store with an optional default config and a meaning for names.
     pub fn new(default: Option<Value>, names: ConfigNames) -> Self {
-        let default = default.map(|value| compile(&value));
+        let default = default.map(|value| compile(&value).map(server_held));
         Self { default, names, inline: Mutex::default(), named: Mutex::default() }
     }
 
@@ -77,6 +83,7 @@ impl ConfigStore {
     fn default_config(&self, request_provider: bool) -> Result<Option<Arc<Config>>, GatewayError> {
         match &self.default {
             None => Ok(None),
+            Some(Ok(config)) if request_provider && config.names_providers() => Ok(None),
             Some(Ok(config)) => Ok(Some(config.clone())),
             Some(Err(invalid)) => Err(invalid.clone().reported(request_provider).into()),
         }
@@ -124,7 +131,10 @@ impl ConfigStore {
         if let Some((_, config)) = lock(&self.named).get(name).filter(|(at, _)| *at == modified) {
             return Ok(config.clone());
         }
-        let config = compile(&read_json(&path)?).map_err(report)?;
+        let mut config = compile(&read_json(&path)?).map_err(report)?;
+        if matches!(self.names, ConfigNames::Dir(_)) {
+            config = server_held(config);
+        }
         lock(&self.named).insert(name.to_owned(), (modified, config.clone()));
         Ok(config)
     }
@@ -139,6 +149,10 @@ fn read_json(path: &Path) -> Result<Value, GatewayError> {
 
 fn compile(value: &Value) -> Result<Arc<Config>, Invalid> {
     Config::load(value).map(Arc::new)
+}
+
+fn server_held(config: Arc<Config>) -> Arc<Config> {
+    Arc::new(Arc::unwrap_or_clone(config).server_held())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -15,6 +15,7 @@
 mod configs;
 mod endpoints;
 mod errors;
+mod hops;
 mod multipart;
 mod options;
 mod request;
@@ -24,6 +25,7 @@ mod respond;
 pub use configs::{ConfigNames, ConfigStore};
 pub use endpoints::{BodyKind, RESOURCES, Resource, resource};
 pub use errors::{ErrorClass, error_fields};
+pub use hops::{MAX_HOPS, VIA, next_hop};
 pub use multipart::{FilePart, multipart_body};
 pub use options::{
     BaseUrl, ConfigRef, Fields, Flag, HeaderNames, Metadata, Millis, OPTIONS, OptionSpec, OptionValue, Options,

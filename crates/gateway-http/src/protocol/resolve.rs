@@ -169,5 +169,6 @@ fn per_request(options: &Options) -> RequestOptions {
         forward_headers: options.forward_headers.as_ref().map(|h| h.0.clone()),
         cache_force_refresh: options.cache_force_refresh.is_some_and(|f| f.0),
         cache_namespace: options.cache_namespace.as_ref().map(|n| n.0.clone()).filter(|n| !n.is_empty()),
+        via: None,
     }
 }

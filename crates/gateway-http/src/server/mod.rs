@@ -43,6 +43,8 @@ pub struct AppState {
     /// bytes (slow loris) or leave them idle forever.
     pub header_read_timeout: Option<Duration>,
     trace_ids: Arc<TraceIds>,
+    /// This server's id in `x-gatewise-via` (random per process), for loop detection.
+    instance_id: http::HeaderValue,
 }
 
 /// Generated trace ids: a random per-process prefix and a serial.
@@ -58,12 +60,16 @@ impl AppState {
         let random = gateway_core::rng::SplitMix64::from_entropy();
         let prefix = (gateway_core::rng::RandomSource::next_f64(&random) * (u32::MAX as f64)) as u64;
         let trace_ids = Arc::new(TraceIds { prefix, next: AtomicU64::new(0) });
+        let salt = (gateway_core::rng::RandomSource::next_f64(&random) * (u32::MAX as f64)) as u64;
+        let instance_id = http::HeaderValue::from_str(&gateway_core::hex_id::hex_id("gw-", (prefix << 32) | salt, 16))
+            .unwrap_or(http::HeaderValue::from_static("gw"));
         Self {
             engine,
             resolver: Arc::new(resolver),
             body_limit,
             header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
             trace_ids,
+            instance_id,
         }
     }
 
@@ -75,6 +81,7 @@ impl AppState {
             body_limit: self.body_limit,
             header_read_timeout: self.header_read_timeout,
             trace_ids: self.trace_ids.clone(),
+            instance_id: self.instance_id.clone(),
         }
     }
 
@@ -137,11 +144,17 @@ where
         Ok(bytes) => bytes,
         Err(e) => return fail(e),
     };
+    // A request that has been here before is refused before anything else is looked at.
+    let via = match protocol::next_hop(&parts.headers, &state.instance_id) {
+        Ok(via) => via,
+        Err(e) => return fail(e),
+    };
     let mut options = match Options::from_headers(&parts.headers).and_then(|o| state.resolver.resolve(o)) {
         Ok(resolved) => resolved.request,
         Err(e) => return fail(e),
     };
     options.trace_id = Some(trace_id.clone());
+    options.via = Some(via);
     let request = match protocol::gateway_request(parts.method, &parts.uri, parts.headers, bytes) {
         Ok(request) => request,
         Err(e) => return fail(e),
