@@ -8,6 +8,11 @@
 //! matching condition, and `override_params` that make the body be rebuilt.
 //! `plan_plus_build_translating` is the same with an Anthropic leaf, whose request is
 //! rewritten into the Messages API.
+//!
+//! `config_compile_at_the_limits` is the most a caller's inline config can cost to
+//! compile (issue 11): the most targets and conditions allowed, and the most `$regex`
+//! operators, each the costliest pattern that still compiles under the size limit.
+//! `config_compile_refused_regexes` is the same with patterns that compile too big.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::hint::black_box;
@@ -43,6 +48,32 @@ fn conditional_config() -> Value {
     })
 }
 
+/// A conditional config with the most conditions and targets allowed; its first
+/// `MAX_REGEXES` conditions use `\w{n}` with the largest `n` that compiles (or, in the
+/// second config, one that does not).
+fn configs_at_the_limits() -> (Value, Value) {
+    use gateway_core::config::{MAX_CONDITIONS, MAX_REGEXES, MAX_TARGETS};
+    let compiles = |n: usize| Query::compile(&json!({"metadata.x": {"$regex": format!("\\w{{{n}}}")}})).is_ok();
+    let largest = (1..200).rev().find(|n| compiles(*n)).unwrap();
+    let config = |n: usize| {
+        let conditions: Vec<Value> = (0..MAX_CONDITIONS)
+            .map(|i| {
+                let query = if i < MAX_REGEXES {
+                    json!({"metadata.x": {"$regex": format!("\\w{{{n}}}{i}")}})
+                } else {
+                    json!({"metadata.x": {"$in": [i, "a", "b"]}})
+                };
+                json!({"query": query, "then": format!("t{}", i % (MAX_TARGETS - 1))})
+            })
+            .collect();
+        let targets: Vec<Value> = (0..MAX_TARGETS - 1)
+            .map(|i| json!({"name": format!("t{i}"), "provider": "openai", "api_key": "k"}))
+            .collect();
+        json!({"strategy": {"mode": "conditional", "conditions": conditions}, "targets": targets})
+    };
+    (config(largest), config(largest * 4))
+}
+
 fn chat_body() -> Bytes {
     Bytes::from(
         json!({
@@ -62,6 +93,10 @@ fn benches(c: &mut Criterion) {
     c.bench_function("config_parse_compile_4_targets", |b| {
         b.iter(|| Config::from_json(black_box(&config_json)).unwrap())
     });
+
+    let (accepted, refused) = configs_at_the_limits();
+    c.bench_function("config_compile_at_the_limits", |b| b.iter(|| Config::load(black_box(&accepted)).unwrap()));
+    c.bench_function("config_compile_refused_regexes", |b| b.iter(|| Config::load(black_box(&refused)).unwrap_err()));
 
     let query = Query::compile(&json!({
         "$or": [{"metadata.user.plan": {"$in": ["pro", "enterprise"]}}, {"params.model": {"$regex": "^gpt-4"}}],

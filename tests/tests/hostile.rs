@@ -243,3 +243,33 @@ async fn a_translated_providers_garbage_200_is_a_502_and_never_cached() {
     }
     assert_eq!(garbage.received().len(), 3);
 }
+
+#[tokio::test]
+async fn an_inline_config_that_would_be_costly_to_compile_is_refused_by_its_size() {
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let target = json!({"name": "a", "provider": "openai", "api_key": "k", "custom_host": "http://127.0.0.1:9/v1"});
+    // 150 heavy regexes: 10 s of a worker's CPU per request before the limits.
+    let conditions: Vec<Value> =
+        (0..150).map(|i| json!({"query": {"metadata.x": {"$regex": format!("\\w{{100}}{i}")}}, "then": "a"})).collect();
+    let config = json!({"strategy": {"mode": "conditional", "conditions": conditions}, "targets": [target.clone()]});
+    for _ in 0..2 {
+        let (status, _, body) = post(&gw.base, &[("x-portkey-config", config.to_string())], &hello()).await;
+        assert_eq!((status, code(&body)), (400, "invalid_config"), "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("$regex operators"), "{body}");
+    }
+    // Within the count, a pattern that compiles too big is refused by the size limit.
+    let conditions = vec![json!({"query": {"metadata.x": {"$regex": "\\w{100}"}}, "then": "a"})];
+    let config = json!({"strategy": {"mode": "conditional", "conditions": conditions}, "targets": [target.clone()]});
+    let (status, _, body) = post(&gw.base, &[("x-portkey-config", config.to_string())], &hello()).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"].as_str().unwrap().contains("compiles too big"), "{body}");
+    assert_eq!(body["error"]["param"], r#"strategy.conditions[0].query["metadata.x"].$regex"#, "{body}");
+    // Nesting past the limit.
+    let mut deep = target;
+    for _ in 0..=gateway_core::config::MAX_NESTING {
+        deep = json!({"strategy": {"mode": "fallback"}, "targets": [deep]});
+    }
+    let (status, _, body) = post(&gw.base, &[("x-portkey-config", deep.to_string())], &hello()).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"].as_str().unwrap().contains("levels of nested targets"), "{body}");
+}

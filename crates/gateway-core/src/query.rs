@@ -174,7 +174,7 @@ fn compile_op(op: &str, operand: &Value, at: &JsonPath) -> Result<Op, GatewayErr
             let Value::String(pattern) = operand else {
                 return Err(err("operand must be a string"));
             };
-            Op::Regex(Regex::new(pattern).map_err(|e| err(&format!("invalid regex: {e}")))?)
+            Op::Regex(crate::config::compile_regex(pattern).map_err(|e| err(&format!("invalid regex: {e}")))?)
         }
         "$exists" => match operand {
             Value::Bool(b) => Op::Exists(*b),

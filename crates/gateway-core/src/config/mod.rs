@@ -8,6 +8,7 @@
 
 mod casing;
 mod compile;
+mod limits;
 mod raw;
 mod schema;
 
@@ -15,6 +16,8 @@ use serde_json::Value;
 use std::sync::Arc;
 
 pub use casing::to_snake_case;
+pub(crate) use limits::compile_regex;
+pub use limits::{MAX_CONDITIONS, MAX_NESTING, MAX_REGEX_LEN, MAX_REGEXES, MAX_TARGETS, REGEX_SIZE_LIMIT};
 pub use raw::{RawCache, RawCondition, RawNode, RawRetry, RawStrategy};
 pub use schema::CONFIG_SCHEMA;
 
@@ -124,6 +127,10 @@ impl Config {
     /// acts as the outermost ancestor. Where no request provider will come, check with
     /// [`Config::require_providers`].
     pub fn load(value: &Value) -> Result<Self, Invalid> {
+        let over_limits = limits::check(value);
+        if !over_limits.is_empty() {
+            return Err(Invalid { errors: over_limits, missing_providers: Vec::new() });
+        }
         let compile = |normalized: &Value| {
             let raw = deserialize(normalized).map_err(|e| Invalid { errors: e.0, missing_providers: Vec::new() })?;
             compile::compile(&raw).map(|(root, missing_providers)| Self { root, missing_providers })

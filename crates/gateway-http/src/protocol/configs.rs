@@ -10,8 +10,10 @@
 //! Each config is compiled once, whether or not the request brings its own provider;
 //! whether its leaves need one is checked where it is used ([`Config::require_providers`]).
 //! Compiling takes tens of microseconds, so compiled configs are cached: JSON text by its
-//! exact text (bounded), names by name and file modification time (so an edited file
-//! takes effect on the next request without a restart).
+//! exact text, names by name and file modification time (so an edited file takes effect
+//! on the next request without a restart). Configs sent as text come from callers, so
+//! their cache is bounded in entries and bytes, and remembers configs that failed to
+//! compile too: a bad config sent again costs a lookup, not another compile.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,9 +26,18 @@ use serde_json::Value;
 
 use super::options::ConfigRef;
 
-/// The cache bound for configs sent as text; past it the cache is cleared (configs sent
-/// inline are usually a handful of distinct strings, so this only guards against abuse).
-const INLINE_CACHE_LIMIT: usize = 1024;
+/// The cache bounds for configs sent as text: entries, and bytes of text (a compiled config
+/// takes a few times its text). Past either the cache is cleared: configs sent inline are
+/// usually a handful of distinct strings, so this only guards against abuse.
+const INLINE_CACHE_ENTRIES: usize = 1024;
+const INLINE_CACHE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Configs sent as text, compiled or refused.
+#[derive(Debug, Default)]
+struct InlineCache {
+    map: HashMap<String, Result<Arc<Config>, Invalid>>,
+    bytes: usize,
+}
 
 /// What a config given by name refers to.
 #[derive(Debug, Default)]
@@ -46,8 +57,8 @@ pub struct ConfigStore {
     /// The default config, compiled once: every request without a config takes it.
     default: Option<Result<Arc<Config>, Invalid>>,
     names: ConfigNames,
-    /// JSON text → compiled.
-    inline: Mutex<HashMap<String, Arc<Config>>>,
+    /// JSON text → compiled, or why not.
+    inline: Mutex<InlineCache>,
     /// Names with the file modification time they were compiled from.
     named: Mutex<HashMap<String, (SystemTime, Arc<Config>)>>,
 }
@@ -90,18 +101,21 @@ impl ConfigStore {
     }
 
     fn inline(&self, text: &str, report: impl Fn(Invalid) -> GatewayError) -> Result<Arc<Config>, GatewayError> {
-        if let Some(config) = lock(&self.inline).get(text) {
-            return Ok(config.clone());
+        if let Some(compiled) = lock(&self.inline).map.get(text) {
+            return compiled.clone().map_err(report);
         }
         let value: Value = serde_json::from_str(text)
             .map_err(|e| GatewayError::config("", format!("the config is not valid JSON: {e}")))?;
-        let config = compile(&value).map_err(report)?;
-        let mut map = lock(&self.inline);
-        if map.len() >= INLINE_CACHE_LIMIT {
-            map.clear();
+        let compiled = compile(&value);
+        if text.len() <= INLINE_CACHE_BYTES / 16 {
+            let mut cache = lock(&self.inline);
+            if cache.map.len() >= INLINE_CACHE_ENTRIES || cache.bytes + text.len() > INLINE_CACHE_BYTES {
+                *cache = InlineCache::default();
+            }
+            cache.bytes += text.len();
+            cache.map.insert(text.to_owned(), compiled.clone());
         }
-        map.insert(text.to_owned(), config.clone());
-        Ok(config)
+        compiled.map_err(report)
     }
 
     fn named(&self, name: &str, report: impl Fn(Invalid) -> GatewayError) -> Result<Arc<Config>, GatewayError> {
@@ -157,4 +171,36 @@ fn server_held(config: Arc<Config>) -> Arc<Config> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn text(config: &Value) -> ConfigRef {
+        ConfigRef::Text(config.to_string())
+    }
+
+    #[test]
+    fn a_config_that_failed_to_compile_is_remembered_and_reported_again() {
+        let store = ConfigStore::new(None, ConfigNames::None);
+        let bad = serde_json::json!({"provider": "openai", "retry": {"attempts": "many"}});
+        let first = store.resolve(Some(&text(&bad)), true).unwrap_err();
+        assert!(matches!(lock(&store.inline).map.get(&bad.to_string()), Some(Err(_))));
+        let again = store.resolve(Some(&text(&bad)), true).unwrap_err();
+        assert_eq!(first, again);
+    }
+
+    #[test]
+    fn the_inline_cache_is_bounded_in_bytes() {
+        let store = ConfigStore::new(None, ConfigNames::None);
+        let pad = "x".repeat(200 * 1024);
+        for i in 0..100 {
+            let config = serde_json::json!({"provider": "openai", "api_key": format!("{i}{pad}")});
+            store.resolve(Some(&text(&config)), false).unwrap();
+            assert!(lock(&store.inline).bytes <= INLINE_CACHE_BYTES);
+        }
+        assert!(lock(&store.inline).map.len() < 100);
+    }
 }
