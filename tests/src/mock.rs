@@ -234,6 +234,8 @@ pub struct GatewayOptions {
     pub body_limit: Option<usize>,
     /// `--header-read-timeout-s` (default 30 s), here at any precision.
     pub header_read_timeout: Option<Duration>,
+    /// `--max-connections` (default: sized to the file-descriptor limit).
+    pub max_connections: Option<usize>,
     /// The engine's per-request limits (default: `Limits::default()`).
     pub limits: Option<gateway_core::engine::Limits>,
     /// Serve on the test's own runtime (`server::serve`, the embedding path) instead of
@@ -255,6 +257,9 @@ pub async fn start_gateway(options: GatewayOptions) -> Gateway {
     );
     if let Some(timeout) = options.header_read_timeout {
         state.header_read_timeout = Some(timeout);
+    }
+    if let Some(max) = options.max_connections {
+        state.connections = gateway_http::server::ConnectionGate::new(max);
     }
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async {

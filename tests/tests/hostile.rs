@@ -273,3 +273,69 @@ async fn an_inline_config_that_would_be_costly_to_compile_is_refused_by_its_size
     assert_eq!(status, 400);
     assert!(body["error"]["message"].as_str().unwrap().contains("levels of nested targets"), "{body}");
 }
+
+// ---- One client must not take the server down
+
+/// Reads until the server closes the connection (or 5 s pass); returns what it sent.
+async fn until_closed(mut tcp: tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut got)).await.ok()?.ok()?;
+    Some(String::from_utf8_lossy(&got).into_owned())
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_or_only_the_http2_preface_is_closed() {
+    use tokio::io::AsyncWriteExt;
+    let timeout = Duration::from_millis(300);
+    let gw = start_gateway(GatewayOptions { header_read_timeout: Some(timeout), ..GatewayOptions::default() }).await;
+    let addr = gw.base.trim_start_matches("http://").to_owned();
+
+    let silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert!(until_closed(silent).await.is_some(), "a silent connection is closed");
+
+    let mut preface = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    preface.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    assert!(until_closed(preface).await.is_some(), "a preface-only HTTP/2 connection is closed");
+
+    // A connection that does send a request in time is served as usual.
+    let mut prompt = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    prompt.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    assert!(until_closed(prompt).await.unwrap().starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_requests_get_503_with_retry_after_and_health_still_answers() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mock = MockUpstream::start([MockReply::ok(answer("served"))]).await;
+    let gw = start_gateway(GatewayOptions { max_connections: Some(2), ..GatewayOptions::default() }).await;
+    let addr = gw.base.trim_start_matches("http://").to_owned();
+    // Two keep-alive connections, each answered once so the server surely counts them.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 512];
+        let n = tcp.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(tcp);
+    }
+    let config = json!({"provider": "openai", "api_key": "k", "custom_host": mock.v1()});
+    let client = || reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .header("x-portkey-config", config.to_string())
+        .json(&hello())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["retry-after"].to_str().unwrap()), (503, "1"));
+    assert_eq!(code(&r.json().await.unwrap()), "server_busy");
+    assert_eq!(client().get(format!("{}/health", gw.base)).send().await.unwrap().status(), 200);
+    assert!(mock.received().is_empty());
+
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, _, body) = post(&gw.base, &[("x-portkey-config", config.to_string())], &hello()).await;
+    assert_eq!(status, 200, "{body}");
+}

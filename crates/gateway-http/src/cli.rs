@@ -94,6 +94,11 @@ pub struct ServeArgs {
     /// Largest non-streamed upstream answer, bytes (larger gets 502 upstream_response_too_large).
     #[arg(long, default_value_t = Limits::default().max_response_bytes)]
     pub max_response_bytes: usize,
+    /// Most connections served at once (default: sized to the file-descriptor limit, which
+    /// is raised to its hard limit at start). Past it, `/health` still answers and every
+    /// other request gets 503 server_busy with Retry-After.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
     /// Worker threads (default: one per core). Each serves its share of the connections
     /// on a single-threaded runtime with its own upstream connection pool.
     #[arg(long, env = "GATEWISE_WORKERS")]
@@ -171,13 +176,20 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
     let mut shared = AppState::new(engine, resolver, args.body_limit);
     shared.header_read_timeout =
         (args.header_read_timeout_s > 0).then(|| Duration::from_secs(args.header_read_timeout_s));
+    if let Some(max) = args.max_connections.filter(|m| *m > 0) {
+        shared.connections = crate::server::ConnectionGate::new(max);
+    }
     let workers = args
         .workers
         .filter(|w| *w > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get));
     let states = shared.per_worker(&transport, workers);
     let listener = std::net::TcpListener::bind(SocketAddr::new(args.host, args.port))?;
-    tracing::info!("gatewise listening on http://{} with {workers} worker threads", listener.local_addr()?);
+    tracing::info!(
+        "gatewise listening on http://{} with {workers} worker threads, at most {} connections",
+        listener.local_addr()?,
+        shared.connections.max()
+    );
     crate::server::serve_on_threads(listener, states, crate::server::shutdown_signal())
 }
 

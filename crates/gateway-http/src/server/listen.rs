@@ -11,11 +11,16 @@
 //!
 //! Both stop accepting when `shutdown` resolves, then let in-flight requests finish
 //! (idle keep-alive connections are closed) before returning.
+//!
+//! Every connection passes the server's [`super::ConnectionGate`], and must bring its
+//! first request within the header-read timeout: hyper's own timeout starts only once a
+//! connection has shown which HTTP version it speaks, so a client that sends nothing, or
+//! only the HTTP/2 preface, would otherwise hold its socket forever.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -25,7 +30,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::AppState;
+use super::{Admission, AppState};
 use crate::error::HttpError;
 
 /// Serve on the caller's runtime until `shutdown` resolves, then finish in-flight requests.
@@ -155,10 +160,14 @@ async fn worker(mut connections: mpsc::UnboundedReceiver<(std::net::TcpStream, O
     graceful.shutdown().await;
 }
 
-/// HTTP/1.1, and HTTP/2 for clients that start with its preface.
+/// HTTP/1.1, and HTTP/2 for clients that start with its preface (pinged when idle, so
+/// a peer that has gone away is noticed).
 fn connection_builder(state: &AppState) -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(state.header_read_timeout);
+    if let Some(timeout) = state.header_read_timeout {
+        builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(timeout)).keep_alive_timeout(timeout);
+    }
     builder
 }
 
@@ -171,19 +180,53 @@ fn serve_connection(
     graceful: &GracefulShutdown,
     guard: impl Send + 'static,
 ) {
+    let (admission, admitted) = state.connections.admit();
+    if admission == Admission::Refused {
+        tracing::warn!("over the connection limit ({}): connection closed", state.connections.max());
+        return;
+    }
+    let busy = admission == Admission::Busy;
     // Answers are small writes; Nagle would hold them back waiting for an ACK.
     let _ = stream.set_nodelay(true);
+    let first_request_within = state.header_read_timeout;
+    let seen = Arc::new(AtomicBool::new(false));
+    let seen_by_service = seen.clone();
     let service = service_fn(move |request| {
+        seen_by_service.store(true, Ordering::Relaxed);
         let state = state.clone();
-        async move { Ok::<_, Infallible>(super::handle(&state, request).await) }
+        async move {
+            if busy {
+                return Ok::<_, Infallible>(super::busy(&request));
+            }
+            Ok::<_, Infallible>(super::handle(&state, request).await)
+        }
     });
     let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
     tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::trace!("connection ended with an error: {e}");
+        let ended = match first_request_within {
+            Some(limit) => tokio::select! {
+                ended = connection => Some(ended),
+                () = first_request_missing(limit, &seen) => None,
+            },
+            None => Some(connection.await),
+        };
+        match ended {
+            Some(Err(e)) => tracing::trace!("connection ended with an error: {e}"),
+            // Dropping the connection closed it.
+            None => tracing::trace!("connection closed: no request within the header-read timeout"),
+            Some(Ok(())) => {}
         }
-        drop(guard);
+        drop((guard, admitted));
     });
+}
+
+/// Resolves when `limit` has passed without a first request on the connection; never, once
+/// one has come.
+async fn first_request_missing(limit: Duration, seen: &AtomicBool) {
+    tokio::time::sleep(limit).await;
+    if seen.load(Ordering::Relaxed) {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Connection-level accept errors (the peer gave up) are skipped; others (out of file

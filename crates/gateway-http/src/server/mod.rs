@@ -5,6 +5,7 @@
 //! protocol layer, hand both to the engine, and render its answer through the same layer.
 //! The engine decides everything else, so the server and the bindings cannot disagree.
 
+mod gate;
 mod listen;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use http::header::CONTENT_TYPE;
 
 use crate::protocol::{self, HttpReply, HttpReplyBody, Options, Resolver};
 
+pub use gate::{Admission, ConnectionGate, default_max_connections};
 pub use listen::{serve, serve_on_threads, shutdown_signal};
 
 /// Default request body limit: 32 MiB.
@@ -42,6 +44,8 @@ pub struct AppState {
     /// `None` for no limit. Guards against clients that open connections and trickle
     /// bytes (slow loris) or leave them idle forever.
     pub header_read_timeout: Option<Duration>,
+    /// The connection count and cap, shared by every worker.
+    pub connections: Arc<ConnectionGate>,
     trace_ids: Arc<TraceIds>,
     /// This server's id in `x-gatewise-via` (random per process), for loop detection.
     instance_id: http::HeaderValue,
@@ -68,6 +72,7 @@ impl AppState {
             resolver: Arc::new(resolver),
             body_limit,
             header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
+            connections: ConnectionGate::new(default_max_connections()),
             trace_ids,
             instance_id,
         }
@@ -80,6 +85,7 @@ impl AppState {
             resolver: self.resolver.clone(),
             body_limit: self.body_limit,
             header_read_timeout: self.header_read_timeout,
+            connections: self.connections.clone(),
             trace_ids: self.trace_ids.clone(),
             instance_id: self.instance_id.clone(),
         }
@@ -112,6 +118,20 @@ where
         return health(request.method());
     }
     gateway(state, request).await
+}
+
+/// The answer on a connection past the cap: `/health` as usual, else 503 `server_busy`
+/// with `Retry-After`, and the connection closed after it.
+pub fn busy<B>(request: &http::Request<B>) -> HttpResponse {
+    if request.uri().path() == "/health" {
+        return health(request.method());
+    }
+    let error = GatewayError::new(ErrorCode::ServerBusy, "the server is at its connection limit; retry shortly");
+    let mut response = into_hyper(protocol::error(error, None));
+    let headers = response.headers_mut();
+    headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    headers.insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    response
 }
 
 fn health(method: &http::Method) -> HttpResponse {
