@@ -799,3 +799,17 @@ fn a_translated_providers_200_that_is_not_json_is_a_502_and_nothing_invalid_is_c
     assert_eq!((second.status, second.route.cache_status), (200, CacheStatus::Miss));
     assert_eq!(body_json(&second)["id"], "x");
 }
+
+#[test]
+fn a_stream_longer_than_the_answer_limit_is_passed_through_but_not_cached() {
+    let s = limited(gateway_core::engine::Limits { max_response_bytes: 300, ..Default::default() });
+    s.transport.script("a", [Reply::Stream(tool_stream(), None), Reply::Stream(tool_stream(), None)]);
+    let opts = options(cached_target("a"));
+    for _ in 0..2 {
+        let r = block_on(s.engine.handle(&streamed(), &opts));
+        assert_eq!(r.route.cache_status, CacheStatus::Miss);
+        let (chunks, error) = collect(r);
+        assert_eq!((chunks.len(), error.is_none()), (7, true), "the caller still gets the whole stream");
+    }
+    assert_eq!(s.transport.calls().len(), 2);
+}

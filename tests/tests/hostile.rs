@@ -142,16 +142,16 @@ async fn a_gateway_that_calls_itself_is_refused_at_once() {
     assert_eq!((status, code(&body)), (508, "loop_detected"), "{body}");
 }
 
-/// An upstream answering `200 application/json` with a body of `size` bytes (`None`:
-/// endless), produced as it is sent, counting the bytes it managed to send.
-async fn big_upstream(size: Option<u64>, declare_length: bool) -> (String, Arc<AtomicU64>) {
+/// An upstream answering 200 with a body of `size` bytes of `x` (`None`: endless, and no
+/// line ever ends), produced as it is sent, counting the bytes it managed to send.
+async fn big_upstream(size: Option<u64>, declare_length: bool, content_type: &'static str) -> (String, Arc<AtomicU64>) {
     let sent = Arc::new(AtomicU64::new(0));
     let counter = sent.clone();
     let app = axum::Router::new().fallback(move || {
         let counter = counter.clone();
         async move {
             const PIECE: usize = 64 * 1024;
-            let piece = Bytes::from(vec![b' '; PIECE]);
+            let piece = Bytes::from(vec![b'x'; PIECE]);
             let stream = futures::stream::unfold(0u64, move |at| {
                 let (piece, counter) = (piece.clone(), counter.clone());
                 async move {
@@ -163,7 +163,7 @@ async fn big_upstream(size: Option<u64>, declare_length: bool) -> (String, Arc<A
                 }
             });
             let mut response = axum::response::Response::new(Body::from_stream(stream));
-            response.headers_mut().insert("content-type", "application/json".parse().unwrap());
+            response.headers_mut().insert("content-type", content_type.parse().unwrap());
             if let (true, Some(size)) = (declare_length, size) {
                 response.headers_mut().insert("content-length", size.to_string().parse().unwrap());
             }
@@ -181,7 +181,7 @@ async fn huge_and_endless_answers_are_cut_off_at_the_limit() {
     let limits = Limits { max_response_bytes: 4 * 1024 * 1024, ..Limits::default() };
     let gw = start_gateway(GatewayOptions { limits: Some(limits), ..GatewayOptions::default() }).await;
     for (size, declared) in [(Some(1u64 << 30), true), (Some(1u64 << 30), false), (None, false)] {
-        let (base, sent) = big_upstream(size, declared).await;
+        let (base, sent) = big_upstream(size, declared, "application/json").await;
         let config = json!({"provider": "openai", "api_key": "k", "custom_host": format!("{base}/v1")});
         let (status, _, body) = post(&gw.base, &[("x-portkey-config", config.to_string())], &hello()).await;
         assert_eq!((status, code(&body)), (502, "upstream_response_too_large"), "{body}");
@@ -190,6 +190,20 @@ async fn huge_and_endless_answers_are_cut_off_at_the_limit() {
         let sent = sent.load(Ordering::Relaxed);
         assert!(sent < 256 * 1024 * 1024, "{size:?} declared={declared}: the upstream sent {sent} bytes");
     }
+}
+
+#[tokio::test]
+async fn an_endless_event_in_a_stream_breaks_the_stream_not_the_memory() {
+    let (base, sent) = big_upstream(None, false, "text/event-stream").await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let config = json!({"provider": "openai", "api_key": "k", "custom_host": format!("{base}/v1")});
+    let mut streamed = hello();
+    streamed["stream"] = json!(true);
+    let (status, _, body) = post(&gw.base, &[("x-portkey-config", config.to_string())], &streamed).await;
+    assert_eq!((status, code(&body)), (502, "stream_error"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("event longer than 16 MiB"), "{body}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(sent.load(Ordering::Relaxed) < 64 * 1024 * 1024);
 }
 
 #[tokio::test]

@@ -57,6 +57,12 @@ impl SseDecoder {
         }
     }
 
+    /// Bytes held for the event being read (its unfinished line and its data so far). An
+    /// upstream that never ends a line or an event makes this grow; the caller bounds it.
+    pub fn pending_bytes(&self) -> usize {
+        self.line.len() + self.event.data.len()
+    }
+
     /// The stream ended: an unterminated final event is dispatched (servers often omit
     /// the last blank line).
     pub fn finish(&mut self, out: &mut Vec<SseEvent>) {

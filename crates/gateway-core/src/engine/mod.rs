@@ -365,7 +365,8 @@ impl Engine {
                 ResponseBody::Full(body)
             }
             ResponseBody::Events(events) => {
-                ResponseBody::Events(stream_cache::store_when_complete(events, self.cache.clone(), key, ttl))
+                let max = self.limits.max_response_bytes;
+                ResponseBody::Events(stream_cache::store_when_complete(events, self.cache.clone(), key, ttl, max))
             }
         };
         Outcome { status, headers, result: Ok(Answer { content_type, body }) }

@@ -58,12 +58,14 @@ pub(crate) fn replay(body: &Bytes, include_usage: bool) -> Option<ChunkStream> {
 }
 
 /// Pass `events` through unchanged, and store the answer they add up to once the stream
-/// has ended cleanly.
+/// has ended cleanly. A stream longer than `max_bytes` is passed through but not stored
+/// (nor assembled past that point, so it holds no more memory than a non-streamed answer).
 pub(crate) fn store_when_complete(
     events: ChunkStream,
     cache: Arc<dyn Cache>,
     key: String,
     ttl: Duration,
+    max_bytes: usize,
 ) -> ChunkStream {
     struct State {
         events: ChunkStream,
@@ -71,11 +73,16 @@ pub(crate) fn store_when_complete(
         cache: Arc<dyn Cache>,
         key: String,
         ttl: Duration,
+        bytes_left: usize,
     }
-    let state = State { events, assembler: Some(Assembler::default()), cache, key, ttl };
+    let state = State { events, assembler: Some(Assembler::default()), cache, key, ttl, bytes_left: max_bytes };
     Box::pin(futures::stream::unfold(state, |mut s| async move {
         match s.events.next().await {
             Some(Ok(chunk)) => {
+                match s.bytes_left.checked_sub(chunk.len()) {
+                    Some(left) => s.bytes_left = left,
+                    None => s.assembler = None,
+                }
                 if let Some(a) = s.assembler.as_mut() {
                     a.push(&chunk);
                 }

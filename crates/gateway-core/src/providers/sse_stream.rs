@@ -39,6 +39,10 @@ pub(crate) trait SseEventHandler: Send {
     fn on_complete(&mut self, _out: &mut Vec<Bytes>) {}
 }
 
+/// The largest event an SSE upstream may send (a whole answer fits in a few hundred KiB);
+/// past it, a line or an event that never ends breaks the stream rather than the memory.
+pub(crate) const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
 /// A [`StreamTranslator`] for an SSE upstream: decodes events and hands them to `H`.
 #[derive(Debug)]
 pub(crate) struct SseTranslator<H> {
@@ -65,7 +69,15 @@ impl<H: SseEventHandler> SseTranslator<H> {
 impl<H: SseEventHandler> StreamTranslator for SseTranslator<H> {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
         self.decoder.feed(bytes, &mut self.events);
-        self.drain(out)
+        self.drain(out)?;
+        if self.decoder.pending_bytes() > MAX_EVENT_BYTES {
+            return Err(GatewayError::new(
+                ErrorCode::StreamError,
+                format!("the upstream sent an event longer than {} MiB", MAX_EVENT_BYTES >> 20),
+            )
+            .with_status(502));
+        }
+        Ok(())
     }
 
     fn finish(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
