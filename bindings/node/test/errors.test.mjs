@@ -149,3 +149,16 @@ test('no_route_matched from a conditional config without default', async () => {
 test('options that are not an object are a TypeError', () => {
   assert.throws(() => new Gateway('openai'), TypeError)
 })
+
+test('a translated provider answering 200 with garbage: invalid_upstream_response (502)', async () => {
+  const garbage = await mockOf(async (req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end('<html>proxy error</html>')
+  })
+  const gw = new Gateway({ config: target(garbage, { provider: 'anthropic' }) })
+  const err = await gw.chat.completions.create(hello()).catch((e) => e)
+  assert.ok(err instanceof InternalServerError, err)
+  assert.equal(err.code, 'invalid_upstream_response')
+  assert.equal(err.status, 502)
+  assert.equal(err.provider, 'anthropic')
+})

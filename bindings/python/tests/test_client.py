@@ -148,6 +148,14 @@ def test_errors_are_typed_with_code_status_provider_and_param(mock):
         gatewise.Gateway(target(m)).with_options(not_an_option=1)
 
 
+def test_a_translated_providers_garbage_200_is_invalid_upstream_response(mock):
+    garbage = mock({"raw": b"<html>proxy error</html>"})
+    with pytest.raises(gatewise.InternalServerError) as info:
+        gatewise.Gateway(target(garbage, provider="anthropic")).chat.completions.create(**HELLO)
+    e = info.value
+    assert (e.code, e.status_code, e.provider) == ("invalid_upstream_response", 502, "anthropic")
+
+
 def test_with_options_replaces_only_what_it_sets(mock):
     m = mock({"body": chat_answer("x")}, {"body": chat_answer("y")})
     base = gatewise.Gateway(target(m), trace_id="base")
