@@ -13,6 +13,7 @@
 #   bash benches/load/run.sh                      # 3 rounds of 5 s phases
 #   ROUNDS=5 DURATION=10s bash benches/load/run.sh
 #   WORKERS=1 bash benches/load/run.sh            # gatewise serve --workers 1
+#   GATEWISE=/tmp/gatewise-old bash benches/load/run.sh   # measure another build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
@@ -36,7 +37,7 @@ mkdir "$tmp/configs"
 cat > "$tmp/configs/anthropic.json" <<JSON
 {"provider": "anthropic", "api_key": "sk-ant-bench", "custom_host": "http://127.0.0.1:$UP_PORT/v1"}
 JSON
-./target/release/gatewise serve --port "$GW_PORT" --config "$tmp/config.json" --config-dir "$tmp/configs" \
+${GATEWISE:-./target/release/gatewise} serve --port "$GW_PORT" --config "$tmp/config.json" --config-dir "$tmp/configs" \
   --log-level warn ${WORKERS:+--workers "$WORKERS"} & gw_pid=$!
 
 # Both must answer a real request (the gateway through each config) before anything is measured.

@@ -102,8 +102,9 @@ pub trait Transport: Send + Sync {
 /// as it passes the limit (dropping the body then cancels the upstream request).
 pub async fn collect_body(mut body: ByteStream, limit: usize) -> Result<Bytes, TransportError> {
     use futures::StreamExt;
-    let mut first: Option<Bytes> = None;
-    let mut rest: Vec<u8> = Vec::new();
+    // The pieces are kept as they came and joined once at the end: growing one buffer by
+    // doubling would hold up to twice the limit, and copy it as it went.
+    let mut pieces: Vec<Bytes> = Vec::new();
     let mut total = 0usize;
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
@@ -114,20 +115,21 @@ pub async fn collect_body(mut body: ByteStream, limit: usize) -> Result<Bytes, T
                 format!("the answer is larger than {limit} bytes"),
             ));
         }
-        match &first {
-            // One-chunk bodies (the common case) are returned without a copy.
-            None if rest.is_empty() => first = Some(chunk),
-            _ => {
-                if let Some(f) = first.take() {
-                    rest.extend_from_slice(&f);
-                }
-                rest.extend_from_slice(&chunk);
-            }
+        if !chunk.is_empty() {
+            pieces.push(chunk);
         }
     }
-    Ok(match first {
-        Some(f) => f,
-        None => Bytes::from(rest),
+    Ok(match pieces.len() {
+        0 => Bytes::new(),
+        // One-chunk bodies (the common case) are returned without a copy.
+        1 => pieces.swap_remove(0),
+        _ => {
+            let mut whole = Vec::with_capacity(total);
+            for piece in &pieces {
+                whole.extend_from_slice(piece);
+            }
+            Bytes::from(whole)
+        }
     })
 }
 
