@@ -261,7 +261,7 @@ impl Engine {
     }
 
     async fn try_leaf(&self, leaf: &Leaf, call: Call<'_>, route: &mut RouteInfo) -> Outcome {
-        let Call { request, options, budget } = call;
+        let Call { request, options, .. } = call;
         route.option_index = Some(leaf.option_index.clone());
         route.retry_count = 0;
         route.cache_status = CacheStatus::Disabled;
@@ -313,7 +313,7 @@ impl Engine {
         }
 
         let timeout = options.request_timeout.or(settings.request_timeout);
-        let outcome = self.attempts(leaf, provider, &upstream, timeout, route, request, budget).await;
+        let outcome = self.attempts(leaf, provider, &upstream, timeout, route, call).await;
 
         match cache {
             Some((key, ttl)) => self.cache_store(outcome, key, ttl).await,
@@ -373,7 +373,6 @@ impl Engine {
     }
 
     /// The first try and the retries of one leaf, within the request's budget.
-    #[allow(clippy::too_many_arguments)]
     async fn attempts(
         &self,
         leaf: &Leaf,
@@ -381,9 +380,9 @@ impl Engine {
         upstream: &HttpRequest,
         timeout: Option<Duration>,
         route: &mut RouteInfo,
-        request: &GatewayRequest,
-        budget: &Budget,
+        call: Call<'_>,
     ) -> Outcome {
+        let Call { request, budget, .. } = call;
         let policy = &leaf.settings.retry;
         // Not drawn from the RNG: that would shift seeded loadbalance draws away from the
         // dry-run plan.
