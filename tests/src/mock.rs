@@ -15,6 +15,18 @@ use gateway_http::protocol::{ConfigNames, ConfigStore, Resolver};
 use gateway_http::server::{AppState, DEFAULT_BODY_LIMIT};
 use tokio::net::TcpListener;
 
+/// A `chat.completion` saying `content`, as an OpenAI-style upstream answers.
+pub fn answer(content: &str) -> serde_json::Value {
+    serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+}
+
+/// The smallest chat request.
+pub fn hello() -> serde_json::Value {
+    serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]})
+}
+
 /// One scripted answer.
 #[derive(Debug, Clone)]
 pub enum MockReply {
@@ -111,7 +123,7 @@ impl MockUpstream {
     async fn start_with(replies: impl IntoIterator<Item = MockReply>, check: Option<Check>) -> Self {
         let state =
             Arc::new(Mutex::new(MockState { replies: replies.into_iter().collect(), check, ..MockState::default() }));
-        let app = axum::Router::new().fallback(answer).with_state(state.clone());
+        let app = axum::Router::new().fallback(reply_to).with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -139,7 +151,7 @@ impl MockUpstream {
     }
 }
 
-async fn answer(State(state): State<Arc<Mutex<MockState>>>, request: Request) -> Response {
+async fn reply_to(State(state): State<Arc<Mutex<MockState>>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     let received =

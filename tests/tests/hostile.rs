@@ -11,19 +11,9 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use gateway_core::engine::Limits;
-use gateway_tests::mock::{Gateway, GatewayOptions, MockReply, MockUpstream, start_gateway};
+use gateway_tests::mock::{Gateway, GatewayOptions, MockReply, MockUpstream, answer, hello, start_gateway};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-
-fn answer(content: &str) -> Value {
-    json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
-           "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
-}
-
-fn hello() -> Value {
-    json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]})
-}
 
 async fn post(base: &str, headers: &[(&str, String)], body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
     let mut req = reqwest::Client::new().post(format!("{base}/v1/chat/completions")).json(body);

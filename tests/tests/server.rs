@@ -3,18 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use gateway_tests::mock::{GatewayOptions, MockReply, MockUpstream, start_gateway};
+use gateway_tests::mock::{GatewayOptions, MockReply, MockUpstream, answer, hello, start_gateway};
 use serde_json::{Value, json};
-
-fn answer(content: &str) -> Value {
-    json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
-           "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
-}
-
-fn hello() -> Value {
-    json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]})
-}
 
 fn target(mock: &MockUpstream) -> Value {
     json!({"provider": "openai", "api_key": "sk-mock", "custom_host": mock.v1()})
