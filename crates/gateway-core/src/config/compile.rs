@@ -204,7 +204,7 @@ fn inherit_provider(
         (None, Some(parent)) if !own.is_empty() => {
             let mut options: Map<String, Value> = parent.options.clone();
             options.extend(own);
-            Some(Arc::new(ProviderTarget { provider: parent.provider, options, server_held: parent.server_held }))
+            Some(Arc::new(ProviderTarget { provider: parent.provider, options, held: parent.held.clone() }))
         }
         _ => None,
     }

@@ -222,14 +222,17 @@ impl Config {
     }
 
     /// The same config, its credentials marked as the server's own: whoever runs the
-    /// gateway wrote it (a default config, a config directory), so its keys are sent only
-    /// to the hosts it names, never to one a request chooses.
+    /// gateway wrote it (a default config, a config directory), so each leaf's keys are sent
+    /// only to the host that leaf names, never to one a request chooses.
     pub fn server_held(mut self) -> Self {
         fn mark(node: &mut Node) {
             match node {
                 Node::Leaf(leaf) => {
                     if let Some(target) = &mut leaf.provider {
-                        Arc::make_mut(target).server_held = true;
+                        let target = Arc::make_mut(target);
+                        let mut held = target.held.as_deref().cloned().unwrap_or_default();
+                        held.home.clone_from(&leaf.settings.custom_host);
+                        target.held = Some(Arc::new(held));
                     }
                 }
                 Node::Group(group) => group.targets.iter_mut().for_each(mark),

@@ -576,17 +576,18 @@ fn build_input<'a>(
     }
 }
 
-/// Credentials the server holds go only to the host they were configured with: a host the
-/// request names (`x-portkey-custom-host`) is honoured only with credentials the caller
-/// brought. Otherwise anyone who can reach the gateway could send its keys anywhere.
+/// Credentials the server holds go only to the host they were configured with: a host a
+/// request names (`x-portkey-custom-host`, or a caller's config around a registry entry)
+/// is honoured only with credentials the caller brought. Otherwise anyone who can reach
+/// the gateway could send its keys anywhere.
 fn server_credentials_stay_home(
     target: &ProviderTarget,
     settings: &TargetSettings,
     options: &RequestOptions,
 ) -> Result<(), GatewayError> {
-    let Some(asked) = options.custom_host.as_deref() else { return Ok(()) };
-    let same = |configured: &str| configured.trim_end_matches('/') == asked.trim_end_matches('/');
-    if !target.server_held || settings.custom_host.as_deref().is_some_and(same) {
+    let Some(held) = &target.held else { return Ok(()) };
+    let host = options.custom_host.as_deref().or(settings.custom_host.as_deref());
+    if held.allows_host(host) {
         return Ok(());
     }
     let slug = target.provider.slug();
@@ -594,7 +595,7 @@ fn server_credentials_stay_home(
         ErrorCode::ForbiddenCustomHost,
         format!(
             "the server's own {slug} credentials are only sent to the host they were configured with, \
-             never to a custom host the request names; to call another host, bring your own key \
+             never to another host; to call another host, bring your own key \
              (x-portkey-provider with Authorization, or a config with api_key)"
         ),
     )

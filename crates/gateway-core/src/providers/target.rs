@@ -1,6 +1,8 @@
 //! A provider and the credentials and options to call it with: what a config leaf, a
 //! request's `x-portkey-provider` or a binding's `provider=` names.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::Provider;
@@ -12,10 +14,29 @@ pub struct ProviderTarget {
     pub provider: &'static dyn Provider,
     /// `api_key` and the provider-specific fields (`resource_name`, `aws_region`, ...).
     pub options: Map<String, Value>,
-    /// The credentials belong to whoever runs the gateway (its default config, its
-    /// config directory), not to the caller: they go only to the host they were
-    /// configured with, never to one a request names.
-    pub server_held: bool,
+    /// Set when the credentials belong to whoever runs the gateway (its default config,
+    /// config directory or registry), not to the caller: where they may go.
+    pub held: Option<Arc<Held>>,
+}
+
+/// Credentials the server holds, and the bounds they come with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Held {
+    /// The only custom host they may be sent to (`None`: only the provider's own host).
+    pub home: Option<String>,
+    /// The registry entry they come from (`@slug`, `virtual_key`), if any.
+    pub entry: Option<Arc<str>>,
+    /// The models the entry allows (`None`: any).
+    pub models: Option<Arc<[String]>>,
+}
+
+impl Held {
+    /// Whether `host` (the custom host a request would use, `None` for the provider's own)
+    /// is where these credentials may go.
+    pub fn allows_host(&self, host: Option<&str>) -> bool {
+        let trim = |h: &str| h.trim_end_matches('/').to_owned();
+        host.map(trim) == self.home.as_deref().map(trim)
+    }
 }
 
 impl std::fmt::Debug for ProviderTarget {
@@ -24,7 +45,7 @@ impl std::fmt::Debug for ProviderTarget {
         f.debug_struct("ProviderTarget")
             .field("provider", &self.provider.slug())
             .field("options", &self.options.keys().collect::<Vec<_>>())
-            .field("server_held", &self.server_held)
+            .field("held", &self.held)
             .finish()
     }
 }
@@ -32,7 +53,7 @@ impl std::fmt::Debug for ProviderTarget {
 impl ProviderTarget {
     /// Build from a slug and options; `None` when the slug is unknown.
     pub fn new(slug: &str, options: Map<String, Value>) -> Option<Self> {
-        super::lookup(slug).map(|provider| Self { provider, options, server_held: false })
+        super::lookup(slug).map(|provider| Self { provider, options, held: None })
     }
 
     /// A string option (`api_key`, `resource_name`, ...), if set and non-empty.
