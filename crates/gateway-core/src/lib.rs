@@ -23,6 +23,7 @@ pub mod interpolate;
 pub mod json_path;
 pub mod providers;
 pub mod query;
+pub mod registry;
 pub mod request;
 pub mod rng;
 pub mod router;

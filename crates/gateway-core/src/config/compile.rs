@@ -7,10 +7,11 @@ use serde_json::{Map, Value};
 
 use super::raw::{RawCondition, RawNode, RawStrategy};
 use super::{Condition, Group, Invalid, Leaf, Node, Strategy};
-use crate::error::{ErrorCode, GatewayError};
+use crate::error::GatewayError;
 use crate::json_path::JsonPath;
 use crate::providers::ProviderTarget;
 use crate::query::Query;
+use crate::registry::Providers;
 use crate::settings::{CachePolicy, DEFAULT_CACHE_MAX_AGE, DEFAULT_RETRY_STATUS_CODES, RetryPolicy, TargetSettings};
 
 /// What a node passes to its children.
@@ -22,14 +23,14 @@ struct Inherited {
 
 /// Compile the tree, and list the leaves that end up with no provider of their own or
 /// inherited (fine when the request will supply one, an error otherwise).
-pub(super) fn compile(raw: &RawNode) -> Result<(Node, Vec<GatewayError>), Invalid> {
+pub(super) fn compile(raw: &RawNode, entries: &Providers) -> Result<(Node, Vec<GatewayError>), Invalid> {
     let mut errors = Vec::new();
     let mut missing_providers = Vec::new();
     let root = Inherited {
         provider: None,
         settings: TargetSettings { strict_open_ai_compliance: true, ..TargetSettings::default() },
     };
-    let mut cx = Cx { errors: &mut errors, missing_providers: &mut missing_providers };
+    let mut cx = Cx { errors: &mut errors, missing_providers: &mut missing_providers, entries };
     let node = compile_node(raw, &JsonPath::root(), "config".to_owned(), &root, &mut cx);
     match node {
         Some(node) if errors.is_empty() => Ok((node, missing_providers)),
@@ -40,6 +41,8 @@ pub(super) fn compile(raw: &RawNode) -> Result<(Node, Vec<GatewayError>), Invali
 struct Cx<'e> {
     errors: &'e mut Vec<GatewayError>,
     missing_providers: &'e mut Vec<GatewayError>,
+    /// The registry's provider entries, for `virtual_key` and `provider: "@slug"`.
+    entries: &'e Providers,
 }
 
 fn compile_node(
@@ -51,7 +54,7 @@ fn compile_node(
 ) -> Option<Node> {
     let errors = &mut *cx.errors;
     reject_unsupported(raw, at, errors);
-    let inherited = inherit(raw, at, parent, errors);
+    let inherited = inherit(raw, at, parent, cx.entries, errors);
     match (&raw.strategy, &raw.targets) {
         (Some(strategy), Some(targets)) => {
             let children: Vec<Option<Node>> = targets
@@ -84,8 +87,8 @@ fn compile_node(
                 provider: inherited.provider,
                 settings: Arc::new(inherited.settings),
             };
-            // An unknown slug was reported already; don't add "no provider" on top.
-            if leaf.provider.is_none() && raw.provider.is_none() {
+            // An unknown slug or entry was reported already; don't add "no provider" on top.
+            if leaf.provider.is_none() && raw.provider.is_none() && raw.virtual_key.is_none() {
                 cx.missing_providers.push(super::missing_provider_error(&leaf));
             }
             Some(Node::Leaf(leaf))
@@ -111,19 +114,16 @@ fn reject_unsupported(raw: &RawNode, at: &JsonPath, errors: &mut Vec<GatewayErro
             ));
         }
     }
-    if raw.virtual_key.is_some() {
-        errors.push(
-            GatewayError::new(
-                ErrorCode::UnknownVirtualKey,
-                "virtual keys need a key store, which this gateway does not have; put the provider and api_key in the config",
-            )
-            .with_param(at.key("virtual_key").as_str()),
-        );
-    }
 }
 
 /// This node's effective settings: the parent's, overridden by what the node sets.
-fn inherit(raw: &RawNode, at: &JsonPath, parent: &Inherited, errors: &mut Vec<GatewayError>) -> Inherited {
+fn inherit(
+    raw: &RawNode,
+    at: &JsonPath,
+    parent: &Inherited,
+    entries: &Providers,
+    errors: &mut Vec<GatewayError>,
+) -> Inherited {
     let mut out = parent.clone();
     let s = &mut out.settings;
     if let Some(params) = &raw.override_params {
@@ -174,8 +174,70 @@ fn inherit(raw: &RawNode, at: &JsonPath, parent: &Inherited, errors: &mut Vec<Ga
     if let Some(strict) = raw.strict_open_ai_compliance {
         s.strict_open_ai_compliance = strict;
     }
+    if let Some((slug, param)) = registry_reference(raw, at, errors) {
+        match entries.get(slug) {
+            Some(entry) => {
+                // The entry's host and parameters are defaults; a host set around it is
+                // checked against the entry's when the request is made.
+                if s.custom_host.is_none() {
+                    s.custom_host = entry.custom_host().map(str::to_owned);
+                }
+                for (k, v) in &entry.override_params {
+                    s.override_params.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                if raw.api_key.is_some() || !raw.provider_options.is_empty() {
+                    errors.push(GatewayError::config(
+                        at.as_str(),
+                        format!("`{slug}` is a registry entry: its credentials and fields are set in the registry"),
+                    ));
+                }
+                out.provider = Some(entry.target.clone());
+            }
+            None => errors.push(crate::registry::unknown_entry(slug, entries, param.as_str())),
+        }
+        return out;
+    }
+    if let Some(held) = parent.provider.as_ref().and_then(|p| p.held.as_ref()).filter(|h| h.entry.is_some())
+        && (raw.api_key.is_some() || !raw.provider_options.is_empty())
+    {
+        let slug = held.entry.as_deref().unwrap_or_default();
+        errors.push(GatewayError::config(
+            at.as_str(),
+            format!("`{slug}` is a registry entry: its credentials and fields are set in the registry"),
+        ));
+        return out;
+    }
     out.provider = inherit_provider(raw, at, parent.provider.as_deref(), errors).or(out.provider);
     out
+}
+
+/// The registry entry a node names (`virtual_key: "slug"` or `provider: "@slug"`), with
+/// the path of the field that names it.
+fn registry_reference<'r>(
+    raw: &'r RawNode,
+    at: &JsonPath,
+    errors: &mut Vec<GatewayError>,
+) -> Option<(&'r str, JsonPath)> {
+    let by_provider = raw.provider.as_deref().and_then(|p| p.strip_prefix('@'));
+    match (raw.virtual_key.as_deref(), by_provider) {
+        (Some(_), Some(_)) => {
+            errors.push(GatewayError::config(
+                at.as_str(),
+                "name a registry entry once: `virtual_key` or `provider: \"@slug\"`",
+            ));
+            None
+        }
+        (Some(slug), None) if raw.provider.is_some() => {
+            errors.push(GatewayError::config(
+                at.key("provider").as_str(),
+                format!("`virtual_key: {slug}` brings its provider; remove `provider`"),
+            ));
+            None
+        }
+        (Some(slug), None) => Some((slug, at.key("virtual_key"))),
+        (None, Some(slug)) => Some((slug, at.key("provider"))),
+        (None, None) => None,
+    }
 }
 
 /// A node with `provider` starts a new provider target; a node with only credential

@@ -24,6 +24,7 @@ pub use schema::CONFIG_SCHEMA;
 use crate::error::{ConfigErrors, GatewayError};
 use crate::providers::ProviderTarget;
 use crate::query::Query;
+use crate::registry::Providers;
 use crate::settings::TargetSettings;
 
 /// A compiled, validated config.
@@ -127,13 +128,19 @@ impl Config {
     /// acts as the outermost ancestor. Where no request provider will come, check with
     /// [`Config::require_providers`].
     pub fn load(value: &Value) -> Result<Self, Invalid> {
+        Self::load_with(value, &Providers::default())
+    }
+
+    /// [`Config::load`], where targets may name the registry's provider entries
+    /// (`virtual_key: "slug"`, `provider: "@slug"`).
+    pub fn load_with(value: &Value, entries: &Providers) -> Result<Self, Invalid> {
         let over_limits = limits::check(value);
         if !over_limits.is_empty() {
             return Err(Invalid { errors: over_limits, missing_providers: Vec::new() });
         }
         let compile = |normalized: &Value| {
             let raw = deserialize(normalized).map_err(|e| Invalid { errors: e.0, missing_providers: Vec::new() })?;
-            compile::compile(&raw).map(|(root, missing_providers)| Self { root, missing_providers })
+            compile::compile(&raw, entries).map(|(root, missing_providers)| Self { root, missing_providers })
         };
         let mut normalized = casing::normalize_keys(value.clone())
             .map_err(|errors| Invalid { errors, missing_providers: Vec::new() })?;
@@ -168,7 +175,7 @@ impl Config {
 
     /// Compile an already deserialized raw config (every leaf must get a provider).
     pub fn compile(raw: &RawNode) -> Result<Self, ConfigErrors> {
-        let config = compile::compile(raw)
+        let config = compile::compile(raw, &Providers::default())
             .map(|(root, missing_providers)| Self { root, missing_providers })
             .map_err(|invalid| invalid.reported(false))?;
         config.standing_alone()

@@ -25,7 +25,7 @@ use crate::settings::TargetSettings;
 
 pub use gemini::Gemini;
 pub use openai_compatible::{OpenAiCompatible, UrlScheme};
-pub use target::ProviderTarget;
+pub use target::{Held, ProviderTarget};
 
 /// Everything a provider needs to build one upstream request.
 #[derive(Debug, Clone, Copy)]
