@@ -15,8 +15,10 @@ export type GatewayConfig = JsonObject
 export interface GatewayOptions {
   /** A config: an object, JSON text, or the name of a config (a `--config-dir` file on the server, a file path in the bindings). */
   config?: Record<string, unknown> | string | null
-  /** Provider slug, used when there is no config (or for leaves without one). */
+  /** Provider slug, used when there is no config (or for leaves without one); `@slug` names a registry entry. */
   provider?: string
+  /** A registry provider entry, by its slug (as `provider: "@slug"`). */
+  virtualKey?: string
   /** The provider's key; with `x-portkey-provider`, the request's `Authorization` bearer. A client with `provider` and no key reads the provider's usual environment variable. */
   apiKey?: string
   /** Other provider fields (`resource_name`, `aws_region`, ...); with `x-portkey-provider`, Portkey's provider headers. */
@@ -86,6 +88,9 @@ export type ErrorCode =
   | 'upstream_response_too_large'
   | 'invalid_upstream_response'
   | 'server_busy'
+  | 'unknown_config'
+  | 'unauthorized'
+  | 'forbidden'
 
 /** One upstream attempt. */
 export interface RouteAttempt {

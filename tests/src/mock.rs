@@ -246,6 +246,8 @@ pub struct GatewayOptions {
     pub body_limit: Option<usize>,
     /// `--header-read-timeout-s` (default 30 s), here at any precision.
     pub header_read_timeout: Option<Duration>,
+    /// `--registry`.
+    pub registry: Option<std::path::PathBuf>,
     /// `--max-connections` (default: sized to the file-descriptor limit).
     pub max_connections: Option<usize>,
     /// The engine's per-request limits (default: `Limits::default()`).
@@ -261,9 +263,13 @@ pub async fn start_gateway(options: GatewayOptions) -> Gateway {
     let transport = gateway_http::HyperTransport::new(gateway_http::TransportOptions::default()).unwrap();
     let mut state = AppState::new(
         gateway_core::Engine::new(Arc::new(transport.clone())).with_limits(options.limits.unwrap_or_default()),
-        Resolver::server(ConfigStore::new(
+        Resolver::server(ConfigStore::with_registry(
             options.default_config,
             options.config_dir.map_or(ConfigNames::None, ConfigNames::Dir),
+            Arc::new(match &options.registry {
+                Some(path) => gateway_http::registry::RegistrySource::open(path).unwrap(),
+                None => gateway_http::registry::RegistrySource::none(),
+            }),
         )),
         options.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
     );

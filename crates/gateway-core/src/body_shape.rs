@@ -38,6 +38,9 @@ pub enum Kind {
 pub struct BodyShape {
     /// `model`
     pub model: Option<Kind>,
+    /// `model` is a string naming a registry entry (`@slug/model`), so the body must be
+    /// read to route it (the only case where a pass-through request parses its body).
+    pub model_names_entry: bool,
     /// `stream`
     pub stream: Option<Kind>,
     /// `prompt`
@@ -150,6 +153,49 @@ macro_rules! scalar_visits {
     };
 }
 
+/// `model`'s kind, and whether it is `@...`.
+struct ModelField(Kind, bool);
+
+impl<'de> Deserialize<'de> for ModelField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ModelVisitor;
+        impl<'de> Visitor<'de> for ModelVisitor {
+            type Value = ModelField;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<ModelField, E> {
+                Ok(ModelField(Kind::Bool(b), false))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<ModelField, E> {
+                Ok(ModelField(Kind::Number, false))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<ModelField, E> {
+                Ok(ModelField(Kind::Number, false))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<ModelField, E> {
+                Ok(ModelField(Kind::Number, false))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<ModelField, E> {
+                Ok(ModelField(Kind::String, s.starts_with('@')))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<ModelField, E> {
+                Ok(ModelField(Kind::Null, false))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<ModelField, E> {
+                Ok(ModelField(Kind::Null, false))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ModelField, A::Error> {
+                skip_seq(seq).map(|()| ModelField(Kind::Array, false))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ModelField, A::Error> {
+                skip_map(map).map(|()| ModelField(Kind::Object, false))
+            }
+        }
+        deserializer.deserialize_any(ModelVisitor)
+    }
+}
+
 fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
     while seq.next_element::<Kind>()?.is_some() {}
     Ok(())
@@ -196,7 +242,11 @@ impl<'de> Deserialize<'de> for TopLevel {
                 let mut shape = BodyShape::default();
                 while let Some(field) = map.next_key::<Field>()? {
                     match field {
-                        Field::Model => shape.model = Some(map.next_value()?),
+                        Field::Model => {
+                            let ModelField(kind, names_entry) = map.next_value()?;
+                            shape.model = Some(kind);
+                            shape.model_names_entry = names_entry;
+                        }
                         Field::Stream => shape.stream = Some(map.next_value()?),
                         Field::Prompt => shape.prompt = Some(map.next_value()?),
                         Field::Input => shape.input = Some(map.next_value()?),

@@ -54,12 +54,18 @@ pub enum ErrorCode {
     InvalidUpstreamResponse,
     /// The server is at its connection limit (503, with `Retry-After`).
     ServerBusy,
+    /// A config id the registry does not have (400).
+    UnknownConfig,
+    /// The request brings no gateway key, or one the registry does not have (401).
+    Unauthorized,
+    /// The gateway key may not use what the request asks for (403).
+    Forbidden,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (documentation and the bindings' type stubs are
     /// checked against this list).
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 24] = [
         Self::InvalidConfig,
         Self::InvalidRequest,
         Self::NoRouteMatched,
@@ -81,6 +87,9 @@ impl ErrorCode {
         Self::UpstreamResponseTooLarge,
         Self::InvalidUpstreamResponse,
         Self::ServerBusy,
+        Self::UnknownConfig,
+        Self::Unauthorized,
+        Self::Forbidden,
     ];
 
     /// The snake_case code that appears in `error.code`.
@@ -107,6 +116,9 @@ impl ErrorCode {
             Self::UpstreamResponseTooLarge => "upstream_response_too_large",
             Self::InvalidUpstreamResponse => "invalid_upstream_response",
             Self::ServerBusy => "server_busy",
+            Self::UnknownConfig => "unknown_config",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
         }
     }
 
@@ -117,7 +129,10 @@ impl ErrorCode {
             | Self::InvalidRequest
             | Self::NoRouteMatched
             | Self::UnsupportedEndpoint
-            | Self::UnknownVirtualKey => 400,
+            | Self::UnknownVirtualKey
+            | Self::UnknownConfig => 400,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
             Self::Timeout => 408,
             Self::PayloadTooLarge => 413,
             Self::HooksFailed => 446,
@@ -141,8 +156,10 @@ impl ErrorCode {
             | Self::UnsupportedEndpoint
             | Self::UnknownVirtualKey
             | Self::PayloadTooLarge
-            | Self::LoopDetected => "invalid_request_error",
-            Self::ForbiddenCustomHost => "permission_error",
+            | Self::LoopDetected
+            | Self::UnknownConfig => "invalid_request_error",
+            Self::Unauthorized => "authentication_error",
+            Self::ForbiddenCustomHost | Self::Forbidden => "permission_error",
             Self::Timeout | Self::DeadlineExceeded => "timeout_error",
             Self::HooksFailed => "hooks_failed",
             Self::RateLimited => "rate_limit_error",

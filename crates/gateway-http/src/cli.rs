@@ -36,13 +36,27 @@ pub enum Command {
     /// Dry run: print the plan for a request (targets in order, the upstream URL and the
     /// translated body each would receive) without sending anything.
     Route(RouteArgs),
-    /// Check a config file; exit 1 listing every error with its JSON path.
+    /// Check a config or registry file; exit 1 listing every error with its JSON path.
     Validate {
-        /// The config file.
+        /// The config file, or a registry (an object with `providers`, `configs` or `keys`).
         file: PathBuf,
     },
     /// Print the config JSON Schema.
     Schema,
+    /// Gateway keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `gatewise keys`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a fresh gateway key: prints the key once, and the registry entry (its hash).
+    New {
+        /// The key's name in the registry.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 /// `gatewise serve`.
@@ -60,6 +74,10 @@ pub struct ServeArgs {
     /// Directory of named configs: `x-portkey-config: NAME` loads DIR/NAME.json.
     #[arg(long)]
     pub config_dir: Option<PathBuf>,
+    /// The registry (JSON or YAML): provider entries (`@slug`, virtual keys), configs by
+    /// id and gateway keys. Re-read when it changes.
+    #[arg(long, env = "GATEWISE_REGISTRY")]
+    pub registry: Option<PathBuf>,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, default_value = "info", env = "GATEWISE_LOG")]
     pub log_level: String,
@@ -99,6 +117,10 @@ pub struct ServeArgs {
     /// other request gets 503 server_busy with Retry-After.
     #[arg(long)]
     pub max_connections: Option<usize>,
+    /// Serve on a non-loopback address with provider credentials and no gateway keys, so
+    /// that anyone who can reach the server can spend them.
+    #[arg(long)]
+    pub allow_unauthenticated: bool,
     /// Worker threads (default: one per core). Each serves its share of the connections
     /// on a single-threaded runtime with its own upstream connection pool.
     #[arg(long, env = "GATEWISE_WORKERS")]
@@ -135,27 +157,72 @@ pub fn run(cli: Cli) -> Result<i32, HttpError> {
             println!("{CONFIG_SCHEMA}");
             Ok(0)
         }
+        Command::Keys(KeysCommand::New { name }) => {
+            let key = new_key()?;
+            let entry = serde_json::json!({ name: {"hash": gateway_core::registry::key_hash(&key)} });
+            println!("key (shown once): {key}");
+            println!("registry \"keys\" entry: {entry}");
+            Ok(0)
+        }
     }
 }
 
 fn read_json(path: &Path) -> Result<Value, HttpError> {
     let err = |message: String| HttpError::Config { path: path.display().to_string(), message };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| err(format!("not valid JSON: {e}")))
+    crate::registry::parse(path, &text).map_err(err)
+}
+
+/// An operator's file with its `${VAR}`s filled from the environment.
+fn read_operator_file(path: &Path) -> Result<Value, HttpError> {
+    let mut value = read_json(path)?;
+    let errors = gateway_core::interpolate::interpolate(&mut value, &|name| std::env::var(name).ok());
+    if !errors.is_empty() {
+        let message = gateway_core::error::ConfigErrors(errors).to_string();
+        return Err(HttpError::Config { path: path.display().to_string(), message });
+    }
+    Ok(value)
+}
+
+/// Whether a file is a registry rather than a config.
+fn is_registry(value: &Value) -> bool {
+    ["providers", "configs", "keys"].iter().any(|k| value.get(k).is_some())
 }
 
 fn serve(args: ServeArgs) -> Result<(), HttpError> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
-    let default = args.config.as_deref().map(read_json).transpose()?;
-    if let Some(default) = &default {
-        // Refuse to start with a broken default config rather than fail every request.
-        // Leaves may leave the provider to the request (`x-portkey-provider`).
-        Config::load(default).map_err(|e| HttpError::Config {
-            path: args.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-            message: e.reported(true).to_string(),
-        })?;
+    let registry = match &args.registry {
+        Some(path) => crate::registry::RegistrySource::open(path)
+            .map_err(|e| HttpError::Config { path: path.display().to_string(), message: e.to_string() })?,
+        None => crate::registry::RegistrySource::none(),
+    };
+    let default = args.config.as_deref().map(read_operator_file).transpose()?;
+    let names = args.config_dir.clone().map_or(ConfigNames::None, ConfigNames::Dir);
+    let store = ConfigStore::with_registry(default, names, Arc::new(registry));
+    let holds_credentials =
+        store.registry().registry.holds_credentials() || store.default_holds_credentials() || args.config_dir.is_some();
+    if !args.host.is_loopback()
+        && holds_credentials
+        && !store.registry().registry.has_keys()
+        && !args.allow_unauthenticated
+    {
+        return Err(HttpError::Config {
+            path: args.registry.as_ref().or(args.config.as_ref()).map(|p| p.display().to_string()).unwrap_or_default(),
+            message: format!(
+                "refusing to serve on {} with provider credentials and no gateway keys: anyone who reaches it \
+                 could spend them. Add keys to the registry (gatewise keys new), bind to 127.0.0.1, or pass \
+                 --allow-unauthenticated",
+                args.host
+            ),
+        });
+    }
+    // Refuse to start with a broken default config rather than fail every request.
+    // Leaves may leave the provider to the request (`x-portkey-provider`).
+    if let Some(errors) = store.default_errors(true) {
+        let path = args.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        return Err(HttpError::Config { path, message: errors.to_string() });
     }
     let egress =
         if args.host.is_loopback() { EgressPolicy::permissive() } else { EgressPolicy::public_only(args.allow_hosts) };
@@ -171,8 +238,7 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
         attempt_timeout: Duration::from_secs(args.attempt_timeout_s),
         max_response_bytes: args.max_response_bytes,
     });
-    let names = args.config_dir.map_or(ConfigNames::None, ConfigNames::Dir);
-    let resolver = Resolver::server(ConfigStore::new(default, names));
+    let resolver = Resolver::server(store);
     let mut shared = AppState::new(engine, resolver, args.body_limit);
     shared.header_read_timeout =
         (args.header_read_timeout_s > 0).then(|| Duration::from_secs(args.header_read_timeout_s));
@@ -191,6 +257,14 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
         shared.connections.max()
     );
     crate::server::serve_on_threads(listener, states, crate::server::shutdown_signal())
+}
+
+/// 32 random bytes from the OS, as `gw-` and hex.
+fn new_key() -> Result<String, HttpError> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| HttpError::Config { path: String::new(), message: "no randomness from the OS".into() })?;
+    Ok(format!("gw-{}", hex::encode(bytes)))
 }
 
 fn route(args: &RouteArgs) -> Result<i32, HttpError> {
@@ -247,8 +321,13 @@ fn validate(file: &Path) -> i32 {
             return 1;
         }
     };
-    match Config::from_json(&value) {
-        Ok(_) => {
+    let checked = if is_registry(&value) {
+        crate::registry::load(value).map(|_| ())
+    } else {
+        Config::from_json(&value).map(|_| ())
+    };
+    match checked {
+        Ok(()) => {
             println!("{}: valid", file.display());
             0
         }

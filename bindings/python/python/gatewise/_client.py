@@ -133,7 +133,7 @@ class _Base:
 
         Args:
             config: a gateway config as a dict, a JSON string, or a path to a JSON file.
-            **options: ``provider``, ``api_key``, ``provider_options``, ``custom_host``,
+            **options: ``provider``, ``virtual_key``, ``api_key``, ``provider_options``, ``custom_host``,
                 ``metadata``, ``trace_id``, ``request_timeout`` (ms), ``forward_headers``,
                 ``cache_force_refresh``, ``cache_namespace`` — see ``gatewise._native.OPTIONS``.
 

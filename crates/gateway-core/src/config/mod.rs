@@ -195,6 +195,26 @@ impl Config {
         }
     }
 
+    /// A config with a single leaf for a registry entry, its `override_params` applied (a
+    /// request that names an entry, `@slug` or a virtual key, with no config).
+    pub fn single_entry(entry: &crate::registry::ProviderEntry) -> Self {
+        let settings = TargetSettings {
+            strict_open_ai_compliance: true,
+            override_params: entry.override_params.clone(),
+            custom_host: entry.custom_host().map(str::to_owned),
+            ..TargetSettings::default()
+        };
+        Self {
+            root: Node::Leaf(Leaf {
+                option_index: "config".to_owned(),
+                config_path: String::new(),
+                provider: Some(entry.target.clone()),
+                settings: Arc::new(settings),
+            }),
+            missing_providers: Vec::new(),
+        }
+    }
+
     /// The root node.
     pub fn root(&self) -> &Node {
         &self.root
@@ -254,6 +274,18 @@ impl Config {
         let mut any = false;
         visit_leaves(&self.root, &mut |leaf| any |= leaf.provider.is_some());
         any
+    }
+
+    /// The registry entries the leaves name (`virtual_key`, `@slug`), each once.
+    pub fn entries(&self) -> Vec<&str> {
+        let mut entries: Vec<&str> = Vec::new();
+        visit_leaves(&self.root, &mut |leaf| {
+            let entry = leaf.provider.as_ref().and_then(|p| p.held.as_ref()).and_then(|h| h.entry.as_deref());
+            if let Some(entry) = entry.filter(|e| !entries.contains(e)) {
+                entries.push(entry);
+            }
+        });
+        entries
     }
 
     /// Whether any leaf caches answers.

@@ -277,7 +277,7 @@ impl Engine {
         let provider = target.provider;
         route.provider = Some(provider.slug().to_owned());
         let settings = &leaf.settings;
-        if let Err(e) = server_credentials_stay_home(target, settings, options) {
+        if let Err(e) = held_credentials_allow(target, settings, options, request) {
             return Outcome::error(e);
         }
         let credential = match provider.credential_request(target) {
@@ -570,24 +570,51 @@ fn build_input<'a>(
         request,
         target,
         settings,
-        custom_host: options.custom_host.as_deref().or(settings.custom_host.as_deref()),
+        custom_host: custom_host(target, settings, options),
         forward_headers: options.forward_headers.as_deref().unwrap_or(&settings.forward_headers),
         credential,
     }
 }
 
-/// Credentials the server holds go only to the host they were configured with: a host a
-/// request names (`x-portkey-custom-host`, or a caller's config around a registry entry)
-/// is honoured only with credentials the caller brought. Otherwise anyone who can reach
-/// the gateway could send its keys anywhere.
-fn server_credentials_stay_home(
+/// The custom host a leaf's request goes to: the request's (`x-portkey-custom-host`), else
+/// the leaf's, else the one held credentials come with (`None`: the provider's own).
+fn custom_host<'a>(
+    target: &'a ProviderTarget,
+    settings: &'a TargetSettings,
+    options: &'a RequestOptions,
+) -> Option<&'a str> {
+    let home = || target.held.as_ref().and_then(|held| held.home.as_deref());
+    options.custom_host.as_deref().or(settings.custom_host.as_deref()).or_else(home)
+}
+
+/// What credentials the server holds may be used for. They go only to the host they
+/// were configured with: a host a request names (`x-portkey-custom-host`, or a caller's
+/// config around a registry entry) is honoured only with credentials the caller brought,
+/// or anyone who can reach the gateway could send its keys anywhere. And a registry entry
+/// with a `models` list serves only those models.
+fn held_credentials_allow(
     target: &ProviderTarget,
     settings: &TargetSettings,
     options: &RequestOptions,
+    request: &GatewayRequest,
 ) -> Result<(), GatewayError> {
     let Some(held) = &target.held else { return Ok(()) };
-    let host = options.custom_host.as_deref().or(settings.custom_host.as_deref());
-    if held.allows_host(host) {
+    if let Some(models) = &held.models {
+        let model = settings
+            .override_params
+            .get("model")
+            .or_else(|| request.body.value().and_then(|body| body.get("model")))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !models.iter().any(|m| m == model) {
+            let entry = held.entry.as_deref().unwrap_or("this provider");
+            return Err(GatewayError::request(
+                "model",
+                format!("`{entry}` serves only {}; `{model}` is not one of them", models.join(", ")),
+            ));
+        }
+    }
+    if held.allows_host(custom_host(target, settings, options)) {
         return Ok(());
     }
     let slug = target.provider.slug();

@@ -58,11 +58,12 @@ impl ErrorClass {
     /// upstream's (or a route's) status go by the status.
     pub fn of(error: &GatewayError) -> Self {
         match error.code {
-            ErrorCode::InvalidConfig | ErrorCode::UnknownVirtualKey => Self::Config,
+            ErrorCode::InvalidConfig | ErrorCode::UnknownVirtualKey | ErrorCode::UnknownConfig => Self::Config,
+            ErrorCode::Unauthorized => Self::Authentication,
             ErrorCode::Timeout | ErrorCode::DeadlineExceeded => Self::ApiTimeout,
             ErrorCode::UpstreamConnectionError => Self::ApiConnection,
             ErrorCode::RateLimited => Self::RateLimit,
-            ErrorCode::ForbiddenCustomHost => Self::PermissionDenied,
+            ErrorCode::ForbiddenCustomHost | ErrorCode::Forbidden => Self::PermissionDenied,
             ErrorCode::Overloaded
             | ErrorCode::Internal
             | ErrorCode::StreamError

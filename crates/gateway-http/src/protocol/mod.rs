@@ -12,6 +12,7 @@
 //! The server, the client facade and both bindings use only this module, so a header,
 //! a Python keyword and a Node option cannot drift apart.
 
+mod auth;
 mod configs;
 mod endpoints;
 mod errors;
@@ -22,7 +23,8 @@ mod request;
 mod resolve;
 mod respond;
 
-pub use configs::{ConfigNames, ConfigStore};
+pub use auth::{apply_key, authenticate, check_scope};
+pub use configs::{ConfigNames, ConfigStore, RegistryView};
 pub use endpoints::{BodyKind, RESOURCES, Resource, resource};
 pub use errors::{ErrorClass, error_fields};
 pub use hops::{MAX_HOPS, VIA, next_hop};
@@ -32,7 +34,7 @@ pub use options::{
     PROVIDER_FIELD_HEADERS, Text,
 };
 pub use request::{gateway_request, read_body};
-pub use resolve::{Resolved, Resolver, api_key_env_vars};
+pub use resolve::{Resolved, Resolver, address_model, api_key_env_vars};
 pub use respond::{HttpReply, HttpReplyBody, TRACE_ID, error, render, route_headers, sse_frames};
 
 use gateway_core::engine::RouteInfo;

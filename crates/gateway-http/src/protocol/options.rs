@@ -103,8 +103,10 @@ macro_rules! options {
 options! {
     /// A config: an object, JSON text, or the name of a config (a `--config-dir` file on the server, a file path in the bindings).
     config: ConfigRef = "config", Some("x-portkey-config");
-    /// Provider slug, used when there is no config (or for leaves without one).
+    /// Provider slug, used when there is no config (or for leaves without one); `@slug` names a registry entry.
     provider: Text = "provider", Some("x-portkey-provider");
+    /// A registry provider entry, by its slug (as `provider: "@slug"`).
+    virtual_key: Text = "virtualKey", Some("x-portkey-virtual-key");
     /// The provider's key; with `x-portkey-provider`, the request's `Authorization` bearer. A client with `provider` and no key reads the provider's usual environment variable.
     api_key: Text = "apiKey", None;
     /// Other provider fields (`resource_name`, `aws_region`, ...); with `x-portkey-provider`, Portkey's provider headers.
@@ -179,7 +181,9 @@ impl Options {
             let text = header_text(name, value)?;
             options.set_header(name, text)?;
         }
-        if options.provider.is_some() {
+        // A registry entry brings its own credentials: then `Authorization` is not a
+        // provider key (it may be the caller's gateway key).
+        if options.provider.as_ref().is_some_and(|p| !p.0.starts_with('@')) {
             options.api_key = request_key(headers)?.map(Text);
             let mut fields = Map::new();
             for (header, field) in PROVIDER_FIELD_HEADERS {
@@ -204,7 +208,11 @@ impl Options {
     /// Whether these options choose what is called (config, provider, key), as opposed
     /// to options that only shape one request (metadata, trace id, cache flags, ...).
     pub fn changes_routing(&self) -> bool {
-        self.config.is_some() || self.provider.is_some() || self.api_key.is_some() || self.provider_options.is_some()
+        self.config.is_some()
+            || self.provider.is_some()
+            || self.virtual_key.is_some()
+            || self.api_key.is_some()
+            || self.provider_options.is_some()
     }
 }
 
@@ -440,8 +448,8 @@ mod tests {
         assert!(options.config.is_some() && options.provider.is_some() && options.metadata.is_some());
         assert!(options.trace_id.is_some() && options.custom_host.is_some() && options.request_timeout.is_some());
         assert!(options.forward_headers.is_some() && options.cache_force_refresh.is_some());
-        assert!(options.cache_namespace.is_some());
-        assert_eq!(OPTIONS.iter().filter(|s| s.header.is_some()).count(), 9, "every header option is covered above");
+        assert!(options.cache_namespace.is_some() && options.virtual_key.is_some());
+        assert_eq!(OPTIONS.iter().filter(|s| s.header.is_some()).count(), 10, "every header option is covered above");
     }
 
     #[test]

@@ -9,8 +9,9 @@ use gateway_core::providers::ProviderTarget;
 use gateway_core::{GatewayError, RequestOptions};
 use serde_json::{Map, Value};
 
-use super::configs::ConfigStore;
+use super::configs::{ConfigStore, RegistryView};
 use super::options::Options;
+use gateway_core::registry::ProviderEntry;
 
 /// Turns options into request options. The server has one (with its default config and
 /// `--config-dir`); each binding client has one (config names are file paths, and a
@@ -68,10 +69,24 @@ impl Resolver {
         Self { configs, surface: Surface::Client }
     }
 
+    /// The registry as it is now (one snapshot per request).
+    pub fn registry(&self) -> RegistryView {
+        self.configs.registry()
+    }
+
     /// Resolve `options` on their own.
     pub fn resolve(&self, options: Options) -> Result<Resolved, GatewayError> {
-        let provider = self.request_provider(&options)?;
-        let config = self.configs.resolve(options.config.as_ref(), provider.is_some()).map_err(|mut e| {
+        self.resolve_in(options, &self.registry())
+    }
+
+    /// Resolve `options` against this snapshot of the registry.
+    pub fn resolve_in(&self, options: Options, view: &RegistryView) -> Result<Resolved, GatewayError> {
+        let entry = named_entry(&options, view)?;
+        let provider = match &entry {
+            Some(entry) => Some(entry.target.clone()),
+            None => self.request_provider(&options)?,
+        };
+        let config = self.configs.resolve(options.config.as_ref(), provider.is_some(), view).map_err(|mut e| {
             // Say which option the bad config came from.
             if e.param.as_deref().is_none_or(str::is_empty) {
                 e.param = Some(self.surface.config_param().into());
@@ -81,6 +96,11 @@ impl Resolver {
         if let (Some(config), None) = (&config, &provider) {
             config.require_providers()?;
         }
+        // A request naming an entry and no config gets the entry's own defaults.
+        let config = match (config, &entry) {
+            (None, Some(entry)) => Some(Arc::new(gateway_core::Config::single_entry(entry))),
+            (config, _) => config,
+        };
         if config.is_none() && provider.is_none() {
             return Err(GatewayError::config(
                 "",
@@ -139,6 +159,34 @@ impl Resolver {
     }
 }
 
+/// The registry entry the options name: `virtual_key`, or `provider: "@slug"`. An entry
+/// brings its credentials and fields, so the options may not add any.
+fn named_entry(options: &Options, view: &RegistryView) -> Result<Option<ProviderEntry>, GatewayError> {
+    let by_provider = options.provider.as_ref().map(|p| p.0.as_str()).filter(|p| p.starts_with('@'));
+    let by_key = options.virtual_key.as_ref().map(|k| k.0.as_str()).filter(|k| !k.is_empty());
+    let (slug, param) = match (by_key, by_provider, options.provider.as_ref().filter(|p| !p.0.is_empty())) {
+        (Some(_), _, Some(_)) => {
+            return Err(GatewayError::config(
+                "virtual_key",
+                "name a provider once: a virtual key or a provider, not both",
+            ));
+        }
+        (Some(key), _, None) => (key, "virtual_key"),
+        (None, Some(provider), _) => (&provider[1..], "provider"),
+        (None, None, _) => return Ok(None),
+    };
+    let Some(entry) = view.registry.providers().get(slug) else {
+        return Err(gateway_core::registry::unknown_entry(slug, view.registry.providers(), param));
+    };
+    if options.api_key.is_some() || options.provider_options.is_some() {
+        return Err(GatewayError::config(
+            param,
+            format!("`{slug}` is a registry entry: its credentials and fields are set in the registry"),
+        ));
+    }
+    Ok(Some(entry.clone()))
+}
+
 /// The environment variables a provider's official SDK reads its key from, in order:
 /// `<SLUG>_API_KEY` unless the provider's SDK says otherwise.
 pub fn api_key_env_vars(slug: &str) -> Vec<String> {
@@ -171,4 +219,38 @@ fn per_request(options: &Options) -> RequestOptions {
         cache_namespace: options.cache_namespace.as_ref().map(|n| n.0.clone()).filter(|n| !n.is_empty()),
         via: None,
     }
+}
+
+/// `model: "@slug/name"`: the body names a registry entry and a model. The entry becomes
+/// the request's provider (as `provider: "@slug"` would make it) and the body is rewritten
+/// to the bare model name. The only case where a pass-through body is read and written
+/// again: a body without `"@` in `model` costs nothing here (its shape says so).
+pub fn address_model(
+    request: &mut gateway_core::GatewayRequest,
+    options: &mut Options,
+    view: &RegistryView,
+) -> Result<(), GatewayError> {
+    if !request.body.shape().is_some_and(|shape| shape.model_names_entry) {
+        return Ok(());
+    }
+    let Some(Value::Object(mut body)) = request.body.value().cloned() else { return Ok(()) };
+    let model = body.get("model").and_then(Value::as_str).unwrap_or_default();
+    let Some((slug, name)) = model[1..].split_once('/').filter(|(s, n)| !s.is_empty() && !n.is_empty()) else {
+        return Err(GatewayError::request("model", format!("`{model}` is not `@slug/model`")));
+    };
+    if view.registry.providers().get(slug).is_none() {
+        return Err(gateway_core::registry::unknown_entry(slug, view.registry.providers(), "model"));
+    }
+    let named = options.provider.as_ref().map(|p| p.0.as_str()).or(options.virtual_key.as_ref().map(|k| k.0.as_str()));
+    if named.is_some_and(|n| !n.is_empty() && n.trim_start_matches('@') != slug) {
+        return Err(GatewayError::request("model", format!("`{model}` names another provider than the request's")));
+    }
+    let entry = format!("@{slug}");
+    let name = Value::String(name.to_owned());
+    body.insert("model".to_owned(), name);
+    options.provider = Some(super::options::Text(entry));
+    options.virtual_key = None;
+    let bytes = serde_json::to_vec(&body).map_err(|e| GatewayError::request("", e.to_string()))?;
+    request.body = gateway_core::RequestBody::json(bytes.into())?;
+    Ok(())
 }

@@ -169,16 +169,28 @@ where
         Ok(via) => via,
         Err(e) => return fail(e),
     };
-    let mut options = match Options::from_headers(&parts.headers).and_then(|o| state.resolver.resolve(o)) {
-        Ok(resolved) => resolved.request,
+    let view = state.resolver.registry();
+    let key = match protocol::authenticate(&parts.headers, &view) {
+        Ok(key) => key,
+        Err(e) => return fail(e),
+    };
+    let mut options = match Options::from_headers(&parts.headers) {
+        Ok(options) => options,
+        Err(e) => return fail(e),
+    };
+    if let Some(key) = key {
+        protocol::apply_key(key, &parts.headers, &mut options);
+    }
+    let mut request = match protocol::gateway_request(parts.method, &parts.uri, parts.headers, bytes) {
+        Ok(request) => request,
+        Err(e) => return fail(e),
+    };
+    let mut options = match routed(&mut request, options, key, state, &view) {
+        Ok(options) => options,
         Err(e) => return fail(e),
     };
     options.trace_id = Some(trace_id.clone());
     options.via = Some(via);
-    let request = match protocol::gateway_request(parts.method, &parts.uri, parts.headers, bytes) {
-        Ok(request) => request,
-        Err(e) => return fail(e),
-    };
     let response = state.engine.handle(&request, &options).await;
     tracing::debug!(
         trace_id,
@@ -188,6 +200,25 @@ where
         "routed"
     );
     into_hyper(protocol::render(response))
+}
+
+/// The request's options resolved against the registry (`@slug/model` in the body names
+/// the request's provider).
+fn routed(
+    request: &mut gateway_core::GatewayRequest,
+    mut options: Options,
+    key: Option<&gateway_core::registry::GatewayKey>,
+    state: &AppState,
+    view: &protocol::RegistryView,
+) -> Result<gateway_core::RequestOptions, GatewayError> {
+    protocol::address_model(request, &mut options, view)?;
+    let resolved = state.resolver.resolve_in(options, view)?;
+    if let Some(key) = key {
+        // The body is read for the model only when the key restricts models.
+        let model = key.models.as_ref().and_then(|_| request.body.value()?.get("model")?.as_str());
+        protocol::check_scope(key, &resolved.options, resolved.request.config.as_deref(), model, view)?;
+    }
+    Ok(resolved.request)
 }
 
 /// A rendered reply as a hyper response; a stream is pulled by hyper as it writes.
