@@ -207,3 +207,39 @@ fn a_server_refusing_a_bad_config_does_not_print_its_secrets() {
     assert_eq!(code, 1);
     assert!(!err.contains("never-printed"), "{err}");
 }
+
+#[test]
+fn keys_new_prints_a_key_and_its_registry_hash_and_validate_checks_registries() {
+    let (code, out, _) = gatewise(&["keys", "new", "--name", "team-a"]);
+    assert_eq!(code, 0);
+    let key = out.lines().find_map(|l| l.strip_prefix("key (shown once): ")).unwrap().to_owned();
+    assert!(key.starts_with("gw-") && key.len() == 67, "{key}");
+    let entry: Value =
+        serde_json::from_str(out.lines().find_map(|l| l.strip_prefix("registry \"keys\" entry: ")).unwrap()).unwrap();
+    assert_eq!(entry["team-a"]["hash"], gateway_core::registry::key_hash(&key));
+    let (_, again, _) = gatewise(&["keys", "new", "--name", "team-a"]);
+    assert_ne!(out, again, "every key is fresh");
+
+    let dir = tempfile::tempdir().unwrap();
+    let registry = json!({"providers": {"p": {"provider": "openai", "api_key": "k"}},
+                          "keys": {"team-a": entry["team-a"].clone()}});
+    assert_eq!(gatewise(&["validate", &write(&dir, "ok.json", &registry)]).0, 0);
+    let bad = json!({"providers": {"p": {"provider": "nope"}}, "keys": {"k": {"hash": "x"}}});
+    let (code, _, err) = gatewise(&["validate", &write(&dir, "bad.json", &bad)]);
+    assert_eq!(code, 1);
+    assert!(err.contains("providers.p.provider") && err.contains("keys.k.hash"), "{err}");
+}
+
+#[test]
+fn a_public_bind_with_credentials_and_no_gateway_keys_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = write(&dir, "registry.json", &json!({"providers": {"p": {"provider": "openai", "api_key": "k"}}}));
+    // 10.9.9.9 is not an address of this machine: past the check, binding it fails.
+    let (code, _, err) = gatewise(&["serve", "--host", "10.9.9.9", "--port", "1", "--registry", &registry]);
+    assert_ne!(code, 0);
+    assert!(err.contains("refusing to serve") && err.contains("--allow-unauthenticated"), "{err}");
+    let (code, _, err) =
+        gatewise(&["serve", "--host", "10.9.9.9", "--port", "1", "--registry", &registry, "--allow-unauthenticated"]);
+    assert_ne!(code, 0);
+    assert!(!err.contains("refusing to serve"), "allowed past the check, then the bind fails: {err}");
+}
