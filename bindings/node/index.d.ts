@@ -383,9 +383,15 @@ export interface RouteOptions {
 export type GatewayFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>
 
 /** An in-process gateway client, shaped like the OpenAI and Portkey SDK clients. */
+/** A client's options, and what only a client is made with. */
+export interface GatewayClientOptions extends GatewayOptions {
+  /** The registry: a file path (JSON or YAML, re-read when it changes) or the registry itself. */
+  registry?: string | Record<string, unknown>
+}
+
 export declare class Gateway {
-  /** @throws {ConfigError} `invalid_config` (with `param`) for an invalid config. */
-  constructor(options?: GatewayOptions)
+  /** @throws {ConfigError} `invalid_config` (with `param`) for an invalid config or registry. */
+  constructor(options?: GatewayClientOptions)
 
   readonly chat: {
     readonly completions: {

@@ -164,8 +164,7 @@ impl NativeGateway {
     /// `optionsJson`: the client options as a JSON object (snake_case or camelCase keys).
     #[napi(constructor)]
     pub fn new(options_json: String) -> napi::Result<Self> {
-        let options = parse_options(&options_json)?;
-        let inner = Gateway::new(engine()?, options).map_err(plain_err)?;
+        let inner = Gateway::from_json(engine()?, parse_json(&options_json, "options")?).map_err(plain_err)?;
         Ok(Self { inner: Arc::new(inner) })
     }
 

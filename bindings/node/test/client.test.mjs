@@ -223,3 +223,25 @@ test('route() for another endpoint sees its url.pathname', () => {
   assert.equal(plan.targets[0].option_index, 'config.targets[1]')
   assert.equal(plan.targets[0].url, `${other.v1}/embeddings`)
 })
+
+test('a registry names providers by @slug, virtual key, model and config id', async () => {
+  const m = await startMock(openaiHandler({ tag: 'registry' }))
+  const registry = {
+    providers: { 'openai-prod': { provider: 'openai', api_key: 'sk-prod', custom_host: m.v1 } },
+    configs: { 'pc-support': { virtual_key: 'openai-prod' } },
+  }
+  for (const gw of [
+    new Gateway({ registry, provider: '@openai-prod' }),
+    new Gateway({ registry, virtualKey: 'openai-prod' }),
+    new Gateway({ registry, config: 'pc-support' }),
+  ]) {
+    const r = await gw.chat.completions.create(hello())
+    assert.equal(r.choices[0].message.content, 'registry:hello')
+  }
+  const r = await new Gateway({ registry }).chat.completions.create(hello({ model: '@openai-prod/gpt-4o' }))
+  assert.equal(r.route.provider, 'openai')
+  assert.ok(m.requests.every((q) => q.headers.authorization === 'Bearer sk-prod'))
+  assert.equal(m.requests.at(-1).body.model, 'gpt-4o')
+  m.close()
+  assert.throws(() => new Gateway({ registry, virtualKey: 'nope' }), (e) => e.code === 'unknown_virtual_key')
+})

@@ -138,7 +138,9 @@ impl NativeGateway {
     /// `options_json`: the client options as a JSON object.
     #[new]
     fn new(options_json: &str) -> PyResult<Self> {
-        Gateway::new(engine()?, options(options_json)?).map(|inner| Self { inner }).map_err(plain_err)
+        Gateway::from_json(engine()?, parse_json(options_json, "options")?)
+            .map(|inner| Self { inner })
+            .map_err(plain_err)
     }
 
     /// A client with these options laid over ours.

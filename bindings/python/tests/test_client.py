@@ -275,3 +275,33 @@ def test_parameters_a_provider_lacks_are_reported_in_dropped_params(mock):
     assert r.route.dropped_params == ["seed", "n"]
     sent = json.loads(m.received[0]["body"])
     assert "seed" not in sent and "n" not in sent
+
+
+def test_a_registry_names_providers_and_configs(mock, tmp_path):
+    m = mock(*[{"body": chat_answer("registry")} for _ in range(4)])
+    registry = {
+        "providers": {"openai-prod": {"provider": "openai", "api_key": "sk-prod", "custom_host": m.v1}},
+        "configs": {"pc-support": {"virtual_key": "openai-prod"}},
+    }
+    path = tmp_path / "registry.yaml"
+    path.write_text(
+        "providers:\n  openai-prod:\n    provider: openai\n    api_key: sk-prod\n"
+        f"    custom_host: {m.v1}\nconfigs:\n  pc-support:\n    virtual_key: openai-prod\n"
+    )
+    for gw in (
+        gatewise.Gateway(registry=registry, provider="@openai-prod"),
+        gatewise.Gateway(registry=registry, virtual_key="openai-prod"),
+        gatewise.Gateway("pc-support", registry=path),
+    ):
+        assert gw.chat.completions.create(**HELLO).choices[0].message.content == "registry"
+    gw = gatewise.Gateway(registry=registry)
+    r = gw.chat.completions.create(model="@openai-prod/gpt-4o", messages=HELLO["messages"])
+    assert r.route.provider == "openai"
+    assert all(r["headers"]["authorization"] == "Bearer sk-prod" for r in m.received)
+
+    with pytest.raises(gatewise.ConfigError) as info:
+        gatewise.Gateway(registry=registry, virtual_key="nope")
+    assert info.value.code == "unknown_virtual_key"
+    with pytest.raises(gatewise.ConfigError) as info:
+        gatewise.Gateway(registry={"providers": {"p": {"provider": "nope"}}})
+    assert info.value.param == "registry.providers.p.provider"

@@ -108,3 +108,14 @@ def test_portkey_headers_through_the_transport_override_every_client_option(mock
     assert r.choices[0].message.content == "pro again"
     assert pro.received[-1]["headers"]["authorization"] == "Bearer sk-header"
     assert client_side.received == [], "the client's own target was never called"
+
+
+def test_the_openai_sdk_names_a_registry_entry_by_model(mock):
+    m = mock({"body": chat_answer("via the registry")})
+    registry = {"providers": {"openai-prod": {"provider": "openai", "api_key": "sk-prod", "custom_host": m.v1}}}
+    gw = gatewise.Gateway(registry=registry)
+    client = openai.OpenAI(base_url=BASE, api_key="unused", http_client=httpx.Client(transport=gw.httpx_transport()))
+    r = client.chat.completions.create(model="@openai-prod/gpt-4o", messages=HELLO["messages"])
+    assert r.choices[0].message.content == "via the registry"
+    assert m.received[0]["headers"]["authorization"] == "Bearer sk-prod"
+    assert json.loads(m.received[0]["body"])["model"] == "gpt-4o"

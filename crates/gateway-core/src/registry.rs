@@ -49,6 +49,11 @@ impl Providers {
         self.0.get(slug)
     }
 
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Every slug, sorted (for error messages).
     pub fn slugs(&self) -> Vec<&str> {
         let mut slugs: Vec<&str> = self.0.keys().map(String::as_str).collect();

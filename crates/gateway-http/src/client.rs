@@ -18,6 +18,7 @@ use crate::protocol::{
     self, BodyKind, ConfigNames, ConfigStore, FilePart, HttpReply, Metadata, OptionValue, Options, Resolved, Resolver,
     Resource,
 };
+use crate::registry::RegistrySource;
 
 /// An in-process gateway client.
 #[derive(Debug, Clone)]
@@ -133,11 +134,31 @@ impl From<GatewayError> for CallError {
 
 impl Gateway {
     /// A client over `engine`. An invalid config is an `invalid_config` error naming the
-    /// JSON path; a config given by name is a JSON file's path.
+    /// JSON path; a config given by name is a registry config id or a JSON file's path.
     pub fn new(engine: Engine, options: Options) -> Result<Self, GatewayError> {
-        let resolver = Resolver::client(ConfigStore::new(None, ConfigNames::Files));
+        Self::with_registry(engine, options, RegistrySource::none())
+    }
+
+    /// A client whose configs and providers may name `registry`'s entries.
+    pub fn with_registry(engine: Engine, options: Options, registry: RegistrySource) -> Result<Self, GatewayError> {
+        let resolver = Resolver::client(ConfigStore::with_registry(None, ConfigNames::Files, Arc::new(registry)));
         let resolved = resolver.resolve(options)?;
         Ok(Self { engine, resolver: Arc::new(resolver), resolved })
+    }
+
+    /// A client from a binding's constructor arguments: the options, and `registry` (a
+    /// path to a registry file, re-read when it changes, or the registry itself).
+    pub fn from_json(engine: Engine, mut arguments: Value) -> Result<Self, GatewayError> {
+        let registry = match arguments.as_object_mut().and_then(|a| a.remove("registry")) {
+            None | Some(Value::Null) => RegistrySource::none(),
+            Some(Value::String(path)) => RegistrySource::open(std::path::Path::new(&path))
+                .map_err(|e| GatewayError::from(e).with_param("registry"))?,
+            Some(value @ Value::Object(_)) => RegistrySource::fixed(
+                crate::registry::load(value).map_err(|e| prefix_param(GatewayError::from(e), "registry"))?,
+            ),
+            Some(_) => return Err(GatewayError::config("registry", "registry must be a file path or an object")),
+        };
+        Self::with_registry(engine, Options::from_json(arguments)?, registry)
     }
 
     /// A client with `overrides` laid over this one's options (as the OpenAI SDKs'
@@ -156,8 +177,8 @@ impl Gateway {
     /// Call a resource. Per-call options win over the client's, and `x-portkey-*` headers
     /// among the call's headers win over both.
     pub async fn create(&self, resource: &Resource, args: CallArgs, call: CallOptions) -> Result<Created, CallError> {
-        let options = self.for_call(&call.options, &call.headers)?;
         let mut request = build_request(resource, args)?;
+        let options = self.for_request(&mut request, &call.options, &call.headers)?;
         request.headers = call.headers;
         let response = self.engine.handle(&request, &options).await;
         let route = response.route;
@@ -207,8 +228,9 @@ impl Gateway {
                 .map_err(|_| GatewayError::request("method", format!("invalid method {method}")))?;
             let uri: http::Uri =
                 url.parse().map_err(|e| GatewayError::request("url", format!("invalid URL {url}: {e}")))?;
-            let options = self.for_call(&Options::default(), &headers)?;
-            let request = protocol::gateway_request(method, &uri, headers, body)?;
+            let headers_for_options = headers.clone();
+            let mut request = protocol::gateway_request(method, &uri, headers, body)?;
+            let options = self.for_request(&mut request, &Options::default(), &headers_for_options)?;
             Ok::<_, GatewayError>((request, options))
         }
         .await;
@@ -219,15 +241,33 @@ impl Gateway {
     }
 
     /// The client's options with a call's options and then its `x-portkey-*` headers on
-    /// top; the client's own, borrowed, when the call adds none (the common case).
-    fn for_call(&self, options: &Options, headers: &HeaderMap) -> Result<Cow<'_, RequestOptions>, GatewayError> {
+    /// top, and `model: "@slug/name"` in the body naming the provider; the client's own,
+    /// borrowed, when the call adds none (the common case).
+    fn for_request(
+        &self,
+        request: &mut GatewayRequest,
+        options: &Options,
+        headers: &HeaderMap,
+    ) -> Result<Cow<'_, RequestOptions>, GatewayError> {
         let has_portkey_header = headers.keys().any(|k| k.as_str().starts_with("x-portkey-"));
-        if options.is_empty() && !has_portkey_header {
+        let names_entry = request.body.shape().is_some_and(|shape| shape.model_names_entry);
+        if options.is_empty() && !has_portkey_header && !names_entry {
             return Ok(Cow::Borrowed(&self.resolved.request));
         }
-        let top = if has_portkey_header { options.overlay(&Options::from_headers(headers)?) } else { options.clone() };
+        let mut top =
+            if has_portkey_header { options.overlay(&Options::from_headers(headers)?) } else { options.clone() };
+        let view = self.resolver.registry();
+        protocol::address_model(request, &mut top, &view)?;
         Ok(Cow::Owned(self.resolver.overlay(&self.resolved, &top)?.request))
     }
+}
+
+fn prefix_param(mut e: GatewayError, prefix: &str) -> GatewayError {
+    e.param = Some(match e.param.as_deref() {
+        None | Some("") => prefix.to_owned(),
+        Some(p) => format!("{prefix}.{p}"),
+    });
+    e
 }
 
 /// A pull-based stream of byte items (chunk JSON, or SSE frames) that a binding hands to
@@ -368,11 +408,15 @@ mod tests {
             "headers": {"x-portkey-trace-id": "header", "x-custom": "1"}
         }))
         .unwrap();
-        let resolved = client.for_call(&call.options, &call.headers).unwrap();
+        let hello = || {
+            let body = RequestBody::json(Bytes::from_static(br#"{"model":"m","messages":[]}"#)).unwrap();
+            GatewayRequest::json(gateway_core::Endpoint::ChatCompletions, body)
+        };
+        let resolved = client.for_request(&mut hello(), &call.options, &call.headers).unwrap();
         assert_eq!(resolved.trace_id.as_deref(), Some("header"));
         assert_eq!(resolved.cache_namespace.as_deref(), Some("call-ns"));
         assert!(Arc::ptr_eq(client.resolved.request.provider.as_ref().unwrap(), resolved.provider.as_ref().unwrap()));
-        let plain = client.for_call(&Options::default(), &HeaderMap::new()).unwrap();
+        let plain = client.for_request(&mut hello(), &Options::default(), &HeaderMap::new()).unwrap();
         assert!(matches!(plain, Cow::Borrowed(_)), "a call that adds nothing copies nothing");
         assert!(CallOptions::from_json(serde_json::json!({"signal": 1})).is_err(), "unknown call options are errors");
     }

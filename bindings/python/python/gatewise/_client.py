@@ -25,7 +25,7 @@ def _options_json(options: Dict[str, Any]) -> str:
     for name, value in options.items():
         if value is None:
             continue
-        if name == "config" and isinstance(value, os.PathLike):
+        if name in ("config", "registry") and isinstance(value, os.PathLike):
             value = os.fspath(value)
         out[name] = value
     return json.dumps(out)
@@ -128,11 +128,15 @@ class _Base:
     _native: Any
     _method_cls: type = _SyncMethod
 
-    def __init__(self, config: Any = None, **options: Any) -> None:
+    def __init__(self, config: Any = None, *, registry: Any = None, **options: Any) -> None:
         """Create a client.
 
         Args:
-            config: a gateway config as a dict, a JSON string, or a path to a JSON file.
+            config: a gateway config as a dict, a JSON string, a registry config id, or a
+                path to a JSON file.
+            registry: the registry: a path to its file (JSON or YAML, re-read when it
+                changes) or the registry as a dict; configs and options may then name its
+                providers (``"@slug"``, ``virtual_key``, ``model="@slug/name"``) and configs.
             **options: ``provider``, ``virtual_key``, ``api_key``, ``provider_options``, ``custom_host``,
                 ``metadata``, ``trace_id``, ``request_timeout`` (ms), ``forward_headers``,
                 ``cache_force_refresh``, ``cache_namespace`` — see ``gatewise._native.OPTIONS``.
@@ -142,7 +146,7 @@ class _Base:
             TypeError: an unknown option.
         """
         self._check(options)
-        self._native = _native.NativeGateway(_options_json({"config": config, **options}))
+        self._native = _native.NativeGateway(_options_json({"config": config, "registry": registry, **options}))
         self._init_resources()
 
     @staticmethod

@@ -132,6 +132,7 @@ class _Base:
         self,
         config: Optional[Union[Dict[str, Any], str, os.PathLike[str]]] = None,
         *,
+        registry: Optional[Union[Dict[str, Any], str, os.PathLike[str]]] = None,
         provider: Optional[str] = None,
         virtual_key: Optional[str] = None,
         api_key: Optional[str] = None,

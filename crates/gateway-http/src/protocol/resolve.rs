@@ -101,7 +101,8 @@ impl Resolver {
             (None, Some(entry)) => Some(Arc::new(gateway_core::Config::single_entry(entry))),
             (config, _) => config,
         };
-        if config.is_none() && provider.is_none() {
+        // With registry entries, each call may still name one (`model: "@slug/name"`).
+        if config.is_none() && provider.is_none() && view.registry.providers().is_empty() {
             return Err(GatewayError::config(
                 "",
                 "no config and no provider: send a config (x-portkey-config, config=...) \
