@@ -23,6 +23,10 @@ use crate::error::{ConfigErrors, ErrorCode, GatewayError};
 use crate::json_path::JsonPath;
 use crate::providers::{Held, ProviderTarget};
 
+/// The registry JSON Schema, as published (`gatewise schema --registry`). The checks in
+/// [`Registry::load`] are what decide; a test keeps the two in agreement on the examples.
+pub const REGISTRY_SCHEMA: &str = include_str!("registry.schema.json");
+
 /// A registry provider entry, compiled.
 #[derive(Debug, Clone)]
 pub struct ProviderEntry {
@@ -431,6 +435,23 @@ mod tests {
         let e = Config::load_with(&json!({"virtual_key": "nope"}), r.providers()).unwrap_err().reported(false);
         assert_eq!((e.0[0].code, e.0[0].param.as_deref()), (ErrorCode::UnknownVirtualKey, Some("virtual_key")));
         assert!(e.0[0].message.contains("claude, openai-prod"), "{}", e.0[0].message);
+    }
+
+    #[test]
+    fn the_published_schema_agrees_with_the_loader_on_the_examples() {
+        let schema: Value = serde_json::from_str(REGISTRY_SCHEMA).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        assert!(validator.is_valid(&registry()));
+        assert!(Registry::load(&registry()).is_ok());
+        for bad in [
+            json!({"providers": {"a": {"provider": "openai", "retry": {"attempts": 1}}}}),
+            json!({"keys": {"k": {"hash": "md5:00"}}}),
+            json!({"other": {}}),
+            json!({"providers": {"a": {"provider": "@b"}}}),
+        ] {
+            assert!(!validator.is_valid(&bad), "schema: {bad}");
+            assert!(Registry::load(&bad).is_err(), "loader: {bad}");
+        }
     }
 
     #[test]

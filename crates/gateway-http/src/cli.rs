@@ -41,8 +41,12 @@ pub enum Command {
         /// The config file, or a registry (an object with `providers`, `configs` or `keys`).
         file: PathBuf,
     },
-    /// Print the config JSON Schema.
-    Schema,
+    /// Print the config JSON Schema (or, with --registry, the registry's).
+    Schema {
+        /// Print the registry's schema.
+        #[arg(long)]
+        registry: bool,
+    },
     /// Gateway keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -145,6 +149,9 @@ pub struct RouteArgs {
     /// The gateway path the request is for.
     #[arg(long, default_value = "/v1/chat/completions")]
     pub path: String,
+    /// A registry whose entries the config may name (`virtual_key`, `@slug`).
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
 }
 
 /// Run the CLI; returns the process exit code.
@@ -153,8 +160,8 @@ pub fn run(cli: Cli) -> Result<i32, HttpError> {
         Command::Serve(args) => serve(args).map(|()| 0),
         Command::Route(args) => route(&args),
         Command::Validate { file } => Ok(validate(&file)),
-        Command::Schema => {
-            println!("{CONFIG_SCHEMA}");
+        Command::Schema { registry } => {
+            println!("{}", if registry { gateway_core::registry::REGISTRY_SCHEMA } else { CONFIG_SCHEMA });
             Ok(0)
         }
         Command::Keys(KeysCommand::New { name }) => {
@@ -268,7 +275,20 @@ fn new_key() -> Result<String, HttpError> {
 }
 
 fn route(args: &RouteArgs) -> Result<i32, HttpError> {
-    let config = match Config::from_json(&read_json(&args.config)?) {
+    let registry = match &args.registry {
+        Some(path) => match crate::registry::read(path) {
+            Ok((registry, _)) => registry,
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                return Ok(1);
+            }
+        },
+        None => gateway_core::registry::Registry::default(),
+    };
+    let loaded = Config::load_with(&read_operator_file(&args.config)?, registry.providers())
+        .map_err(|invalid| invalid.reported(false))
+        .and_then(|c| c.require_providers().map(|()| c).map_err(|e| gateway_core::error::ConfigErrors(vec![e])));
+    let config = match loaded {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{}: {e}", args.config.display());

@@ -243,3 +243,25 @@ fn a_public_bind_with_credentials_and_no_gateway_keys_refuses_to_start() {
     assert_ne!(code, 0);
     assert!(!err.contains("refusing to serve"), "allowed past the check, then the bind fails: {err}");
 }
+
+#[test]
+fn route_resolves_registry_entries_and_redacts_their_keys_and_schema_prints_the_registrys() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = write(
+        &dir,
+        "registry.json",
+        &json!({"providers": {"openai-prod": {"provider": "openai", "api_key": "sk-registry-secret",
+                                              "custom_host": "http://127.0.0.1:9/v1"}}}),
+    );
+    let config = write(&dir, "config.json", &json!({"virtual_key": "openai-prod"}));
+    let request =
+        write(&dir, "request.json", &json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}));
+    let (code, out, err) = gatewise(&["route", "--config", &config, "--request", &request, "--registry", &registry]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("http://127.0.0.1:9/v1/chat/completions"), "{out}");
+    assert!(!out.contains("sk-registry-secret"), "{out}");
+    let (code, out, _) = gatewise(&["schema", "--registry"]);
+    assert_eq!(code, 0);
+    let schema: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(schema["title"], "Gatewise registry");
+}
