@@ -38,9 +38,9 @@ pub enum Kind {
 pub struct BodyShape {
     /// `model`
     pub model: Option<Kind>,
-    /// `model` is a string naming a registry entry (`@slug/model`), so the body must be
-    /// read to route it (the only case where a pass-through request parses its body).
-    pub model_names_entry: bool,
+    /// `model`, when it is a string naming a registry entry (`@slug/model`): the only
+    /// model value kept, since routing needs it.
+    pub model_entry: Option<String>,
     /// `stream`
     pub stream: Option<Kind>,
     /// `prompt`
@@ -153,8 +153,8 @@ macro_rules! scalar_visits {
     };
 }
 
-/// `model`'s kind, and whether it is `@...`.
-struct ModelField(Kind, bool);
+/// `model`'s kind, and the value itself when it is `@...`.
+struct ModelField(Kind, Option<String>);
 
 impl<'de> Deserialize<'de> for ModelField {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -165,31 +165,31 @@ impl<'de> Deserialize<'de> for ModelField {
                 f.write_str("any JSON value")
             }
             fn visit_bool<E: de::Error>(self, b: bool) -> Result<ModelField, E> {
-                Ok(ModelField(Kind::Bool(b), false))
+                Ok(ModelField(Kind::Bool(b), None))
             }
             fn visit_i64<E: de::Error>(self, _: i64) -> Result<ModelField, E> {
-                Ok(ModelField(Kind::Number, false))
+                Ok(ModelField(Kind::Number, None))
             }
             fn visit_u64<E: de::Error>(self, _: u64) -> Result<ModelField, E> {
-                Ok(ModelField(Kind::Number, false))
+                Ok(ModelField(Kind::Number, None))
             }
             fn visit_f64<E: de::Error>(self, _: f64) -> Result<ModelField, E> {
-                Ok(ModelField(Kind::Number, false))
+                Ok(ModelField(Kind::Number, None))
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<ModelField, E> {
-                Ok(ModelField(Kind::String, s.starts_with('@')))
+                Ok(ModelField(Kind::String, s.starts_with('@').then(|| s.to_owned())))
             }
             fn visit_unit<E: de::Error>(self) -> Result<ModelField, E> {
-                Ok(ModelField(Kind::Null, false))
+                Ok(ModelField(Kind::Null, None))
             }
             fn visit_none<E: de::Error>(self) -> Result<ModelField, E> {
-                Ok(ModelField(Kind::Null, false))
+                Ok(ModelField(Kind::Null, None))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ModelField, A::Error> {
-                skip_seq(seq).map(|()| ModelField(Kind::Array, false))
+                skip_seq(seq).map(|()| ModelField(Kind::Array, None))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ModelField, A::Error> {
-                skip_map(map).map(|()| ModelField(Kind::Object, false))
+                skip_map(map).map(|()| ModelField(Kind::Object, None))
             }
         }
         deserializer.deserialize_any(ModelVisitor)
@@ -243,9 +243,9 @@ impl<'de> Deserialize<'de> for TopLevel {
                 while let Some(field) = map.next_key::<Field>()? {
                     match field {
                         Field::Model => {
-                            let ModelField(kind, names_entry) = map.next_value()?;
+                            let ModelField(kind, entry) = map.next_value()?;
                             shape.model = Some(kind);
-                            shape.model_names_entry = names_entry;
+                            shape.model_entry = entry;
                         }
                         Field::Stream => shape.stream = Some(map.next_value()?),
                         Field::Prompt => shape.prompt = Some(map.next_value()?),

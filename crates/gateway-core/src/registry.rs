@@ -34,6 +34,8 @@ pub struct ProviderEntry {
     pub target: Arc<ProviderTarget>,
     /// `override_params` the entry applies under a config's own.
     pub override_params: Map<String, Value>,
+    /// The config of a request that names the entry and brings none, made once.
+    pub single: Arc<Config>,
 }
 
 impl ProviderEntry {
@@ -269,8 +271,10 @@ fn provider_entry(slug: &str, entry: &Value, at: &JsonPath) -> Result<ProviderEn
         return Err(vec![GatewayError::config(at.key("provider").as_str(), "a provider entry needs `provider`")]);
     };
     let held = Held { home: leaf.settings.custom_host.clone(), entry: Some(slug.into()), models };
-    let target = ProviderTarget { held: Some(Arc::new(held)), ..(**target).clone() };
-    Ok(ProviderEntry { target: Arc::new(target), override_params: leaf.settings.override_params.clone() })
+    let target = Arc::new(ProviderTarget { held: Some(Arc::new(held)), ..(**target).clone() });
+    let override_params = leaf.settings.override_params.clone();
+    let single = Arc::new(Config::single_entry(target.clone(), override_params.clone()));
+    Ok(ProviderEntry { target, override_params, single })
 }
 
 fn gateway_key(

@@ -180,10 +180,55 @@ impl RequestBody {
         }
     }
 
+    /// Replace a JSON body's top-level `model` string (`@slug/name` → `name`). When the
+    /// old value's JSON text occurs once in the body, and as a value, the bytes are
+    /// spliced; otherwise the body is parsed and written again.
+    pub fn set_model(&mut self, from: &str, to: &str) -> Result<(), GatewayError> {
+        let Self::Json { raw, shape, .. } = self else {
+            return Err(GatewayError::request("model", "only a JSON body has a model"));
+        };
+        let shape = BodyShape { model_entry: None, ..(**shape).clone() };
+        let (old, new) = (json_text(from)?, json_text(to)?);
+        let finder = memchr::memmem::Finder::new(old.as_bytes());
+        let spliced = match finder.find(raw) {
+            Some(at) if finder.find(&raw[at + old.len()..]).is_none() && follows_a_colon(&raw[..at]) => {
+                let mut out = Vec::with_capacity(raw.len() - old.len() + new.len());
+                out.extend_from_slice(&raw[..at]);
+                out.extend_from_slice(new.as_bytes());
+                out.extend_from_slice(&raw[at + old.len()..]);
+                Some(Bytes::from(out))
+            }
+            _ => None,
+        };
+        let raw = match spliced {
+            Some(raw) => raw,
+            None => {
+                let mut value: Value =
+                    serde_json::from_slice(raw).map_err(|e| GatewayError::request("", e.to_string()))?;
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("model".to_owned(), Value::String(to.to_owned()));
+                }
+                serde_json::to_vec(&value).map(Bytes::from).map_err(|e| GatewayError::request("", e.to_string()))?
+            }
+        };
+        *self = Self::Json { raw, shape: Arc::new(shape), value: Arc::default() };
+        Ok(())
+    }
+
     /// Whether the caller asked for a streamed answer (`"stream": true`).
     pub fn wants_stream(&self) -> bool {
         self.shape().is_some_and(|s| s.stream == Some(Kind::Bool(true)))
     }
+}
+
+/// A string as JSON text (quoted, escaped).
+fn json_text(s: &str) -> Result<String, GatewayError> {
+    serde_json::to_string(s).map_err(|e| GatewayError::request("model", e.to_string()))
+}
+
+/// Whether the bytes before a string end in `:` (whitespace aside): the string is a value.
+fn follows_a_colon(before: &[u8]) -> bool {
+    before.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b':')
 }
 
 /// One request to route.
@@ -284,4 +329,33 @@ fn validate_messages(messages: Option<&Messages>) -> Result<(), GatewayError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn renamed(body: &str) -> (String, Value) {
+        let mut b = RequestBody::json(Bytes::from(body.to_owned())).unwrap();
+        let from = b.shape().unwrap().model_entry.clone().unwrap();
+        b.set_model(&from, "gpt-4o").unwrap();
+        assert!(b.shape().unwrap().model_entry.is_none());
+        let RequestBody::Json { raw, .. } = &b else { panic!() };
+        (String::from_utf8(raw.to_vec()).unwrap(), b.value().unwrap().clone())
+    }
+
+    #[test]
+    fn set_model_splices_the_one_occurrence_and_rewrites_otherwise() {
+        let (raw, _) = renamed(r#"{"model" : "@p/gpt-4o-mini", "messages": [], "x": 1}"#);
+        assert_eq!(raw, r#"{"model" : "gpt-4o", "messages": [], "x": 1}"#, "the caller's bytes, but the model");
+        // The same text elsewhere (a message quoting it, a nested key): written again.
+        let (_, value) = renamed(r#"{"metadata": {"m": "@p/gpt-4o-mini"}, "model": "@p/gpt-4o-mini"}"#);
+        assert_eq!(
+            (value["model"].as_str(), value["metadata"]["m"].as_str()),
+            (Some("gpt-4o"), Some("@p/gpt-4o-mini"))
+        );
+        let (_, value) = renamed(r#"{"model": "@p/a\"b", "messages": []}"#);
+        assert_eq!(value["model"], "gpt-4o");
+    }
 }

@@ -195,20 +195,20 @@ impl Config {
         }
     }
 
-    /// A config with a single leaf for a registry entry, its `override_params` applied (a
-    /// request that names an entry, `@slug` or a virtual key, with no config).
-    pub fn single_entry(entry: &crate::registry::ProviderEntry) -> Self {
+    /// A config with a single leaf for a registry entry's target, its `override_params`
+    /// applied (a request that names an entry, `@slug` or a virtual key, with no config).
+    pub fn single_entry(target: Arc<ProviderTarget>, override_params: serde_json::Map<String, Value>) -> Self {
         let settings = TargetSettings {
             strict_open_ai_compliance: true,
-            override_params: entry.override_params.clone(),
-            custom_host: entry.custom_host().map(str::to_owned),
+            override_params,
+            custom_host: target.held.as_ref().and_then(|h| h.home.clone()),
             ..TargetSettings::default()
         };
         Self {
             root: Node::Leaf(Leaf {
                 option_index: "config".to_owned(),
                 config_path: String::new(),
-                provider: Some(entry.target.clone()),
+                provider: Some(target),
                 settings: Arc::new(settings),
             }),
             missing_providers: Vec::new(),

@@ -97,8 +97,8 @@ impl Resolver {
             config.require_providers()?;
         }
         // A request naming an entry and no config gets the entry's own defaults.
-        let config = match (config, &entry) {
-            (None, Some(entry)) => Some(Arc::new(gateway_core::Config::single_entry(entry))),
+        let config = match (config, entry) {
+            (None, Some(entry)) => Some(entry.single.clone()),
             (config, _) => config,
         };
         // With registry entries, each call may still name one (`model: "@slug/name"`).
@@ -162,7 +162,7 @@ impl Resolver {
 
 /// The registry entry the options name: `virtual_key`, or `provider: "@slug"`. An entry
 /// brings its credentials and fields, so the options may not add any.
-fn named_entry(options: &Options, view: &RegistryView) -> Result<Option<ProviderEntry>, GatewayError> {
+fn named_entry<'v>(options: &Options, view: &'v RegistryView) -> Result<Option<&'v ProviderEntry>, GatewayError> {
     let by_provider = options.provider.as_ref().map(|p| p.0.as_str()).filter(|p| p.starts_with('@'));
     let by_key = options.virtual_key.as_ref().map(|k| k.0.as_str()).filter(|k| !k.is_empty());
     let (slug, param) = match (by_key, by_provider, options.provider.as_ref().filter(|p| !p.0.is_empty())) {
@@ -185,7 +185,7 @@ fn named_entry(options: &Options, view: &RegistryView) -> Result<Option<Provider
             format!("`{slug}` is a registry entry: its credentials and fields are set in the registry"),
         ));
     }
-    Ok(Some(entry.clone()))
+    Ok(Some(entry))
 }
 
 /// The environment variables a provider's official SDK reads its key from, in order:
@@ -231,11 +231,9 @@ pub fn address_model(
     options: &mut Options,
     view: &RegistryView,
 ) -> Result<(), GatewayError> {
-    if !request.body.shape().is_some_and(|shape| shape.model_names_entry) {
+    let Some(model) = request.body.shape().and_then(|shape| shape.model_entry.clone()) else {
         return Ok(());
-    }
-    let Some(Value::Object(mut body)) = request.body.value().cloned() else { return Ok(()) };
-    let model = body.get("model").and_then(Value::as_str).unwrap_or_default();
+    };
     let Some((slug, name)) = model[1..].split_once('/').filter(|(s, n)| !s.is_empty() && !n.is_empty()) else {
         return Err(GatewayError::request("model", format!("`{model}` is not `@slug/model`")));
     };
@@ -246,12 +244,7 @@ pub fn address_model(
     if named.is_some_and(|n| !n.is_empty() && n.trim_start_matches('@') != slug) {
         return Err(GatewayError::request("model", format!("`{model}` names another provider than the request's")));
     }
-    let entry = format!("@{slug}");
-    let name = Value::String(name.to_owned());
-    body.insert("model".to_owned(), name);
-    options.provider = Some(super::options::Text(entry));
+    options.provider = Some(super::options::Text(format!("@{slug}")));
     options.virtual_key = None;
-    let bytes = serde_json::to_vec(&body).map_err(|e| GatewayError::request("", e.to_string()))?;
-    request.body = gateway_core::RequestBody::json(bytes.into())?;
-    Ok(())
+    request.body.set_model(&model, name)
 }
