@@ -14,6 +14,9 @@ cargo test --workspace --all-targets
 echo "== Bedrock SigV4: the fixtures' signatures recomputed by an independent Python signer"
 python3 "$root/tests/fixtures/transforms/bedrock/sign_check.py"
 
+# The binding suites also drive the real server, built by `cargo test` above.
+export GATEWISE_BIN="$root/target/debug/gatewise"
+
 echo "== Python binding: pip install ./bindings/python, then pytest"
 venv="$root/target/py-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
