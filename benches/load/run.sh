@@ -7,8 +7,10 @@
 # each process spends per request (from /proc), which drifts far less than throughput,
 # and the latency a single connection sees when nothing queues. Two gateway paths: an
 # OpenAI pass-through (the caller's bytes forwarded) and a translating config (Anthropic:
-# the request rebuilt, the answer translated back). An answer that is not 2xx is counted
-# as a failure, not as throughput, and fails the run.
+# the request rebuilt, the answer translated back). A second gateway serves the same
+# upstream through a registry with gateway keys (`model: "@bench/..."` and a key on every
+# request), so the registry's cost shows beside the pass-through's. An answer that is
+# not 2xx is counted as a failure, not as throughput, and fails the run.
 #
 #   bash benches/load/run.sh                      # 3 rounds of 5 s phases
 #   ROUNDS=5 DURATION=10s bash benches/load/run.sh
@@ -21,12 +23,13 @@ DURATION=${DURATION:-5s}
 CONNECTIONS=${CONNECTIONS:-8}
 UP_PORT=${UP_PORT:-9100}
 GW_PORT=${GW_PORT:-9101}
+REG_PORT=${REG_PORT:-9102}
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 cargo build --release -q -p gateway-http --bin gatewise -p gateway-benches --bin fixed_upstream
 
 tmp=$(mktemp -d)
-cleanup() { kill "${up_pid:-}" "${gw_pid:-}" 2>/dev/null || true; rm -rf "$tmp"; }
+cleanup() { kill "${up_pid:-}" "${gw_pid:-}" "${reg_pid:-}" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 ./target/release/fixed_upstream "$UP_PORT" 1 & up_pid=$!
@@ -39,6 +42,13 @@ cat > "$tmp/configs/anthropic.json" <<JSON
 JSON
 ${GATEWISE:-./target/release/gatewise} serve --port "$GW_PORT" --config "$tmp/config.json" --config-dir "$tmp/configs" \
   --log-level warn ${WORKERS:+--workers "$WORKERS"} & gw_pid=$!
+key_hash=$(printf '%s' gw-bench-key | sha256sum | cut -d' ' -f1)
+cat > "$tmp/registry.json" <<JSON
+{"providers": {"bench": {"provider": "openai", "api_key": "sk-bench", "custom_host": "http://127.0.0.1:$UP_PORT/v1"}},
+ "keys": {"bench": {"hash": "sha256:$key_hash"}}}
+JSON
+${GATEWISE:-./target/release/gatewise} serve --port "$REG_PORT" --registry "$tmp/registry.json" \
+  --log-level warn ${WORKERS:+--workers "$WORKERS"} & reg_pid=$!
 
 # Both must answer a real request (the gateway through each config) before anything is measured.
 ready() { # $1 = port, then extra curl arguments
@@ -54,6 +64,7 @@ ready() { # $1 = port, then extra curl arguments
 ready "$UP_PORT"
 ready "$GW_PORT"
 ready "$GW_PORT" -H 'x-portkey-config: anthropic'
+ready "$REG_PORT" -H 'x-portkey-provider: @bench' -H 'x-portkey-api-key: gw-bench-key'
 
 idle_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$gw_pid/status")
 
@@ -86,12 +97,14 @@ column_median() { awk -v c="$2" '{print $c}' "$1" | median; }
 wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post.lua "http://127.0.0.1:$UP_PORT/v1/chat/completions" >/dev/null
 wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post.lua "http://127.0.0.1:$GW_PORT/v1/chat/completions" >/dev/null
 wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post_anthropic.lua "http://127.0.0.1:$GW_PORT/v1/chat/completions" >/dev/null
+wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post_registry.lua "http://127.0.0.1:$REG_PORT/v1/chat/completions" >/dev/null
 for round in $(seq 1 "$ROUNDS"); do
   phase "$UP_PORT" "$CONNECTIONS" "$up_pid" >> "$tmp/direct"
   phase "$GW_PORT" "$CONNECTIONS" "$gw_pid" >> "$tmp/gatewise"
   phase "$UP_PORT" 1 "$up_pid" >> "$tmp/direct1"
   phase "$GW_PORT" 1 "$gw_pid" >> "$tmp/gatewise1"
   phase "$GW_PORT" "$CONNECTIONS" "$gw_pid" benches/load/post_anthropic.lua >> "$tmp/anthropic"
+  phase "$REG_PORT" "$CONNECTIONS" "$reg_pid" benches/load/post_registry.lua >> "$tmp/registry"
   echo "round $round: direct $(tail -1 "$tmp/direct" | cut -d' ' -f1) req/s, gatewise $(tail -1 "$tmp/gatewise" | cut -d' ' -f1) req/s, anthropic $(tail -1 "$tmp/anthropic" | cut -d' ' -f1) req/s" >&2
 done
 loaded_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$gw_pid/status")
@@ -103,6 +116,8 @@ up_cpu=$(column_median "$tmp/direct" 4); gw_cpu=$(column_median "$tmp/gatewise" 
 d1=$(column_median "$tmp/direct1" 2); g1=$(column_median "$tmp/gatewise1" 2)
 a_rps=$(column_median "$tmp/anthropic" 1); a50=$(column_median "$tmp/anthropic" 2)
 a99=$(column_median "$tmp/anthropic" 3); a_cpu=$(column_median "$tmp/anthropic" 4)
+r_rps=$(column_median "$tmp/registry" 1); r50=$(column_median "$tmp/registry" 2)
+r99=$(column_median "$tmp/registry" 3); r_cpu=$(column_median "$tmp/registry" 4)
 failures=$(awk '{ s += $1 } END { print s + 0 }' "$tmp/failures")
 
 echo "cores=$(nproc) rounds=$ROUNDS duration=$DURATION gatewise workers=${WORKERS:-one per core} (medians)"
@@ -110,10 +125,11 @@ printf '%-22s %12s %10s %10s\n' "at $CONNECTIONS connections" req/s "p50 us" "p9
 printf '%-22s %12s %10s %10s\n' direct "$d_rps" "$d50" "$d99"
 printf '%-22s %12s %10s %10s\n' gatewise "$g_rps" "$g50" "$g99"
 printf '%-22s %12s %10s %10s\n' "gatewise (anthropic)" "$a_rps" "$a50" "$a99"
+printf '%-22s %12s %10s %10s\n' "gatewise (registry)" "$r_rps" "$r50" "$r99"
 awk -v g="$g_rps" -v d="$d_rps" 'BEGIN { printf "throughput ratio (gatewise/direct): %.2f  (goal >= 0.35)\n", g / d }'
 awk -v g="$g50" -v d="$d50" -v c="$CONNECTIONS" 'BEGIN { printf "added p50 at %s connections (saturated): %.0f us\n", c, g - d }'
 awk -v g="$g1" -v d="$d1" 'BEGIN { printf "added p50 at 1 connection: %.0f us (direct %.0f us, gatewise %.0f us)\n", g - d, d, g }'
-echo "CPU per request: upstream $up_cpu us, gatewise $gw_cpu us (pass-through), $a_cpu us (translating to anthropic)"
+echo "CPU per request: upstream $up_cpu us, gatewise $gw_cpu us (pass-through), $a_cpu us (translating to anthropic), $r_cpu us (registry: @slug/model + gateway key)"
 echo "gatewise RSS: idle $((idle_rss_kb / 1024)) MB (goal <= 30 MB), after load $((loaded_rss_kb / 1024)) MB"
 if [ "$failures" -gt 0 ]; then
   echo "FAILED: $failures answers were not 2xx (or the socket failed); they are not counted as throughput" >&2
