@@ -193,3 +193,22 @@ fn yaml_registries_load_and_errors_name_every_path() {
     assert_eq!(e.0[0].param.as_deref(), Some("providers.a.api_key"));
     assert!(e.0[0].message.contains("GATEWISE_SURELY_UNSET_VAR is not set"));
 }
+
+#[tokio::test]
+async fn config_dir_files_fill_their_variables_and_inline_configs_never_do() {
+    let mock = MockUpstream::start([MockReply::ok(answer("ok")), MockReply::ok(answer("ok"))]).await;
+    let dir = std::env::temp_dir().join(format!("gatewise-interp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = json!({"provider": "openai", "api_key": "${HOME}", "custom_host": mock.v1()});
+    std::fs::write(dir.join("prod.json"), config.to_string()).unwrap();
+    let gw = start_gateway(GatewayOptions { config_dir: Some(dir), ..GatewayOptions::default() }).await;
+    assert_eq!(post(&gw.base, &[("x-portkey-config", "prod".into())], &hello()).await.0, 200);
+    assert_eq!(post(&gw.base, &[("x-portkey-config", config.to_string())], &hello()).await.0, 200);
+    let home = std::env::var("HOME").unwrap();
+    let keys: Vec<_> = mock.received().iter().map(|r| r.header("authorization").unwrap().to_owned()).collect();
+    assert_eq!(
+        keys,
+        [format!("Bearer {home}"), "Bearer ${HOME}".to_owned()],
+        "a caller cannot read the server's environment"
+    );
+}
