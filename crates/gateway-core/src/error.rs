@@ -250,6 +250,16 @@ impl GatewayError {
         self
     }
 
+    /// The same error, its `param` (and every field error's path) read below `prefix`: an
+    /// error found in a part reported where the part sits in the whole.
+    pub fn within(mut self, prefix: &crate::json_path::JsonPath) -> Self {
+        self.param = Some(prefix.join(self.param.as_deref().unwrap_or("")).as_str().to_owned());
+        for field in &mut self.errors {
+            field.path = prefix.join(&field.path).as_str().to_owned();
+        }
+        self
+    }
+
     /// Override the HTTP status (upstream errors keep the upstream's).
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = status;

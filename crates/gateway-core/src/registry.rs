@@ -143,7 +143,7 @@ impl Registry {
                         e.errors.iter().map(|f| GatewayError::config(at.join(&f.path).as_str(), f.message.clone())),
                     ),
                 },
-                Err(invalid) => errors.extend(invalid.reported(false).0.into_iter().map(|e| prefixed(e, &at))),
+                Err(invalid) => errors.extend(invalid.reported(false).0.into_iter().map(|e| e.within(&at))),
             }
         }
         let mut keys = Vec::new();
@@ -196,11 +196,6 @@ impl Registry {
 /// The line to put in a registry for `key`: `sha256:<hex>`.
 pub fn key_hash(key: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
-}
-
-fn prefixed(mut e: GatewayError, at: &JsonPath) -> GatewayError {
-    e.param = Some(at.join(e.param.as_deref().unwrap_or("")).as_str().to_owned());
-    e
 }
 
 /// Fields a provider entry may have besides the provider's own credential fields.
@@ -257,7 +252,7 @@ fn provider_entry(slug: &str, entry: &Value, at: &JsonPath) -> Result<ProviderEn
     }) {
         Ok(config) => Some(config),
         Err(e) => {
-            errors.extend(e.0.into_iter().map(|e| prefixed(e, at)));
+            errors.extend(e.0.into_iter().map(|e| e.within(at)));
             None
         }
     };

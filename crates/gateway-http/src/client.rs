@@ -19,6 +19,7 @@ use crate::protocol::{
     Resource,
 };
 use crate::registry::RegistrySource;
+use gateway_core::json_path::JsonPath;
 
 /// An in-process gateway client.
 #[derive(Debug, Clone)]
@@ -152,9 +153,10 @@ impl Gateway {
         let registry = match arguments.as_object_mut().and_then(|a| a.remove("registry")) {
             None | Some(Value::Null) => RegistrySource::none(),
             Some(Value::String(path)) => RegistrySource::open(std::path::Path::new(&path))
-                .map_err(|e| GatewayError::from(e).with_param("registry"))?,
+                .map_err(|e| GatewayError::from(e).within(&JsonPath::root().key("registry")))?,
             Some(value @ Value::Object(_)) => RegistrySource::fixed(
-                crate::registry::load(value).map_err(|e| prefix_param(GatewayError::from(e), "registry"))?,
+                crate::registry::load(value)
+                    .map_err(|e| GatewayError::from(e).within(&JsonPath::root().key("registry")))?,
             ),
             Some(_) => return Err(GatewayError::config("registry", "registry must be a file path or an object")),
         };
@@ -260,14 +262,6 @@ impl Gateway {
         protocol::address_model(request, &mut top, &view)?;
         Ok(Cow::Owned(self.resolver.overlay(&self.resolved, &top)?.request))
     }
-}
-
-fn prefix_param(mut e: GatewayError, prefix: &str) -> GatewayError {
-    e.param = Some(match e.param.as_deref() {
-        None | Some("") => prefix.to_owned(),
-        Some(p) => format!("{prefix}.{p}"),
-    });
-    e
 }
 
 /// A pull-based stream of byte items (chunk JSON, or SSE frames) that a binding hands to
