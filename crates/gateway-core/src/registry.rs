@@ -338,6 +338,13 @@ fn gateway_key(
     };
     let config = match map.get("config") {
         None => None,
+        Some(Value::String(id)) if configs_scope.as_ref().is_some_and(|scope| !scope.contains(id)) => {
+            errors.push(GatewayError::config(
+                at.key("config").as_str(),
+                format!("the default config `{id}` is not one of the key's `configs`"),
+            ));
+            None
+        }
         Some(Value::String(id)) if configs.contains_key(id) => Some(id.clone()),
         Some(_) => {
             errors.push(GatewayError::config(at.key("config").as_str(), "`config` must name a config of the registry"));
@@ -458,7 +465,8 @@ mod tests {
         let bad = json!({
             "providers": {"a": {"provider": "nope"}, "b": {"provider": "openai", "retry": {"attempts": 1}, "models": "x"}},
             "configs": {"c": {"virtual_key": "missing"}},
-            "keys": {"k": {"hash": "md5:00", "providers": ["zzz"], "extra": 1}},
+            "keys": {"k": {"hash": "md5:00", "providers": ["zzz"], "extra": 1},
+                     "j": {"hash": key_hash("j"), "configs": [], "config": "c"}},
             "other": {}
         });
         let errors = Registry::load(&bad).unwrap_err().0;
@@ -472,6 +480,7 @@ mod tests {
             "keys.k.extra",
             "keys.k.hash",
             "keys.k.providers[0]",
+            "keys.j.config",
         ] {
             assert!(paths.contains(&want), "{want} in {paths:?}");
         }
