@@ -154,6 +154,27 @@ fn compile_op_map(map: &Map<String, Value>, at: &JsonPath) -> Result<Vec<Op>, Ga
     map.iter().map(|(op, operand)| compile_op(op, operand, &at.key(op))).collect()
 }
 
+/// Longest `$regex` pattern, bytes.
+pub const MAX_REGEX_LEN: usize = 1024;
+/// Compiled size limit of one `$regex` (about a millisecond to reach; the regex crate's
+/// default of 10 MiB lets one `\w{100}` take 30 ms).
+pub const REGEX_SIZE_LIMIT: usize = 64 * 1024;
+
+/// Compile a `$regex` pattern within [`MAX_REGEX_LEN`] and [`REGEX_SIZE_LIMIT`].
+pub fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
+    if pattern.len() > MAX_REGEX_LEN {
+        return Err(format!("the pattern is longer than {MAX_REGEX_LEN} bytes"));
+    }
+    regex::RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).dfa_size_limit(REGEX_SIZE_LIMIT * 4).build().map_err(
+        |e| match e {
+            regex::Error::CompiledTooBig(_) => {
+                format!("the pattern compiles too big (over {} KiB); simplify it", REGEX_SIZE_LIMIT / 1024)
+            }
+            other => other.to_string(),
+        },
+    )
+}
+
 fn compile_op(op: &str, operand: &Value, at: &JsonPath) -> Result<Op, GatewayError> {
     let err = |msg: &str| GatewayError::config(at.as_str(), format!("{op}: {msg}"));
     let number = || numeric(operand).ok_or_else(|| err("operand must be a number"));
@@ -174,7 +195,7 @@ fn compile_op(op: &str, operand: &Value, at: &JsonPath) -> Result<Op, GatewayErr
             let Value::String(pattern) = operand else {
                 return Err(err("operand must be a string"));
             };
-            Op::Regex(crate::config::compile_regex(pattern).map_err(|e| err(&format!("invalid regex: {e}")))?)
+            Op::Regex(compile_regex(pattern).map_err(|e| err(&format!("invalid regex: {e}")))?)
         }
         "$exists" => match operand {
             Value::Bool(b) => Op::Exists(*b),

@@ -19,54 +19,14 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::error::{ConfigErrors, ErrorCode, GatewayError};
+pub use crate::config::{ProviderEntry, Providers, unknown_entry};
+use crate::error::{ConfigErrors, GatewayError};
 use crate::json_path::JsonPath;
 use crate::providers::{Held, ProviderTarget};
 
 /// The registry JSON Schema, as published (`gatewise schema --registry`). The checks in
 /// [`Registry::load`] are what decide; a test keeps the two in agreement on the examples.
 pub const REGISTRY_SCHEMA: &str = include_str!("registry.schema.json");
-
-/// A registry provider entry, compiled.
-#[derive(Debug, Clone)]
-pub struct ProviderEntry {
-    /// The target, its credentials marked as held by the server.
-    pub target: Arc<ProviderTarget>,
-    /// `override_params` the entry applies under a config's own.
-    pub override_params: Map<String, Value>,
-    /// The config of a request that names the entry and brings none, made once.
-    pub single: Arc<Config>,
-}
-
-impl ProviderEntry {
-    /// The entry's home host (`None`: the provider's own).
-    pub fn custom_host(&self) -> Option<&str> {
-        self.target.held.as_ref().and_then(|h| h.home.as_deref())
-    }
-}
-
-/// The provider entries configs may name; empty outside a registry.
-#[derive(Debug, Clone, Default)]
-pub struct Providers(HashMap<String, ProviderEntry>);
-
-impl Providers {
-    /// The entry for `slug` (without the `@`).
-    pub fn get(&self, slug: &str) -> Option<&ProviderEntry> {
-        self.0.get(slug)
-    }
-
-    /// Whether there are no entries.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Every slug, sorted (for error messages).
-    pub fn slugs(&self) -> Vec<&str> {
-        let mut slugs: Vec<&str> = self.0.keys().map(String::as_str).collect();
-        slugs.sort_unstable();
-        slugs
-    }
-}
 
 /// A gateway key: who is calling, and what they may use.
 #[derive(Debug, Clone)]
@@ -365,20 +325,12 @@ fn gateway_key(
     })
 }
 
-/// An error for a registry entry that is not there.
-pub fn unknown_entry(slug: &str, providers: &Providers, param: &str) -> GatewayError {
-    let known = providers.slugs();
-    let known =
-        if known.is_empty() { "the registry has none".to_owned() } else { format!("known: {}", known.join(", ")) };
-    GatewayError::new(ErrorCode::UnknownVirtualKey, format!("no provider entry `{slug}` in the registry ({known})"))
-        .with_param(param)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::config::Node;
+    use crate::error::ErrorCode;
     use serde_json::json;
 
     fn registry() -> Value {

@@ -13,11 +13,9 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use gateway_core::engine::{TransportError, TransportErrorKind};
+use gateway_core::engine::{HttpResponse, Transport, TransportError, TransportErrorKind};
 use gateway_core::providers::HttpRequest;
 use serde_json::Value;
-
-use crate::transport::{HyperTransport, read_text};
 
 const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 
@@ -45,7 +43,7 @@ impl TokenCache {
     /// An access token for the service account `account` with `scope`.
     pub async fn google_token(
         &self,
-        transport: &HyperTransport,
+        transport: &dyn Transport,
         account: &Value,
         scope: &str,
     ) -> Result<String, TransportError> {
@@ -84,7 +82,7 @@ impl TokenCache {
             stream: false,
             dropped_params: Vec::new(),
         };
-        let response = transport.request(exchange).await.map_err(|e| {
+        let response = transport.send(exchange).await.map_err(|e| {
             let kind = if e.kind == TransportErrorKind::Forbidden { e.kind } else { TransportErrorKind::Other };
             TransportError::new(kind, format!("token endpoint {token_uri}: {}", e.message))
         })?;
@@ -137,4 +135,13 @@ fn pem_to_der(pem: &str) -> Result<Vec<u8>, TransportError> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Largest control-plane answer read (a token exchange answers a few hundred bytes).
+const MAX_TEXT_BYTES: usize = 1024 * 1024;
+
+/// A whole body as text, for small control-plane answers (token exchanges).
+async fn read_text(response: HttpResponse) -> Result<(u16, String), TransportError> {
+    let body = gateway_core::engine::collect_body(response.body, MAX_TEXT_BYTES).await?;
+    Ok((response.status, String::from_utf8_lossy(&body).into_owned()))
 }

@@ -301,12 +301,3 @@ impl tower_service::Service<Name> for FilteringResolver {
         })
     }
 }
-
-/// Largest control-plane answer read (a token exchange answers a few hundred bytes).
-const MAX_TEXT_BYTES: usize = 1024 * 1024;
-
-/// A whole body as text, for small control-plane answers (token exchanges).
-pub(crate) async fn read_text(response: HttpResponse) -> Result<(u16, String), TransportError> {
-    let body = gateway_core::engine::collect_body(response.body, MAX_TEXT_BYTES).await?;
-    Ok((response.status, String::from_utf8_lossy(&body).into_owned()))
-}

@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::entries::Providers;
 use super::raw::{RawCondition, RawNode, RawStrategy};
 use super::{Condition, Group, Invalid, Leaf, Node, Strategy};
 use crate::error::GatewayError;
 use crate::json_path::JsonPath;
 use crate::providers::ProviderTarget;
 use crate::query::Query;
-use crate::registry::Providers;
 use crate::settings::{CachePolicy, DEFAULT_CACHE_MAX_AGE, DEFAULT_RETRY_STATUS_CODES, RetryPolicy, TargetSettings};
 
 /// What a node passes to its children.
@@ -193,7 +193,7 @@ fn inherit(
                 }
                 out.provider = Some(entry.target.clone());
             }
-            None => errors.push(crate::registry::unknown_entry(slug, entries, param.as_str())),
+            None => errors.push(super::entries::unknown_entry(slug, entries, param.as_str())),
         }
         return out;
     }

@@ -17,10 +17,6 @@ pub const MAX_NESTING: usize = 8;
 pub const MAX_CONDITIONS: usize = 256;
 /// Most `$regex` operators in one config.
 pub const MAX_REGEXES: usize = 16;
-/// Longest `$regex` pattern, bytes.
-pub const MAX_REGEX_LEN: usize = 1024;
-/// Compiled size limit of one `$regex` (about a millisecond to reach).
-pub const REGEX_SIZE_LIMIT: usize = 64 * 1024;
 
 /// Every limit the config passes over, each with the path where it was passed.
 pub(super) fn check(config: &Value) -> Vec<GatewayError> {
@@ -107,24 +103,10 @@ fn count_regexes(query: &Value, at: &JsonPath, count: &mut Counts) {
     }
 }
 
-/// Compile a `$regex` pattern within [`MAX_REGEX_LEN`] and [`REGEX_SIZE_LIMIT`].
-pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
-    if pattern.len() > MAX_REGEX_LEN {
-        return Err(format!("the pattern is longer than {MAX_REGEX_LEN} bytes"));
-    }
-    regex::RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).dfa_size_limit(REGEX_SIZE_LIMIT * 4).build().map_err(
-        |e| match e {
-            regex::Error::CompiledTooBig(_) => {
-                format!("the pattern compiles too big (over {} KiB); simplify it", REGEX_SIZE_LIMIT / 1024)
-            }
-            other => other.to_string(),
-        },
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::{MAX_REGEX_LEN, compile_regex};
     use serde_json::json;
 
     fn leaf() -> Value {

@@ -8,6 +8,7 @@
 
 mod casing;
 mod compile;
+mod entries;
 mod limits;
 mod raw;
 mod schema;
@@ -15,16 +16,16 @@ mod schema;
 use serde_json::Value;
 use std::sync::Arc;
 
+pub use crate::query::{MAX_REGEX_LEN, REGEX_SIZE_LIMIT};
 pub use casing::to_snake_case;
-pub(crate) use limits::compile_regex;
-pub use limits::{MAX_CONDITIONS, MAX_NESTING, MAX_REGEX_LEN, MAX_REGEXES, MAX_TARGETS, REGEX_SIZE_LIMIT};
+pub use entries::{ProviderEntry, Providers, unknown_entry};
+pub use limits::{MAX_CONDITIONS, MAX_NESTING, MAX_REGEXES, MAX_TARGETS};
 pub use raw::{RawCache, RawCondition, RawNode, RawRetry, RawStrategy};
 pub use schema::CONFIG_SCHEMA;
 
 use crate::error::{ConfigErrors, GatewayError};
 use crate::providers::ProviderTarget;
 use crate::query::Query;
-use crate::registry::Providers;
 use crate::settings::TargetSettings;
 
 /// A compiled, validated config.
