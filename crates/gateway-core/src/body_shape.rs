@@ -129,6 +129,10 @@ impl<'de> Deserialize<'de> for Field {
 /// through `$kind`.
 macro_rules! scalar_visits {
     ($kind:expr) => {
+        scalar_visits!($kind, |_: &str| $kind(Kind::String));
+    };
+    // `$string` makes the value of a string (the one scalar whose content may matter).
+    ($kind:expr, $string:expr) => {
         fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
             Ok($kind(Kind::Bool(b)))
         }
@@ -141,8 +145,8 @@ macro_rules! scalar_visits {
         fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
             Ok($kind(Kind::Number))
         }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok($kind(Kind::String))
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            Ok($string(s))
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok($kind(Kind::Null))
@@ -164,27 +168,9 @@ impl<'de> Deserialize<'de> for ModelField {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            fn visit_bool<E: de::Error>(self, b: bool) -> Result<ModelField, E> {
-                Ok(ModelField(Kind::Bool(b), None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<ModelField, E> {
-                Ok(ModelField(Kind::Number, None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<ModelField, E> {
-                Ok(ModelField(Kind::Number, None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<ModelField, E> {
-                Ok(ModelField(Kind::Number, None))
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<ModelField, E> {
-                Ok(ModelField(Kind::String, s.starts_with('@').then(|| s.to_owned())))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<ModelField, E> {
-                Ok(ModelField(Kind::Null, None))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<ModelField, E> {
-                Ok(ModelField(Kind::Null, None))
-            }
+            scalar_visits!(|kind| ModelField(kind, None), |s: &str| {
+                ModelField(Kind::String, s.starts_with('@').then(|| s.to_owned()))
+            });
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ModelField, A::Error> {
                 skip_seq(seq).map(|()| ModelField(Kind::Array, None))
             }

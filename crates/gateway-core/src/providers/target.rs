@@ -34,7 +34,9 @@ impl Held {
     /// Whether `host` (the custom host a request would use, `None` for the provider's own)
     /// is where these credentials may go.
     pub fn allows_host(&self, host: Option<&str>) -> bool {
-        let trim = |h: &str| h.trim_end_matches('/').to_owned();
+        fn trim(h: &str) -> &str {
+            h.trim_end_matches('/')
+        }
         host.map(trim) == self.home.as_deref().map(trim)
     }
 }

@@ -223,9 +223,9 @@ fn per_request(options: &Options) -> RequestOptions {
 }
 
 /// `model: "@slug/name"`: the body names a registry entry and a model. The entry becomes
-/// the request's provider (as `provider: "@slug"` would make it) and the body is rewritten
-/// to the bare model name. The only case where a pass-through body is read and written
-/// again: a body without `"@` in `model` costs nothing here (its shape says so).
+/// the request's provider (as `provider: "@slug"` would make it) and the body gets the
+/// bare model name (spliced into the caller's bytes). A body whose `model` does not start
+/// with `@` costs nothing here: its shape, read anyway, says so.
 pub fn address_model(
     request: &mut gateway_core::GatewayRequest,
     options: &mut Options,
