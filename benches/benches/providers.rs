@@ -209,8 +209,13 @@ fn stream_translation(c: &mut Criterion) {
                 Endpoint::ChatCompletions,
                 RequestBody::json(Bytes::from(t.spec["request"].to_string())).unwrap(),
             );
-            let cx =
-                ResponseContext { request: &request, settings: &leaf.settings, now: now(), fallback_id: "chatcmpl-b" };
+            let cx = ResponseContext {
+                request: &request,
+                settings: &leaf.settings,
+                now: now(),
+                fallback_id: "chatcmpl-b",
+                usage_chunk: false,
+            };
             // Fed as the bytes arrive from a socket, segment by segment.
             let translate = |bytes: &[u8]| {
                 let mut translator = provider_impl.stream_translator(&cx);

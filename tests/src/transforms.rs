@@ -148,8 +148,13 @@ pub fn run(case: &Case, splits: &[usize]) -> Result<(), String> {
     }
 
     // The answer.
-    let cx =
-        ResponseContext { request: &request, settings: &leaf.settings, now: fixture_now(), fallback_id: FIXTURE_ID };
+    let cx = ResponseContext {
+        request: &request,
+        settings: &leaf.settings,
+        now: fixture_now(),
+        fallback_id: FIXTURE_ID,
+        usage_chunk: false,
+    };
     if let Some(stream) = &case.stream {
         let mut translator = provider.stream_translator(&cx);
         let mut out = Vec::new();

@@ -547,9 +547,12 @@ fn a_streamed_answer_is_cached_as_its_completion_and_serves_plain_requests() {
     let opts = options(cached_target("a"));
     let r = block_on(s.engine.handle(&streamed(), &opts));
     assert_eq!(r.route.cache_status, CacheStatus::Miss);
+    let route = r.route.clone();
     let (chunks, error) = collect(r);
     assert!(error.is_none());
-    assert_eq!(chunks.len(), 7, "the caller gets the stream unchanged");
+    assert_eq!(chunks.len(), 6, "the caller gets the stream without the usage chunk it did not ask for");
+    let usage = route.settled().usage.unwrap();
+    assert_eq!((usage.input_tokens, usage.output_tokens, usage.total_tokens), (3, 4, 7));
 
     // `stream: false` and an absent `stream` both hit the assembled answer.
     for body in [
@@ -809,7 +812,7 @@ fn a_stream_longer_than_the_answer_limit_is_passed_through_but_not_cached() {
         let r = block_on(s.engine.handle(&streamed(), &opts));
         assert_eq!(r.route.cache_status, CacheStatus::Miss);
         let (chunks, error) = collect(r);
-        assert_eq!((chunks.len(), error.is_none()), (7, true), "the caller still gets the whole stream");
+        assert_eq!((chunks.len(), error.is_none()), (6, true), "the caller still gets the whole stream");
     }
     assert_eq!(s.transport.calls().len(), 2);
 }

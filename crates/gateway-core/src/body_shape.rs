@@ -38,9 +38,9 @@ pub enum Kind {
 pub struct BodyShape {
     /// `model`
     pub model: Option<Kind>,
-    /// `model`, when it is a string naming a registry entry (`@slug/model`): the only
-    /// model value kept, since routing needs it.
-    pub model_entry: Option<String>,
+    /// `model`, when it is a string: routing reads it when it names a registry entry
+    /// (`@slug/model`), and the request log and pricing read it.
+    pub model_name: Option<String>,
     /// `stream`
     pub stream: Option<Kind>,
     /// `prompt`
@@ -49,6 +49,13 @@ pub struct BodyShape {
     pub input: Option<Kind>,
     /// `messages`
     pub messages: Option<Messages>,
+}
+
+impl BodyShape {
+    /// `model`, when it names a registry entry (`@slug/model`).
+    pub fn model_entry(&self) -> Option<&str> {
+        self.model_name.as_deref().filter(|m| m.starts_with('@'))
+    }
 }
 
 /// The `messages` field.
@@ -157,7 +164,7 @@ macro_rules! scalar_visits {
     };
 }
 
-/// `model`'s kind, and the value itself when it is `@...`.
+/// `model`'s kind, and the value itself when it is a string.
 struct ModelField(Kind, Option<String>);
 
 impl<'de> Deserialize<'de> for ModelField {
@@ -168,9 +175,7 @@ impl<'de> Deserialize<'de> for ModelField {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            scalar_visits!(|kind| ModelField(kind, None), |s: &str| {
-                ModelField(Kind::String, s.starts_with('@').then(|| s.to_owned()))
-            });
+            scalar_visits!(|kind| ModelField(kind, None), |s: &str| { ModelField(Kind::String, Some(s.to_owned())) });
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ModelField, A::Error> {
                 skip_seq(seq).map(|()| ModelField(Kind::Array, None))
             }
@@ -229,9 +234,9 @@ impl<'de> Deserialize<'de> for TopLevel {
                 while let Some(field) = map.next_key::<Field>()? {
                     match field {
                         Field::Model => {
-                            let ModelField(kind, entry) = map.next_value()?;
+                            let ModelField(kind, name) = map.next_value()?;
                             shape.model = Some(kind);
-                            shape.model_entry = entry;
+                            shape.model_name = name;
                         }
                         Field::Stream => shape.stream = Some(map.next_value()?),
                         Field::Prompt => shape.prompt = Some(map.next_value()?),

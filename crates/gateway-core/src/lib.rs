@@ -21,6 +21,7 @@ pub mod error;
 pub mod hex_id;
 pub mod interpolate;
 pub mod json_path;
+pub mod pricing;
 pub mod providers;
 pub mod query;
 pub mod registry;
@@ -29,6 +30,7 @@ pub mod rng;
 pub mod router;
 pub mod settings;
 pub mod sse;
+pub mod usage;
 
 pub use config::Config;
 pub use engine::{Answer, Engine, RequestOptions, Response, ResponseBody, RouteInfo, Transport};

@@ -22,6 +22,7 @@ use crate::config::Config;
 pub use crate::config::{ProviderEntry, Providers, unknown_entry};
 use crate::error::{ConfigErrors, GatewayError};
 use crate::json_path::JsonPath;
+use crate::pricing::{ModelPrices, Price};
 use crate::providers::{Held, ProviderTarget};
 
 /// The registry JSON Schema, as published (`gatewise schema --registry`). The checks in
@@ -204,8 +205,23 @@ fn provider_entry(slug: &str, entry: &Value, at: &JsonPath) -> Result<ProviderEn
             None
         }
     };
+    let prices = match map.get("pricing") {
+        None => None,
+        Some(value) => match serde_json::from_value::<ModelPrices>(value.clone()) {
+            Ok(prices) if prices.values().all(Price::is_valid) => Some(Arc::new(prices)),
+            _ => {
+                errors.push(GatewayError::config(
+                    at.key("pricing").as_str(),
+                    "`pricing` maps model names to {input, output, cached_input?, cache_write?}: \
+                     US dollars per million tokens, not negative",
+                ));
+                None
+            }
+        },
+    };
     let mut leaf = map.clone();
     leaf.remove("models");
+    leaf.remove("pricing");
     let config = match Config::load(&Value::Object(leaf)).map_err(|i| i.reported(false)).and_then(|c| {
         c.require_providers().map_err(|e| ConfigErrors(vec![e]))?;
         Ok(c)
@@ -225,7 +241,7 @@ fn provider_entry(slug: &str, entry: &Value, at: &JsonPath) -> Result<ProviderEn
     let Some(target) = &leaf.provider else {
         return Err(vec![GatewayError::config(at.key("provider").as_str(), "a provider entry needs `provider`")]);
     };
-    let held = Held { home: leaf.settings.custom_host.clone(), entry: Some(slug.into()), models };
+    let held = Held { home: leaf.settings.custom_host.clone(), entry: Some(slug.into()), models, prices };
     let target = Arc::new(ProviderTarget { held: Some(Arc::new(held)), ..(**target).clone() });
     let override_params = leaf.settings.override_params.clone();
     let single = Arc::new(Config::single_entry(target.clone(), override_params.clone()));

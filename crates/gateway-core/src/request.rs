@@ -187,7 +187,7 @@ impl RequestBody {
         let Self::Json { raw, shape, .. } = self else {
             return Err(GatewayError::request("model", "only a JSON body has a model"));
         };
-        let shape = BodyShape { model_entry: None, ..(**shape).clone() };
+        let shape = BodyShape { model_name: Some(to.to_owned()), ..(**shape).clone() };
         let (old, new) = (json_text(from)?, json_text(to)?);
         let finder = memchr::memmem::Finder::new(old.as_bytes());
         let spliced = match finder.find(raw) {
@@ -338,9 +338,9 @@ mod tests {
 
     fn renamed(body: &str) -> (String, Value) {
         let mut b = RequestBody::json(Bytes::from(body.to_owned())).unwrap();
-        let from = b.shape().unwrap().model_entry.clone().unwrap();
+        let from = b.shape().unwrap().model_entry().unwrap().to_owned();
         b.set_model(&from, "gpt-4o").unwrap();
-        assert!(b.shape().unwrap().model_entry.is_none());
+        assert!(b.shape().unwrap().model_entry().is_none());
         let RequestBody::Json { raw, .. } = &b else { panic!() };
         (String::from_utf8(raw.to_vec()).unwrap(), b.value().unwrap().clone())
     }

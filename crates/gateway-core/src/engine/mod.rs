@@ -5,11 +5,14 @@
 
 mod dry_run;
 mod limits;
+mod metering;
 mod options;
+mod record;
 mod retry_after;
 mod route_info;
 mod stream;
 mod stream_cache;
+mod trace_context;
 mod transport;
 
 use std::sync::Arc;
@@ -24,21 +27,24 @@ use serde_json::Value;
 pub use dry_run::{PlannedAttempt, dry_run};
 pub use limits::Limits;
 pub use options::RequestOptions;
+pub use record::{Observers, RequestObserver, RequestRecord, rfc3339};
 pub use retry_after::{parse_http_date, requested_delay};
-pub use route_info::{Attempt, CacheStatus, RouteInfo};
+pub use route_info::{Attempt, CacheStatus, RouteInfo, StreamTotals, Totals};
 pub use stream::{ChunkStream, EarlyFailure};
+pub use trace_context::{TRACEPARENT, TraceContext};
 pub use transport::{ByteStream, HttpResponse, Transport, TransportError, TransportErrorKind, collect_body};
 
 use crate::cache::{Cache, CachedResponse, InMemoryCache, cache_key};
 use crate::config::{Config, Leaf, Node, Strategy};
 use crate::error::{ErrorCode, GatewayError};
-use crate::providers::{BuildInput, HttpRequest, Provider, ProviderTarget, ResponseContext};
+use crate::providers::{BuildInput, HttpRequest, Provider, ProviderTarget, ResponseContext, StreamUsage};
 use crate::query::QueryContext;
-use crate::request::{Endpoint, GatewayRequest, validate_body};
+use crate::request::{Endpoint, GatewayRequest, RequestBody, validate_body};
 use crate::rng::{RandomSource, SplitMix64};
 use crate::router;
 use crate::settings::TargetSettings;
 use limits::{Allowance, Budget, MAX_ERROR_BODY_BYTES, Wait, WaitSetBy};
+use metering::Pricing;
 
 /// The header every upstream call of a server carries: the ids of the gateways the request
 /// passed through (see [`RequestOptions::via`]).
@@ -131,6 +137,8 @@ pub struct Engine {
     /// Serial for ids of answers whose upstream gives none.
     ids: Arc<AtomicU64>,
     limits: Limits,
+    /// Who gets a record of every request (`None`: nobody, and no record is made).
+    observer: Option<Arc<dyn RequestObserver>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -148,7 +156,19 @@ impl Engine {
             cache: Arc::new(InMemoryCache::default()),
             ids: Arc::new(AtomicU64::new(0)),
             limits: Limits::default(),
+            observer: None,
         }
+    }
+
+    /// Hand a [`RequestRecord`] of every request to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Who gets request records, if anyone.
+    pub fn observer(&self) -> Option<&Arc<dyn RequestObserver>> {
+        self.observer.as_ref()
     }
 
     /// Use these per-request limits (attempts, deadline, answer size).
@@ -187,8 +207,75 @@ impl Engine {
     }
 
     /// Route one request. Never panics and never fails outright: errors come back as a
-    /// [`Response`] whose `result` is the [`GatewayError`].
+    /// [`Response`] whose `result` is the [`GatewayError`]. The route carries the answer's
+    /// usage and cost (a stream's, once it has ended: [`RouteInfo::settled`]), and the
+    /// observer, if any, gets the request's record.
     pub async fn handle(&self, request: &GatewayRequest, options: &RequestOptions) -> Response {
+        let started = self.transport.now();
+        let started_at = self.transport.wall_clock();
+        let mut response = self.route(request, options).await;
+        if let Ok(Answer { body: ResponseBody::Events(_), .. }) = &response.result {
+            response.route.ttft = Some(self.transport.now().saturating_duration_since(started));
+        }
+        match self.observer.clone() {
+            Some(observer) => self.report(response, request, options, observer, started, started_at),
+            None => response,
+        }
+    }
+
+    /// Hand the request's record to `observer`: now for a complete answer or an error,
+    /// when it ends for a stream.
+    fn report(
+        &self,
+        mut response: Response,
+        request: &GatewayRequest,
+        options: &RequestOptions,
+        observer: Arc<dyn RequestObserver>,
+        started: std::time::Instant,
+        started_at: std::time::SystemTime,
+    ) -> Response {
+        let bodies = observer.wants_bodies();
+        let request_body = match &request.body {
+            RequestBody::Json { raw, .. } | RequestBody::Opaque { raw, .. } if bodies => Some(raw.clone()),
+            _ => None,
+        };
+        let mut record = RequestRecord {
+            started: started_at,
+            endpoint: request.path.clone(),
+            stream: request.body.wants_stream(),
+            key: options.key.as_deref().map(str::to_owned),
+            trace_context: options.trace_context,
+            metadata: options.metadata.clone(),
+            status: response.status,
+            error: response.error().map(|e| (e.code, e.message.clone())),
+            cancelled: false,
+            latency: self.transport.now().saturating_duration_since(started),
+            route: response.route.clone(),
+            request_body,
+            response_body: None,
+        };
+        match &mut response.result {
+            Ok(Answer { body: ResponseBody::Events(events), .. }) => {
+                let events = std::mem::replace(events, Box::pin(futures::stream::empty()));
+                let reported =
+                    record::Reported { events, record: Some(record), observer, clock: self.transport.clone(), started };
+                response.result = Ok(Answer {
+                    content_type: Some("text/event-stream".to_owned()),
+                    body: ResponseBody::Events(Box::pin(reported)),
+                });
+            }
+            Ok(Answer { body: ResponseBody::Full(body), .. }) => {
+                if bodies {
+                    record.response_body = Some(body.clone());
+                }
+                observer.record(&record);
+            }
+            Err(_) => observer.record(&record),
+        }
+        response
+    }
+
+    async fn route(&self, request: &GatewayRequest, options: &RequestOptions) -> Response {
         let mut route = RouteInfo { trace_id: options.trace_id.clone(), ..RouteInfo::default() };
         if let Err(e) = validate_body(request.endpoint, &request.body) {
             return Response::from_error(e, route);
@@ -277,6 +364,7 @@ impl Engine {
         let provider = target.provider;
         route.provider = Some(provider.slug().to_owned());
         let settings = &leaf.settings;
+        route.model = requested_model(request, settings).map(str::to_owned);
         if let Err(e) = held_credentials_allow(target, settings, options, request) {
             return Outcome::error(e);
         }
@@ -306,19 +394,56 @@ impl Engine {
             .cache
             .filter(|_| cacheable)
             .map(|policy| (cache_key(provider.slug(), &upstream, options.cache_namespace.as_deref()), policy.max_age));
+        let pricing = Pricing {
+            provider: provider.slug(),
+            prices: target.held.as_ref().and_then(|held| held.prices.clone()),
+            requested_model: route.model.clone(),
+            cache_hit: false,
+        };
         if let Some((key, _)) = &cache
-            && let Some(hit) = self.cache_lookup(key, &upstream, request, settings, options, route).await
+            && let Some(hit) = self.cache_lookup(key, &upstream, options, route).await
         {
-            return hit;
+            return self.metered(hit, Pricing { cache_hit: true, ..pricing }, provider, request, settings, route);
         }
 
         let timeout = options.request_timeout.or(settings.request_timeout);
         let outcome = self.attempts(leaf, provider, &upstream, timeout, route, call).await;
-
-        match cache {
+        let outcome = match cache {
             Some((key, ttl)) => self.cache_store(outcome, key, ttl).await,
             None => outcome,
-        }
+        };
+        self.metered(outcome, pricing, provider, request, settings, route)
+    }
+
+    /// Read a successful answer's usage and cost into `route` (a stream's as it passes).
+    fn metered(
+        &self,
+        outcome: Outcome,
+        pricing: Pricing,
+        provider: &dyn Provider,
+        request: &GatewayRequest,
+        settings: &TargetSettings,
+        route: &mut RouteInfo,
+    ) -> Outcome {
+        let Outcome { status, headers, result: Ok(Answer { content_type, body }) } = outcome else { return outcome };
+        let body = match body {
+            ResponseBody::Full(body) => {
+                if (200..300).contains(&status) {
+                    metering::complete(&body, &pricing, route);
+                }
+                ResponseBody::Full(body)
+            }
+            ResponseBody::Events(events) => {
+                // The usage chunk is the gateway's own when the provider sends it only on
+                // request and the caller did not ask.
+                let remove_usage = provider.stream_usage() == StreamUsage::OnRequest
+                    && !crate::providers::caller_wants_usage(request, settings);
+                let totals = StreamTotals::default();
+                route.stream_totals = Some(totals.clone());
+                ResponseBody::Events(metering::stream(events, remove_usage, pricing, totals))
+            }
+        };
+        Outcome { status, headers, result: Ok(Answer { content_type, body }) }
     }
 
     /// A cached answer for `key`, shaped as the request wants it (a stream is replayed as
@@ -327,8 +452,6 @@ impl Engine {
         &self,
         key: &str,
         upstream: &HttpRequest,
-        request: &GatewayRequest,
-        settings: &TargetSettings,
         options: &RequestOptions,
         route: &mut RouteInfo,
     ) -> Option<Outcome> {
@@ -339,8 +462,8 @@ impl Engine {
         route.cache_status = CacheStatus::Miss;
         let hit = self.cache.get(key).await?;
         let (body, content_type) = if upstream.stream {
-            let cx = ResponseContext { request, settings, now: self.transport.wall_clock(), fallback_id: "" };
-            (ResponseBody::Events(stream_cache::replay(&hit.body, cx.include_usage())?), "text/event-stream")
+            // Replayed with its usage chunk, which the metering takes out if not asked for.
+            (ResponseBody::Events(stream_cache::replay(&hit.body, true)?), "text/event-stream")
         } else {
             (ResponseBody::Full(hit.body), "application/json")
         };
@@ -392,6 +515,7 @@ impl Engine {
         let mut attempt: u8 = 0;
         loop {
             let started = self.transport.now();
+            let started_at = self.transport.wall_clock();
             let wait = match budget.allow(route.attempts.len(), timeout, started) {
                 Allowance::Wait(wait) => wait,
                 Allowance::Refused(error) => return Outcome::error(error.with_provider(provider.slug())),
@@ -401,18 +525,34 @@ impl Engine {
                 settings: &leaf.settings,
                 now: self.transport.wall_clock(),
                 fallback_id: &fallback_id,
+                usage_chunk: true,
             };
-            let result = self.send_once(provider, upstream, wait, &cx, budget).await;
+            let traceparent = call.options.trace_context.and_then(|t| t.traceparent(route.attempts.len()));
+            let result = self.send_once(provider, upstream, traceparent, wait, &cx, budget).await;
             let duration = self.transport.now().saturating_duration_since(started);
             let (status, failure) = match result {
                 Ok(outcome) => {
-                    route.attempts.push(self.attempt_record(leaf, provider, outcome.status, None, duration));
+                    route.attempts.push(self.attempt_record(
+                        leaf,
+                        provider,
+                        outcome.status,
+                        None,
+                        started_at,
+                        duration,
+                    ));
                     route.retry_count = i32::from(attempt);
                     return outcome;
                 }
                 Err(failure) => (failure.status(), failure),
             };
-            route.attempts.push(self.attempt_record(leaf, provider, status, Some(failure.error.code), duration));
+            route.attempts.push(self.attempt_record(
+                leaf,
+                provider,
+                status,
+                Some(failure.error.code),
+                started_at,
+                duration,
+            ));
             // Connection failures are retried whatever on_status_codes says.
             let retryable = failure.connection || policy.on_status_codes.contains(&status);
             if !retryable || attempt >= policy.attempts {
@@ -450,6 +590,7 @@ impl Engine {
         provider: &dyn Provider,
         status: u16,
         error: Option<ErrorCode>,
+        started: std::time::SystemTime,
         duration: Duration,
     ) -> Attempt {
         Attempt {
@@ -457,6 +598,7 @@ impl Engine {
             provider: provider.slug().to_owned(),
             status,
             error,
+            started,
             duration,
         }
     }
@@ -467,11 +609,12 @@ impl Engine {
         &self,
         provider: &'static dyn Provider,
         upstream: &HttpRequest,
+        traceparent: Option<http::HeaderValue>,
         wait: Wait,
         cx: &ResponseContext<'_>,
         budget: &Budget,
     ) -> Result<Outcome, Failure> {
-        let fetch = std::pin::pin!(self.fetch(provider, upstream, cx));
+        let fetch = std::pin::pin!(self.fetch(provider, upstream, traceparent, cx));
         match futures::future::select(fetch, self.transport.sleep(wait.limit)).await {
             Either::Left((result, _)) => result,
             Either::Right(_) => Err(match wait.set_by {
@@ -486,11 +629,15 @@ impl Engine {
         &self,
         provider: &'static dyn Provider,
         upstream: &HttpRequest,
+        traceparent: Option<http::HeaderValue>,
         cx: &ResponseContext<'_>,
     ) -> Result<Outcome, Failure> {
         let slug = provider.slug();
-        let response =
-            self.transport.send(upstream.clone()).await.map_err(|e| Failure::connection(slug, upstream, &e))?;
+        let mut sent = upstream.clone();
+        if let Some(traceparent) = traceparent {
+            sent.headers.insert(http::HeaderName::from_static(TRACEPARENT), traceparent);
+        }
+        let response = self.transport.send(sent).await.map_err(|e| Failure::connection(slug, upstream, &e))?;
         let headers = passthrough_response_headers(&response.headers);
         let content_type =
             response.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -498,7 +645,7 @@ impl Engine {
             let status = response.status;
             // An error body too long to read is reported without its text.
             let body = collect_body(response.body, MAX_ERROR_BODY_BYTES).await.unwrap_or_default();
-            let error = provider.upstream_error(status, &body);
+            let error = without_credentials(provider.upstream_error(status, &body), &upstream.headers);
             return Err(Failure { error, headers, connection: false });
         }
         if upstream.stream {
@@ -533,6 +680,27 @@ impl Engine {
     }
 }
 
+/// The headers that carry a credential upstream.
+const CREDENTIAL_HEADERS: &[&str] =
+    &["authorization", "api-key", "x-api-key", "x-goog-api-key", "x-amz-security-token", "proxy-authorization"];
+
+/// `error` with every credential the request carried cut out of its message: upstreams
+/// echo a rejected key ("Incorrect API key provided: sk-..."), and a server's own key
+/// must reach neither the caller nor the request log.
+fn without_credentials(mut error: GatewayError, sent: &HeaderMap) -> GatewayError {
+    for name in CREDENTIAL_HEADERS {
+        for value in sent.get_all(*name) {
+            let Ok(value) = value.to_str() else { continue };
+            let secret = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("Basic ")).unwrap_or(value).trim();
+            // Short values cannot be told apart from ordinary words.
+            if secret.len() >= 8 && error.message.contains(secret) {
+                error.message = error.message.replace(secret, "[redacted]");
+            }
+        }
+    }
+    error
+}
+
 /// `content-length`, when the upstream declares one.
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
@@ -544,6 +712,14 @@ fn too_large(provider: &str, limit: usize) -> GatewayError {
         format!("{provider} answered with more than {limit} bytes, the most the gateway reads"),
     )
     .with_provider(provider)
+}
+
+/// The model a leaf asks for: its `override_params` model, else the body's.
+fn requested_model<'a>(request: &'a GatewayRequest, settings: &'a TargetSettings) -> Option<&'a str> {
+    match settings.override_params.get("model") {
+        Some(model) => model.as_str(),
+        None => request.body.shape().and_then(|shape| shape.model_name.as_deref()),
+    }
 }
 
 /// The parts of one request every node of the walk reads.

@@ -20,6 +20,10 @@ pub struct RequestOptions {
     pub provider: Option<Arc<ProviderTarget>>,
     /// `x-portkey-metadata`.
     pub metadata: Arc<Value>,
+    /// The name of the gateway key the request brought (for the request log).
+    pub key: Option<Arc<str>>,
+    /// The request's W3C trace context (`traceparent`, or a trace the server starts).
+    pub trace_context: Option<super::TraceContext>,
     /// `x-portkey-trace-id`.
     pub trace_id: Option<String>,
     /// `x-portkey-custom-host`: overrides every target's `custom_host`.

@@ -1,8 +1,10 @@
 //! What happened while routing a request: reported in response headers and to bindings.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::error::ErrorCode;
+use crate::usage::Usage;
 
 /// `x-portkey-cache-status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,7 +43,9 @@ pub struct Attempt {
     pub status: u16,
     /// Error code, when the attempt failed.
     pub error: Option<ErrorCode>,
-    /// Time from send to headers (or failure).
+    /// When it was sent.
+    pub started: std::time::SystemTime,
+    /// Time from send to headers (or failure); for a stream, to its first chunk.
     pub duration: Duration,
 }
 
@@ -62,4 +66,67 @@ pub struct RouteInfo {
     pub trace_id: Option<String>,
     /// Request parameters the answering provider does not support and left out.
     pub dropped_params: Vec<String>,
+    /// The model that answered (as the answer names it), else the one asked for.
+    pub model: Option<String>,
+    /// Tokens the answer used, as its provider reports them.
+    pub usage: Option<Usage>,
+    /// What the answer cost in US dollars (`None`: the model's price is not known; `0`
+    /// for an answer from the gateway's cache, which cost nothing).
+    pub cost: Option<f64>,
+    /// For a stream, the time from the request to its first chunk.
+    pub ttft: Option<Duration>,
+    /// For a stream, `model`, `usage` and `cost`, known once it has ended.
+    pub stream_totals: Option<StreamTotals>,
+}
+
+impl RouteInfo {
+    /// This route with a finished stream's totals filled in (a copy of it otherwise).
+    pub fn settled(&self) -> RouteInfo {
+        let mut route = self.clone();
+        if let Some(totals) = self.stream_totals.as_ref().and_then(StreamTotals::get) {
+            route.usage = totals.usage;
+            route.cost = totals.cost;
+            if totals.model.is_some() {
+                route.model.clone_from(&totals.model);
+            }
+        }
+        route
+    }
+
+    /// The answering attempt's time (the last one), if any was made.
+    pub fn upstream_latency(&self) -> Option<Duration> {
+        self.attempts.last().map(|a| a.duration)
+    }
+}
+
+/// Usage and cost of a streamed answer, set once when the stream ends.
+#[derive(Debug, Clone, Default)]
+pub struct StreamTotals(Arc<OnceLock<Totals>>);
+
+/// What a finished stream used.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    /// The model that answered.
+    pub model: Option<String>,
+    /// Tokens, when the stream reported them.
+    pub usage: Option<Usage>,
+    /// US dollars, when the price is known.
+    pub cost: Option<f64>,
+}
+
+impl StreamTotals {
+    /// The totals, once the stream has ended.
+    pub fn get(&self) -> Option<&Totals> {
+        self.0.get()
+    }
+
+    pub(crate) fn set(&self, totals: Totals) {
+        let _ = self.0.set(totals);
+    }
+}
+
+impl PartialEq for StreamTotals {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }

@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::error::{ErrorCode, GatewayError};
 use crate::request::{Endpoint, GatewayRequest, RequestBody};
@@ -71,6 +71,9 @@ pub struct ResponseContext<'a> {
     pub now: SystemTime,
     /// An id for answers whose upstream gives none (`chatcmpl-...`).
     pub fallback_id: &'a str,
+    /// Emit the usage chunk of a stream even when the caller did not ask for it: the
+    /// engine reads every answer's usage, and drops that chunk before the caller.
+    pub usage_chunk: bool,
 }
 
 impl ResponseContext<'_> {
@@ -88,15 +91,15 @@ impl ResponseContext<'_> {
             .and_then(Value::as_str)
     }
 
-    /// `stream_options.include_usage` (override_params win).
+    /// Whether a stream translator emits the final usage chunk: the caller asked for it,
+    /// or the engine did ([`Self::usage_chunk`]).
     pub fn include_usage(&self) -> bool {
-        self.settings
-            .override_params
-            .get("stream_options")
-            .or_else(|| self.request.body.value().and_then(|v| v.get("stream_options")))
-            .and_then(|o| o.get("include_usage"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+        self.usage_chunk || self.caller_wants_usage()
+    }
+
+    /// `stream_options.include_usage` as the caller sent it (override_params win).
+    pub fn caller_wants_usage(&self) -> bool {
+        caller_wants_usage(self.request, self.settings)
     }
 
     /// Map finish reasons to OpenAI's set and drop provider extras.
@@ -167,6 +170,33 @@ pub trait Provider: Send + Sync + 'static {
 
     /// A fresh translator for one streamed answer.
     fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator>;
+
+    /// Where a streamed answer's usage comes from.
+    fn stream_usage(&self) -> StreamUsage {
+        StreamUsage::OnRequest
+    }
+}
+
+/// Where a streamed answer's usage comes from (the engine reads every answer's usage, and
+/// the caller must still get exactly the chunks it asked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamUsage {
+    /// A final chunk of its own, only when asked (`stream_options.include_usage`): the
+    /// engine always asks, and removes it when the caller did not.
+    OnRequest,
+    /// The upstream always reports it in its own chunks: they reach the caller as sent.
+    Always,
+}
+
+/// `stream_options.include_usage` as the caller sent it (override_params win).
+pub fn caller_wants_usage(request: &GatewayRequest, settings: &TargetSettings) -> bool {
+    settings
+        .override_params
+        .get("stream_options")
+        .or_else(|| request.body.value().and_then(|v| v.get("stream_options")))
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 /// Turns one upstream stream into OpenAI `chat.completion.chunk` payloads (JSON text of
@@ -207,13 +237,18 @@ pub fn slugs() -> Vec<&'static str> {
 /// The JSON body to send: the caller's bytes untouched when nothing changes (the common
 /// case: no copy, no re-serialisation), else the body with `override_params` merged over
 /// it and `drop` keys removed.
-pub fn json_body(body: &RequestBody, settings: &TargetSettings, drop: &[&str]) -> Result<Bytes, GatewayError> {
+pub fn json_body(
+    body: &RequestBody,
+    settings: &TargetSettings,
+    drop: &[&str],
+    ask_usage: bool,
+) -> Result<Bytes, GatewayError> {
     let RequestBody::Json { raw, .. } = body else {
         return Err(GatewayError::request("", "this endpoint takes a JSON body"));
     };
     // Parsing the body is the expensive part: only look when there is something to drop.
     let must_drop = !drop.is_empty() && body.value().is_some_and(|v| drop.iter().any(|k| v.get(k).is_some()));
-    if settings.override_params.is_empty() && !must_drop {
+    if settings.override_params.is_empty() && !must_drop && !ask_usage {
         return Ok(raw.clone());
     }
     let mut merged = body.value().cloned().unwrap_or_default();
@@ -223,6 +258,12 @@ pub fn json_body(body: &RequestBody, settings: &TargetSettings, drop: &[&str]) -
         }
         for k in drop {
             obj.shift_remove(*k);
+        }
+        if ask_usage {
+            let options = obj.entry("stream_options").or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(options) = options {
+                options.insert("include_usage".to_owned(), Value::Bool(true));
+            }
         }
     }
     serde_json::to_vec(&merged)

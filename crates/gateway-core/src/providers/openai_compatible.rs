@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::sse_stream::{SseEventHandler, SseTranslator, stream_error, stream_error_verbatim};
 use super::{
-    BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, body_text_message, code_for_status,
-    forward_headers, insert_header, join_url, json_body, passthrough_headers,
+    BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, StreamUsage, body_text_message,
+    caller_wants_usage, code_for_status, forward_headers, insert_header, join_url, json_body, passthrough_headers,
 };
 use crate::error::GatewayError;
 use crate::request::{Endpoint, RequestBody};
@@ -53,6 +53,9 @@ pub struct OpenAiCompatible {
     pub endpoints: &'static [Endpoint],
     /// Body parameters the upstream rejects; removed before sending.
     pub drop_params: &'static [&'static str],
+    /// How a stream reports usage: `OnRequest` providers understand
+    /// `stream_options.include_usage`, which the gateway then adds.
+    pub stream_usage: StreamUsage,
 }
 
 use Endpoint::*;
@@ -88,6 +91,7 @@ macro_rules! compatible {
             key_optional: $key_optional,
             endpoints: $endpoints,
             drop_params: $drop,
+            stream_usage: StreamUsage::OnRequest,
         }
     };
 }
@@ -103,6 +107,7 @@ pub(super) static TABLE: &[&OpenAiCompatible] = &[
         key_optional: false,
         endpoints: ALL,
         drop_params: &[],
+        stream_usage: StreamUsage::OnRequest,
     },
     compatible!(
         "groq",
@@ -110,7 +115,12 @@ pub(super) static TABLE: &[&OpenAiCompatible] = &[
         "https://api.groq.com/openai/v1",
         &[ChatCompletions, AudioTranscriptions, AudioTranslations, ListModels]
     ),
-    compatible!("mistral-ai", "mistral-ai", "https://api.mistral.ai/v1", CHAT_EMBED),
+    // Mistral and Perplexity report usage on their last chunk unasked, and do not document
+    // `stream_options`.
+    &OpenAiCompatible {
+        stream_usage: StreamUsage::Always,
+        ..*compatible!("mistral-ai", "mistral-ai", "https://api.mistral.ai/v1", CHAT_EMBED)
+    },
     compatible!(
         "together-ai",
         "together-ai",
@@ -125,7 +135,10 @@ pub(super) static TABLE: &[&OpenAiCompatible] = &[
         "https://openrouter.ai/api/v1",
         &[ChatCompletions, Completions, ListModels]
     ),
-    compatible!("perplexity-ai", "perplexity-ai", "https://api.perplexity.ai", &[ChatCompletions]),
+    &OpenAiCompatible {
+        stream_usage: StreamUsage::Always,
+        ..*compatible!("perplexity-ai", "perplexity-ai", "https://api.perplexity.ai", &[ChatCompletions])
+    },
     compatible!(
         "x-ai",
         "x-ai",
@@ -239,7 +252,12 @@ impl Provider for OpenAiCompatible {
         let body = match &request.body {
             RequestBody::Json { .. } => {
                 headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-                json_body(&request.body, input.settings, self.drop_params)?
+                // The engine reads every answer's usage: ask for it where the caller did not.
+                let ask_usage = self.stream_usage == StreamUsage::OnRequest
+                    && input.stream()
+                    && matches!(request.endpoint, ChatCompletions | Completions)
+                    && !caller_wants_usage(request, input.settings);
+                json_body(&request.body, input.settings, self.drop_params, ask_usage)?
             }
             RequestBody::Opaque { content_type, raw } => {
                 if let Some(ct) = content_type {
@@ -276,6 +294,10 @@ impl Provider for OpenAiCompatible {
 
     fn stream_translator(&self, _cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
         Box::new(SseTranslator::new(OpenAiEvents::new(self.name)))
+    }
+
+    fn stream_usage(&self) -> StreamUsage {
+        self.stream_usage
     }
 }
 

@@ -20,7 +20,7 @@ pub struct ProviderTarget {
 }
 
 /// Credentials the server holds, and the bounds they come with.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Held {
     /// The only custom host they may be sent to (`None`: only the provider's own host).
     pub home: Option<String>,
@@ -28,6 +28,8 @@ pub struct Held {
     pub entry: Option<Arc<str>>,
     /// The models the entry allows (`None`: any).
     pub models: Option<Arc<[String]>>,
+    /// The entry's own prices, which win over the built-in table.
+    pub prices: Option<Arc<crate::pricing::ModelPrices>>,
 }
 
 impl Held {

@@ -219,8 +219,13 @@ mod tests {
     fn translator(body: Value) -> ConverseStreamTranslator {
         let request = GatewayRequest::json(Endpoint::ChatCompletions, RequestBody::from_value(body).unwrap());
         let settings = TargetSettings { strict_open_ai_compliance: true, ..Default::default() };
-        let cx =
-            ResponseContext { request: &request, settings: &settings, now: std::time::UNIX_EPOCH, fallback_id: "id-1" };
+        let cx = ResponseContext {
+            request: &request,
+            settings: &settings,
+            now: std::time::UNIX_EPOCH,
+            fallback_id: "id-1",
+            usage_chunk: false,
+        };
         ConverseStreamTranslator::new(&cx)
     }
 

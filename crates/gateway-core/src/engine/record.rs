@@ -1,0 +1,257 @@
+//! One record per request, for whoever watches the gateway: the request log, metrics,
+//! traces, a binding's callback. Made by the engine when the answer is complete — for a
+//! stream, when it ends, breaks, or the caller goes away — and only when someone watches.
+//!
+//! The record's field names are a contract (log shippers and dashboards read them):
+//! `trace_id`, `key`, `metadata`, `provider`, `model`, `option_index`, `status`,
+//! `error_code`, `retries`, `cache_status`, `latency_ms`, `upstream_latency_ms`, `ttft_ms`,
+//! `usage`, `cost_usd`, `attempts`. It never holds a credential: no headers, and error
+//! messages are the gateway's (an upstream's, with the request's credentials cut out).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::Stream;
+use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde_json::Value;
+
+use super::route_info::{Attempt, RouteInfo};
+use super::stream::ChunkStream;
+use crate::error::{ErrorCode, GatewayError};
+
+/// Receives a record for every request. Called on the task that finished the request, so
+/// an implementation must not block: queue the record and return.
+pub trait RequestObserver: Send + Sync + std::fmt::Debug {
+    /// A request has finished.
+    fn record(&self, record: &RequestRecord);
+
+    /// Whether records should carry request and response bodies (`--log-bodies`).
+    fn wants_bodies(&self) -> bool {
+        false
+    }
+}
+
+/// Several observers as one.
+#[derive(Debug, Default)]
+pub struct Observers(pub Vec<Arc<dyn RequestObserver>>);
+
+impl RequestObserver for Observers {
+    fn record(&self, record: &RequestRecord) {
+        for observer in &self.0 {
+            observer.record(record);
+        }
+    }
+
+    fn wants_bodies(&self) -> bool {
+        self.0.iter().any(|o| o.wants_bodies())
+    }
+}
+
+/// What happened to one request.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    /// When the request reached the engine.
+    pub started: SystemTime,
+    /// The request's path (`/v1/chat/completions`).
+    pub endpoint: String,
+    /// Whether the caller asked for a stream.
+    pub stream: bool,
+    /// The gateway key's name, when the request brought one.
+    pub key: Option<String>,
+    /// The request's place in a trace, when it has one.
+    pub trace_context: Option<super::TraceContext>,
+    /// The request's metadata.
+    pub metadata: Arc<Value>,
+    /// The status sent to the caller.
+    pub status: u16,
+    /// The error, when the request failed (for a stream: broke after it began).
+    pub error: Option<(ErrorCode, String)>,
+    /// The caller went away before the stream ended.
+    pub cancelled: bool,
+    /// The whole time, from the request reaching the engine to the last byte of the answer.
+    pub latency: Duration,
+    /// How it was routed, with usage and cost.
+    pub route: RouteInfo,
+    /// The request body, when bodies are logged (text, or its size for binary bodies).
+    pub request_body: Option<Bytes>,
+    /// The answer body, when bodies are logged and the answer was not streamed.
+    pub response_body: Option<Bytes>,
+}
+
+fn ms(d: Duration) -> f64 {
+    // Microsecond resolution is plenty and keeps the numbers short.
+    (d.as_micros() as f64) / 1000.0
+}
+
+struct Attempts<'a>(&'a [Attempt]);
+
+impl Serialize for Attempts<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|a| {
+            serde_json::json!({
+                "option_index": a.option_index,
+                "provider": a.provider,
+                "status": a.status,
+                "error_code": a.error.map(ErrorCode::as_str),
+                "latency_ms": ms(a.duration),
+            })
+        }))
+    }
+}
+
+/// Bytes as text when they are UTF-8, else as a note of their size.
+struct Body<'a>(&'a Bytes);
+
+impl Serialize for Body<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(self.0) {
+            Ok(text) => serializer.serialize_str(text),
+            Err(_) => serializer.serialize_str(&format!("<{} bytes of binary>", self.0.len())),
+        }
+    }
+}
+
+impl Serialize for RequestRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let route = &self.route;
+        let mut s = serializer.serialize_struct("RequestRecord", 24)?;
+        s.serialize_field("time", &rfc3339(self.started))?;
+        s.serialize_field("trace_id", &route.trace_id)?;
+        s.serialize_field("key", &self.key)?;
+        s.serialize_field("metadata", &*self.metadata)?;
+        s.serialize_field("endpoint", &self.endpoint)?;
+        s.serialize_field("stream", &self.stream)?;
+        s.serialize_field("provider", &route.provider)?;
+        s.serialize_field("model", &route.model)?;
+        s.serialize_field("option_index", &route.option_index)?;
+        s.serialize_field("status", &self.status)?;
+        s.serialize_field("error_code", &self.error.as_ref().map(|(code, _)| code.as_str()))?;
+        s.serialize_field("error_message", &self.error.as_ref().map(|(_, message)| message))?;
+        s.serialize_field("cancelled", &self.cancelled)?;
+        s.serialize_field("retries", &route.retry_count)?;
+        s.serialize_field("cache_status", route.cache_status.as_str())?;
+        s.serialize_field("latency_ms", &ms(self.latency))?;
+        s.serialize_field("upstream_latency_ms", &route.upstream_latency().map(ms))?;
+        s.serialize_field("ttft_ms", &route.ttft.map(ms))?;
+        s.serialize_field("usage", &route.usage)?;
+        s.serialize_field("cost_usd", &route.cost)?;
+        s.serialize_field("dropped_params", &route.dropped_params)?;
+        s.serialize_field("attempts", &Attempts(&route.attempts))?;
+        if let Some(body) = &self.request_body {
+            s.serialize_field("request_body", &Body(body))?;
+        }
+        if let Some(body) = &self.response_body {
+            s.serialize_field("response_body", &Body(body))?;
+        }
+        s.end()
+    }
+}
+
+impl RequestRecord {
+    /// The record as one line of JSON.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!(r#"{{"error":"unloggable record: {e}"}}"#))
+    }
+
+    /// A record for a request refused before routing (a bad header, a wrong key).
+    pub fn refused(error: &GatewayError, trace_id: Option<String>, endpoint: &str) -> Self {
+        Self {
+            started: SystemTime::now(),
+            endpoint: endpoint.to_owned(),
+            stream: false,
+            key: None,
+            trace_context: None,
+            metadata: Arc::new(Value::Object(serde_json::Map::new())),
+            status: error.status,
+            error: Some((error.code, error.message.clone())),
+            cancelled: false,
+            latency: Duration::ZERO,
+            route: RouteInfo { trace_id, ..RouteInfo::default() },
+            request_body: None,
+            response_body: None,
+        }
+    }
+}
+
+/// `time` as RFC 3339 in UTC with milliseconds (`2026-12-01T04:51:05.123Z`).
+pub fn rfc3339(time: SystemTime) -> String {
+    let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's days-from-civil, inverted.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        since.subsec_millis()
+    )
+}
+
+/// A stream that hands its record to `observer` when it ends, breaks or is dropped.
+pub(crate) struct Reported {
+    pub events: ChunkStream,
+    pub record: Option<RequestRecord>,
+    pub observer: Arc<dyn RequestObserver>,
+    /// The engine's clock, and its reading at the start of the request.
+    pub clock: Arc<dyn super::Transport>,
+    pub started: std::time::Instant,
+}
+
+impl Reported {
+    fn finish(&mut self, error: Option<&GatewayError>, cancelled: bool) {
+        let Some(mut record) = self.record.take() else { return };
+        record.latency = self.clock.now().saturating_duration_since(self.started);
+        record.route = record.route.settled();
+        record.error = error.map(|e| (e.code, e.message.clone()));
+        record.cancelled = cancelled;
+        self.observer.record(&record);
+    }
+}
+
+impl Stream for Reported {
+    type Item = Result<Bytes, GatewayError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let item = self.events.as_mut().poll_next(cx);
+        match &item {
+            Poll::Ready(Some(Err(e))) => self.finish(Some(e), false),
+            Poll::Ready(None) => self.finish(None, false),
+            _ => {}
+        }
+        item
+    }
+}
+
+impl Drop for Reported {
+    fn drop(&mut self) {
+        self.finish(None, true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_100_665_123);
+        assert_eq!(rfc3339(t), "2026-12-01T04:51:05.123Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+    }
+}

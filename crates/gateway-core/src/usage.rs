@@ -1,0 +1,158 @@
+//! Token usage of an answer, read from the OpenAI shape every provider's answer is
+//! translated into (so one reader serves every provider): `usage.prompt_tokens`,
+//! `completion_tokens`, `total_tokens`, `prompt_tokens_details.cached_tokens`,
+//! `completion_tokens_details.reasoning_tokens`, and the cache-write count Anthropic and
+//! Bedrock answers carry.
+//!
+//! Reading is cheap on purpose: it runs on every answer. A complete answer is not parsed;
+//! the `usage` object is found by its key and only that object is read.
+
+use memchr::memmem;
+use serde::{Deserialize, Serialize};
+
+/// Tokens used by one answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// Prompt tokens, cached ones included.
+    pub input_tokens: u64,
+    /// Completion tokens, reasoning ones included.
+    pub output_tokens: u64,
+    /// As the provider reports it (input + output when it reports none).
+    pub total_tokens: u64,
+    /// Prompt tokens read from the provider's prompt cache.
+    pub cached_input_tokens: u64,
+    /// Completion tokens spent reasoning.
+    pub reasoning_tokens: u64,
+    /// Prompt tokens written to the provider's prompt cache (Anthropic, Bedrock).
+    pub cache_write_input_tokens: u64,
+}
+
+/// The OpenAI `usage` object, as far as it is read. Embeddings report only
+/// `prompt_tokens` and `total_tokens`; the Responses API uses `input_tokens` and
+/// `output_tokens`.
+#[derive(Deserialize)]
+struct OpenAiUsage {
+    #[serde(default, alias = "input_tokens")]
+    prompt_tokens: Option<u64>,
+    #[serde(default, alias = "output_tokens")]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    total_tokens: Option<u64>,
+    #[serde(default, alias = "input_tokens_details")]
+    prompt_tokens_details: Option<Details>,
+    #[serde(default, alias = "output_tokens_details")]
+    completion_tokens_details: Option<Details>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct Details {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
+
+impl From<OpenAiUsage> for Usage {
+    fn from(u: OpenAiUsage) -> Self {
+        let input = u.prompt_tokens.unwrap_or(0);
+        let output = u.completion_tokens.unwrap_or(0);
+        Self {
+            input_tokens: input,
+            output_tokens: output,
+            total_tokens: u.total_tokens.unwrap_or(input + output),
+            cached_input_tokens: u.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens).unwrap_or(0),
+            reasoning_tokens: u.completion_tokens_details.as_ref().and_then(|d| d.reasoning_tokens).unwrap_or(0),
+            cache_write_input_tokens: u.cache_creation_input_tokens.unwrap_or(0),
+        }
+    }
+}
+
+/// What is read off an answer: its usage and the model that produced it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AnswerFacts {
+    /// `usage`, when the answer has one.
+    pub usage: Option<Usage>,
+    /// The top-level `model`, when the answer names one.
+    pub model: Option<String>,
+}
+
+const USAGE_KEY: &[u8] = b"\"usage\"";
+const MODEL_KEY: &[u8] = b"\"model\"";
+
+/// Usage and model of an OpenAI-shaped answer body (a completion, an embedding list, or
+/// one stream chunk). The key text `"usage"` can only appear unescaped as a key (inside
+/// a JSON string its quotes would be escaped) or as the whole string value `"usage"`,
+/// which is not followed by a colon; the last `"usage":` whose value reads as usage
+/// wins, since OpenAI puts the top-level one after the choices.
+pub fn read_answer(body: &[u8]) -> AnswerFacts {
+    AnswerFacts { usage: usage_in(body), model: model_in(body) }
+}
+
+/// Usage in an OpenAI-shaped body or chunk, as [`read_answer`] finds it.
+pub fn usage_in(body: &[u8]) -> Option<Usage> {
+    memmem::rfind_iter(body, USAGE_KEY)
+        .find_map(|at| value_after_key::<OpenAiUsage>(body, at + USAGE_KEY.len()))
+        .map(Usage::from)
+}
+
+/// The first top-level-looking `"model": "..."` of a body.
+fn model_in(body: &[u8]) -> Option<String> {
+    memmem::find_iter(body, MODEL_KEY).find_map(|at| value_after_key::<String>(body, at + MODEL_KEY.len()))
+}
+
+/// The value after `"key"` at `after` (past `:` and whitespace), if it reads as `T`.
+fn value_after_key<'de, T: Deserialize<'de>>(body: &'de [u8], after: usize) -> Option<T> {
+    let rest = body.get(after..)?;
+    let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    if rest[colon] != b':' {
+        return None;
+    }
+    let value = &rest[colon + 1..];
+    // Reads one value and stops, whatever follows it.
+    serde_json::Deserializer::from_slice(value).into_iter::<T>().next()?.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn reads_the_openai_usage_object_and_its_details() {
+        let body = br#"{"id":"x","model":"gpt-4o-2024-08-06","choices":[{"message":{"content":"the \"usage\": 5"}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+            "prompt_tokens_details": {"cached_tokens": 4}, "completion_tokens_details": {"reasoning_tokens": 2}}}"#;
+        let facts = read_answer(body);
+        assert_eq!(facts.model.as_deref(), Some("gpt-4o-2024-08-06"));
+        assert_eq!(
+            facts.usage,
+            Some(Usage {
+                input_tokens: 10,
+                output_tokens: 5,
+                total_tokens: 15,
+                cached_input_tokens: 4,
+                reasoning_tokens: 2,
+                cache_write_input_tokens: 0
+            })
+        );
+    }
+
+    #[test]
+    fn embeddings_null_usage_and_no_usage() {
+        let u = usage_in(br#"{"object":"list","usage":{"prompt_tokens":7,"total_tokens":7}}"#).unwrap();
+        assert_eq!((u.input_tokens, u.output_tokens, u.total_tokens), (7, 0, 7));
+        assert_eq!(usage_in(br#"{"choices":[],"usage":null}"#), None);
+        assert_eq!(usage_in(br#"{"content":"usage"}"#), None, "a string value is not the key");
+        assert_eq!(read_answer(b"not json").usage, None);
+    }
+
+    #[test]
+    fn anthropic_cache_writes_are_kept() {
+        let u = usage_in(br#"{"usage":{"prompt_tokens":160,"completion_tokens":20,"total_tokens":180,
+            "prompt_tokens_details":{"cached_tokens":50},"cache_read_input_tokens":50,"cache_creation_input_tokens":10}}"#)
+        .unwrap();
+        assert_eq!((u.cached_input_tokens, u.cache_write_input_tokens), (50, 10));
+    }
+}
