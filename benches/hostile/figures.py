@@ -128,7 +128,7 @@ def main() -> None:
     args = [binary, "serve", "--port", str(port), "--log-level", "error"]
     if knows_deadline:
         args += ["--deadline-s", "10"]
-    gw = subprocess.Popen(args)
+    gw = subprocess.Popen(args, stdout=subprocess.DEVNULL)
     try:
         for _ in range(100):
             try:

@@ -30,7 +30,7 @@ async function serve(registry) {
   const file = path.join(dir, 'registry.json')
   fs.writeFileSync(file, JSON.stringify(registry))
   const port = await freePort()
-  servers.push(spawn(BINARY, ['serve', '--port', String(port), '--registry', file, '--log-level', 'warn'], { stdio: 'inherit' }))
+  servers.push(spawn(BINARY, ['serve', '--port', String(port), '--registry', file, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] }))
   for (let i = 0; i < 200; i++) {
     const up = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)
     if (up) return `http://127.0.0.1:${port}/v1`

@@ -17,6 +17,7 @@ use crate::egress::{AllowedHost, EgressPolicy};
 use crate::error::HttpError;
 use crate::protocol::{ConfigNames, ConfigStore, Resolver};
 use crate::server::{AppState, DEFAULT_BODY_LIMIT};
+use crate::telemetry::{LogFormat, Metrics, RequestLog, Telemetry, Traces};
 use crate::transport::{HyperTransport, TransportOptions};
 
 /// Gatewise: an embeddable, Portkey-compatible AI gateway.
@@ -125,6 +126,23 @@ pub struct ServeArgs {
     /// that anyone who can reach the server can spend them.
     #[arg(long)]
     pub allow_unauthenticated: bool,
+    /// The request log on stdout, one line per request: `json` (the default when stdout
+    /// is not a terminal), `text` (the default on a terminal) or `none`.
+    #[arg(long, value_enum, env = "GATEWISE_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Put request and response bodies in the request log (they may hold personal data).
+    #[arg(long)]
+    pub log_bodies: bool,
+    /// Serve no `GET /metrics` and keep no metrics.
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// A request metadata key whose values become a metrics label (`metadata_<key>`, at
+    /// most 64 values each; later ones count as `other`); repeatable.
+    #[arg(long = "metrics-label")]
+    pub metrics_labels: Vec<String>,
+    /// Export OpenTelemetry spans over OTLP/HTTP to this collector (`http://host:4318`).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Worker threads (default: one per core). Each serves its share of the connections
     /// on a single-threaded runtime with its own upstream connection pool.
     #[arg(long, env = "GATEWISE_WORKERS")]
@@ -231,22 +249,30 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
         let path = args.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
         return Err(HttpError::Config { path, message: errors.to_string() });
     }
-    let egress =
-        if args.host.is_loopback() { EgressPolicy::permissive() } else { EgressPolicy::public_only(args.allow_hosts) };
+    let egress = if args.host.is_loopback() {
+        EgressPolicy::permissive()
+    } else {
+        EgressPolicy::public_only(args.allow_hosts.clone())
+    };
     let transport = HyperTransport::new(TransportOptions {
         connect_timeout: Duration::from_millis(args.connect_timeout_ms),
         idle_timeout: Duration::from_secs(args.idle_timeout_s),
         egress,
         ..TransportOptions::default()
     })?;
-    let engine = gateway_core::Engine::new(Arc::new(transport.clone())).with_limits(Limits {
+    let mut engine = gateway_core::Engine::new(Arc::new(transport.clone())).with_limits(Limits {
         max_attempts: args.max_attempts,
         deadline: Duration::from_secs(args.deadline_s),
         attempt_timeout: Duration::from_secs(args.attempt_timeout_s),
         max_response_bytes: args.max_response_bytes,
     });
+    let telemetry = telemetry(&args)?;
+    if let Some(observer) = telemetry.observer() {
+        engine = engine.with_observer(observer);
+    }
     let resolver = Resolver::server(store);
     let mut shared = AppState::new(engine, resolver, args.body_limit);
+    shared.telemetry = telemetry.clone();
     shared.header_read_timeout =
         (args.header_read_timeout_s > 0).then(|| Duration::from_secs(args.header_read_timeout_s));
     if let Some(max) = args.max_connections.filter(|m| *m > 0) {
@@ -263,7 +289,28 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
         listener.local_addr()?,
         shared.connections.max()
     );
-    crate::server::serve_on_threads(listener, states, crate::server::shutdown_signal())
+    let served = crate::server::serve_on_threads(listener, states, crate::server::shutdown_signal());
+    if let Some(traces) = &telemetry.traces {
+        traces.shutdown();
+    }
+    served
+}
+
+/// The request log, metrics and trace export `serve` was asked for.
+fn telemetry(args: &ServeArgs) -> Result<Telemetry, HttpError> {
+    let format = args.log_format.unwrap_or_else(LogFormat::default_for_stdout);
+    let log = match format {
+        LogFormat::None => None,
+        format => Some(Arc::new(RequestLog::stdout(format, args.log_bodies)?)),
+    };
+    let metrics = (!args.no_metrics).then(|| Arc::new(Metrics::new(&args.metrics_labels)));
+    let traces = match args.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
+        Some(endpoint) => Some(Arc::new(
+            Traces::otlp(endpoint).map_err(|message| HttpError::Config { path: "--otlp-endpoint".into(), message })?,
+        )),
+        None => None,
+    };
+    Ok(Telemetry { log, metrics, traces })
 }
 
 /// 32 random bytes from the OS, as `gw-` and hex.

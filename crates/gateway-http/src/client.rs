@@ -252,7 +252,7 @@ impl Gateway {
         headers: &HeaderMap,
     ) -> Result<Cow<'_, RequestOptions>, GatewayError> {
         let has_portkey_header = headers.keys().any(|k| k.as_str().starts_with("x-portkey-"));
-        let names_entry = request.body.shape().is_some_and(|shape| shape.model_entry.is_some());
+        let names_entry = request.body.shape().is_some_and(|shape| shape.model_entry().is_some());
         if options.is_empty() && !has_portkey_header && !names_entry {
             return Ok(Cow::Borrowed(&self.resolved.request));
         }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod protocol;
 pub mod registry;
 pub mod server;
+pub mod telemetry;
 pub mod transport;
 
 pub use error::HttpError;

@@ -42,13 +42,19 @@ use serde_json::Value;
 
 /// Route info as JSON, the one shape both bindings expose (`r.route`).
 pub fn route_json(route: &RouteInfo) -> Value {
+    // A stream's usage and cost are known once it has ended.
+    let route = route.settled();
     serde_json::json!({
         "provider": route.provider,
+        "model": route.model,
         "option_index": route.option_index,
         "retry_count": route.retry_count,
         "cache_status": route.cache_status.as_str(),
         "trace_id": route.trace_id,
         "dropped_params": route.dropped_params,
+        "usage": route.usage,
+        "cost": route.cost,
+        "ttft_ms": route.ttft.map(|t| t.as_secs_f64() * 1000.0),
         "attempts": route.attempts.iter().map(|a| serde_json::json!({
             "option_index": a.option_index,
             "provider": a.provider,

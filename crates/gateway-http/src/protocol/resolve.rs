@@ -213,6 +213,9 @@ fn per_request(options: &Options) -> RequestOptions {
         provider: None,
         metadata: Arc::new(Value::Object(options.metadata.as_ref().map(|m| m.0.clone()).unwrap_or_default())),
         trace_id: options.trace_id.as_ref().map(|t| t.0.clone()).filter(|t| !t.is_empty()),
+        // Set by the server (the key it checked, the trace it joins or starts).
+        key: None,
+        trace_context: None,
         custom_host: options.custom_host.as_ref().map(|h| h.0.clone()),
         request_timeout: options.request_timeout.map(|ms| Duration::from_millis(ms.0)),
         forward_headers: options.forward_headers.as_ref().map(|h| h.0.clone()),
@@ -231,7 +234,7 @@ pub fn address_model(
     options: &mut Options,
     view: &RegistryView,
 ) -> Result<(), GatewayError> {
-    let Some(model) = request.body.shape().and_then(|shape| shape.model_entry.clone()) else {
+    let Some(model) = request.body.shape().and_then(|shape| shape.model_entry().map(str::to_owned)) else {
         return Ok(());
     };
     let Some((slug, name)) = model[1..].split_once('/').filter(|(s, n)| !s.is_empty() && !n.is_empty()) else {

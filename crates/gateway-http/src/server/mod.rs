@@ -19,6 +19,7 @@ use gateway_core::{Engine, ErrorCode, GatewayError};
 use http::header::CONTENT_TYPE;
 
 use crate::protocol::{self, HttpReply, HttpReplyBody, Options, Resolver};
+use crate::telemetry::Telemetry;
 
 pub use gate::{Admission, ConnectionGate, default_max_connections};
 pub use listen::{serve, serve_on_threads, shutdown_signal};
@@ -46,6 +47,8 @@ pub struct AppState {
     pub header_read_timeout: Option<Duration>,
     /// The connection count and cap, shared by every worker.
     pub connections: Arc<ConnectionGate>,
+    /// The request log, metrics and traces (the engine is given their observer).
+    pub telemetry: Telemetry,
     trace_ids: Arc<TraceIds>,
     /// This server's id in `x-gatewise-via` (random per process), for loop detection.
     instance_id: http::HeaderValue,
@@ -55,6 +58,8 @@ pub struct AppState {
 #[derive(Debug)]
 struct TraceIds {
     prefix: u64,
+    /// Mixed into W3C trace and span ids, so two servers never make the same ones.
+    salt: u64,
     next: AtomicU64,
 }
 
@@ -63,8 +68,9 @@ impl AppState {
     pub fn new(engine: Engine, resolver: Resolver, body_limit: usize) -> Self {
         let random = gateway_core::rng::SplitMix64::from_entropy();
         let prefix = (gateway_core::rng::RandomSource::next_f64(&random) * (u32::MAX as f64)) as u64;
-        let trace_ids = Arc::new(TraceIds { prefix, next: AtomicU64::new(0) });
         let salt = (gateway_core::rng::RandomSource::next_f64(&random) * (u32::MAX as f64)) as u64;
+        let span_salt = (gateway_core::rng::RandomSource::next_f64(&random) * (u64::MAX as f64)) as u64;
+        let trace_ids = Arc::new(TraceIds { prefix, salt: span_salt, next: AtomicU64::new(0) });
         let instance_id = http::HeaderValue::from_str(&gateway_core::hex_id::hex_id("gw-", (prefix << 32) | salt, 16))
             .unwrap_or(http::HeaderValue::from_static("gw"));
         Self {
@@ -73,6 +79,7 @@ impl AppState {
             body_limit,
             header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
             connections: ConnectionGate::new(default_max_connections()),
+            telemetry: Telemetry::default(),
             trace_ids,
             instance_id,
         }
@@ -86,6 +93,7 @@ impl AppState {
             body_limit: self.body_limit,
             header_read_timeout: self.header_read_timeout,
             connections: self.connections.clone(),
+            telemetry: self.telemetry.clone(),
             trace_ids: self.trace_ids.clone(),
             instance_id: self.instance_id.clone(),
         }
@@ -99,6 +107,29 @@ impl AppState {
             .collect()
     }
 
+    /// The request's W3C trace context: the caller's `traceparent` (a malformed one is
+    /// ignored, as the spec asks), with a span of our own when spans are exported, or a
+    /// new trace when the caller sent none.
+    fn trace_context(&self, headers: &http::HeaderMap) -> Option<gateway_core::engine::TraceContext> {
+        use gateway_core::engine::{TRACEPARENT, TraceContext};
+        let caller = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok()).and_then(TraceContext::parse);
+        if self.telemetry.traces.is_none() {
+            return caller;
+        }
+        let n = self.trace_ids.next.fetch_add(1, Ordering::Relaxed);
+        let id = |k: u64| mix(self.trace_ids.salt ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ k).to_be_bytes();
+        let span_id = Some(id(1));
+        Some(match caller {
+            Some(caller) => TraceContext { span_id, ..caller },
+            None => {
+                let mut trace_id = [0u8; 16];
+                trace_id[..8].copy_from_slice(&id(2));
+                trace_id[8..].copy_from_slice(&id(3));
+                TraceContext { trace_id, parent_id: None, span_id, sampled: true }
+            }
+        })
+    }
+
     fn new_trace_id(&self) -> String {
         let n = self.trace_ids.next.fetch_add(1, Ordering::Relaxed);
         let mut id = gateway_core::hex_id::hex_id("gw-", self.trace_ids.prefix, 8);
@@ -108,7 +139,16 @@ impl AppState {
     }
 }
 
-/// Answer one HTTP request: `GET /health`, or a call routed through the engine.
+/// SplitMix64's finaliser: spreads a counter into ids that look random.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    let z = z ^ (z >> 31);
+    if z == 0 { 1 } else { z }
+}
+
+/// Answer one HTTP request: `GET /health`, `GET /metrics`, or a call routed through the
+/// engine.
 pub async fn handle<B>(state: &AppState, request: http::Request<B>) -> HttpResponse
 where
     B: http_body::Body<Data = Bytes> + Unpin,
@@ -117,6 +157,17 @@ where
     if request.uri().path() == "/health" {
         return health(request.method());
     }
+    if request.uri().path() == "/metrics"
+        && let Some(metrics) = &state.telemetry.metrics
+    {
+        let mut response = HttpResponse::new(Body::from(metrics.render()));
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            http::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        );
+        return response;
+    }
+    state.telemetry.started();
     gateway(state, request).await
 }
 
@@ -157,7 +208,11 @@ where
         Some(t) if !t.is_empty() => t.to_owned(),
         _ => state.new_trace_id(),
     };
-    let fail = |e: GatewayError| into_hyper(protocol::error(e, Some(trace_id.clone())));
+    let path = parts.uri.path().to_owned();
+    let fail = |e: GatewayError| {
+        state.telemetry.refused(&gateway_core::engine::RequestRecord::refused(&e, Some(trace_id.clone()), &path));
+        into_hyper(protocol::error(e, Some(trace_id.clone())))
+    };
     // The body first: an answer sent while the client is still sending is lost to it
     // (its socket is reset), so every refusal below comes after the body was read.
     let bytes = match protocol::read_body(body, &parts.headers, state.body_limit).await {
@@ -181,6 +236,7 @@ where
     if let Some(key) = key {
         protocol::apply_key(key, &parts.headers, &mut options);
     }
+    let trace_context = state.trace_context(&parts.headers);
     let mut request = match protocol::gateway_request(parts.method, &parts.uri, parts.headers, bytes) {
         Ok(request) => request,
         Err(e) => return fail(e),
@@ -189,16 +245,11 @@ where
         Ok(options) => options,
         Err(e) => return fail(e),
     };
-    options.trace_id = Some(trace_id.clone());
+    options.trace_context = trace_context;
+    options.trace_id = Some(trace_id);
     options.via = Some(via);
+    options.key = key.map(|k| Arc::from(k.name.as_str()));
     let response = state.engine.handle(&request, &options).await;
-    tracing::debug!(
-        trace_id,
-        status = response.status,
-        option_index = response.route.option_index.as_deref().unwrap_or("-"),
-        attempts = response.route.attempts.len(),
-        "routed"
-    );
     into_hyper(protocol::render(response))
 }
 

@@ -66,9 +66,9 @@ config = {"provider": "openai", "api_key": "k", "custom_host": name}
 
 servers = []
 try:
-    servers.append(subprocess.Popen([GATEWISE, "serve", "--host", "10.9.9.9", "--port", "8787", "--log-level", "warn"]))
+    servers.append(subprocess.Popen([GATEWISE, "serve", "--host", "10.9.9.9", "--port", "8787", "--log-level", "warn"], stdout=subprocess.DEVNULL))
     servers.append(subprocess.Popen([GATEWISE, "serve", "--host", "10.9.9.9", "--port", "8788", "--log-level", "warn",
-                                     "--allow-host", "upstream.example.test"]))
+                                     "--allow-host", "upstream.example.test"], stdout=subprocess.DEVNULL))
     wait_for("10.9.9.9", 8787)
     wait_for("10.9.9.9", 8788)
     refused_status, refused = post(8787, config)
