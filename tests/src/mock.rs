@@ -252,6 +252,8 @@ pub struct GatewayOptions {
     pub max_connections: Option<usize>,
     /// The engine's per-request limits (default: `Limits::default()`).
     pub limits: Option<gateway_core::engine::Limits>,
+    /// The request log, metrics and traces (default: all off).
+    pub telemetry: gateway_http::telemetry::Telemetry,
     /// Serve on the test's own runtime (`server::serve`, the embedding path) instead of
     /// two worker threads (`server::serve_on_threads`, what `gatewise serve` runs).
     pub on_caller_runtime: bool,
@@ -272,7 +274,8 @@ pub async fn start_gateway(options: GatewayOptions) -> Gateway {
             }),
         )),
         options.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
-    );
+    )
+    .with_telemetry(options.telemetry);
     if let Some(timeout) = options.header_read_timeout {
         state.header_read_timeout = Some(timeout);
     }

@@ -181,6 +181,18 @@ pub fn run(case: &Case, splits: &[usize]) -> Result<(), String> {
         if !gateway_core::providers::speaks_openai(provider.slug()) {
             chunks_shape(&spec["chunks"])?;
         }
+        if let Some(want) = spec.get("usage") {
+            // Translated again as the engine does it: with the usage chunk asked for.
+            let cx = ResponseContext { usage_chunk: true, ..cx };
+            let mut translator = provider.stream_translator(&cx);
+            let mut all = Vec::new();
+            translator.feed(stream, &mut all).map_err(|e| e.message)?;
+            translator.finish(&mut all).map_err(|e| e.message)?;
+            let usage = all.iter().rev().find_map(|c| gateway_core::usage::usage_in(c));
+            let requested = request.body.value().and_then(|b| b["model"].as_str()).map(str::to_owned);
+            let model = all.first().and_then(|c| gateway_core::usage::read_answer(c).model).or(requested);
+            compare("usage", &usage_and_cost(provider.slug(), usage, model), want)?;
+        }
         let got_error = result.err().map(|e| json!({"code": e.code.as_str(), "message": e.message}));
         let want_error = spec.get("stream_error").cloned().unwrap_or(Value::Null);
         return match (got_error, want_error) {
@@ -206,6 +218,10 @@ pub fn run(case: &Case, splits: &[usize]) -> Result<(), String> {
                 if !gateway_core::providers::speaks_openai(provider.slug()) {
                     openai_shape(&got)?;
                 }
+                if let Some(want) = spec.get("usage") {
+                    let facts = gateway_core::usage::read_answer(&out);
+                    compare("usage", &usage_and_cost(provider.slug(), facts.usage, facts.model), want)?;
+                }
                 Ok(())
             }
             Err(e) => compare("answer error", &json!({"status": e.status, "body": e.to_openai_json()}), want),
@@ -214,6 +230,16 @@ pub fn run(case: &Case, splits: &[usize]) -> Result<(), String> {
         let e = provider.upstream_error(status, &body);
         compare("error", &json!({"status": e.status, "body": e.to_openai_json()}), want)
     }
+}
+
+/// Normalised usage and its cost, as a fixture's `usage` states them.
+fn usage_and_cost(provider: &str, usage: Option<gateway_core::usage::Usage>, model: Option<String>) -> Value {
+    let Some(usage) = usage else { return Value::Null };
+    let cost = model.and_then(|m| gateway_core::pricing::cost(provider, &m, &usage, None));
+    let mut out = serde_json::to_value(usage).unwrap_or_default();
+    // Rounded to a billionth of a dollar, so float noise never fails a fixture.
+    out["cost"] = cost.map_or(Value::Null, |c| json!((c * 1e9).round() / 1e9));
+    out
 }
 
 /// OpenAI's published shape of the answers a translating provider builds, written once

@@ -33,3 +33,22 @@ fn every_transform_fixture_holds() {
     }
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n\n"));
 }
+
+#[test]
+fn every_native_provider_has_its_usage_and_cost_checked_for_answers_and_streams() {
+    let cases = cases();
+    for provider in ["anthropic", "google", "vertex-ai", "bedrock", "cohere", "openai"] {
+        let with_usage: Vec<_> = cases
+            .iter()
+            .filter(|c| c.name.starts_with(&format!("{provider}/")) && c.spec.get("usage").is_some())
+            .collect();
+        assert!(with_usage.iter().any(|c| c.stream.is_none()), "{provider}: no answer with usage checked");
+        if provider != "openai" {
+            assert!(with_usage.iter().any(|c| c.stream.is_some()), "{provider}: no stream with usage checked");
+        }
+        assert!(
+            with_usage.iter().any(|c| c.spec["usage"]["cost"].as_f64().is_some_and(|c| c > 0.0)),
+            "{provider}: no priced answer"
+        );
+    }
+}

@@ -54,8 +54,9 @@ pub type ModelPrices = HashMap<String, Price>;
 /// The built-in table (`data/pricing.json`).
 #[derive(Debug, Deserialize)]
 struct Table {
-    /// Provider slug → the slug whose prices it charges (`azure-openai` → `openai`).
-    aliases: HashMap<String, String>,
+    /// Provider slug → the slugs whose prices it charges, in order (`azure-openai` →
+    /// `openai`; `vertex-ai` → `google`, then `anthropic` for Claude).
+    aliases: HashMap<String, Vec<String>>,
     /// Providers whose every model costs nothing (local servers).
     free: Vec<String>,
     providers: HashMap<String, ModelPrices>,
@@ -85,8 +86,10 @@ pub fn price(provider: &str, model: &str, own: Option<&ModelPrices>) -> Option<P
     if table.free.iter().any(|p| p == provider) {
         return Some(Price { input: 0.0, output: 0.0, cached_input: None, cache_write: None });
     }
-    let provider = table.aliases.get(provider).map_or(provider, String::as_str);
-    lookup(table.providers.get(provider)?, model)
+    match table.aliases.get(provider) {
+        Some(sellers) => sellers.iter().find_map(|seller| lookup(table.providers.get(seller)?, model)),
+        None => lookup(table.providers.get(provider)?, model),
+    }
 }
 
 /// `model` in `prices`: exactly, or once a Bedrock region prefix, a date suffix or a
@@ -125,13 +128,16 @@ fn without_date(name: &str) -> &str {
     name
 }
 
-/// `name` without a trailing Bedrock version (`-v1:0`, `-v2`) or Vertex one (`@001`).
+/// `name` without a trailing Bedrock version (`-v1:0`, `-v2`), Vertex one (`@20241022`)
+/// or Gemini one (`-001`).
 fn without_version(name: &str) -> &str {
     if let Some((head, _)) = name.rsplit_once('@') {
         return head;
     }
-    match name.rsplit_once("-v") {
-        Some((head, tail)) if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit() || b == b':') => head,
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b':');
+    match (name.rsplit_once("-v"), name.rsplit_once('-')) {
+        (Some((head, tail)), _) if digits(tail) => head,
+        (_, Some((head, tail))) if tail.len() == 3 && digits(tail) => head,
         _ => name,
     }
 }
@@ -154,7 +160,7 @@ mod tests {
                 assert!(price.is_valid(), "{provider}/{model}");
             }
         }
-        for target in table.aliases.values() {
+        for target in table.aliases.values().flatten() {
             assert!(table.providers.contains_key(target), "alias to {target}");
         }
     }
@@ -168,6 +174,8 @@ mod tests {
         assert_eq!(p("anthropic", "claude-sonnet-4-5-20250929"), Some(3.0));
         assert_eq!(p("bedrock", "us.anthropic.claude-3-5-haiku-20241022-v1:0"), Some(0.8));
         assert_eq!(p("vertex-ai", "gemini-2.5-flash"), Some(0.3));
+        assert_eq!(p("google", "gemini-2.0-flash-001"), Some(0.1));
+        assert_eq!(p("vertex-ai", "claude-3-5-sonnet-v2@20241022"), Some(3.0), "Claude on Vertex at Anthropic's price");
         assert_eq!(p("openai", "gpt-4o-audio-preview"), None, "no prefix guessing");
         assert_eq!(p("openai", "my-fine-tune"), None);
         assert_eq!(p("no-such-provider", "gpt-4o"), None);

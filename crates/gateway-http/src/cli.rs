@@ -260,19 +260,15 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
         egress,
         ..TransportOptions::default()
     })?;
-    let mut engine = gateway_core::Engine::new(Arc::new(transport.clone())).with_limits(Limits {
+    let engine = gateway_core::Engine::new(Arc::new(transport.clone())).with_limits(Limits {
         max_attempts: args.max_attempts,
         deadline: Duration::from_secs(args.deadline_s),
         attempt_timeout: Duration::from_secs(args.attempt_timeout_s),
         max_response_bytes: args.max_response_bytes,
     });
     let telemetry = telemetry(&args)?;
-    if let Some(observer) = telemetry.observer() {
-        engine = engine.with_observer(observer);
-    }
     let resolver = Resolver::server(store);
-    let mut shared = AppState::new(engine, resolver, args.body_limit);
-    shared.telemetry = telemetry.clone();
+    let mut shared = AppState::new(engine, resolver, args.body_limit).with_telemetry(telemetry.clone());
     shared.header_read_timeout =
         (args.header_read_timeout_s > 0).then(|| Duration::from_secs(args.header_read_timeout_s));
     if let Some(max) = args.max_connections.filter(|m| *m > 0) {

@@ -85,6 +85,16 @@ impl AppState {
         }
     }
 
+    /// Turn on the request log, metrics and traces: the engine reports to them, and the
+    /// server serves `/metrics` and starts or joins traces.
+    pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
+        if let Some(observer) = telemetry.observer() {
+            self.engine = self.engine.with_observer(observer);
+        }
+        self.telemetry = telemetry;
+        self
+    }
+
     /// The same state over another engine; configs and the trace-id serial stay shared.
     pub fn with_engine(&self, engine: Engine) -> Self {
         Self {
