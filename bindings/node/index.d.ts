@@ -119,6 +119,52 @@ export interface RouteInfo {
   dropped_params: string[]
   /** Every upstream attempt, in order. */
   attempts: RouteAttempt[]
+  /** The model that answered (as the answer names it), else the one asked for. */
+  model: string | null
+  /** Tokens the answer used; for a stream, once it has ended. */
+  usage: Usage | null
+  /** What the answer cost in US dollars (`null`: the model's price is not known; `0` for a cache hit). */
+  cost: number | null
+  /** For a stream, the time to its first chunk. */
+  ttft_ms: number | null
+}
+
+/** Tokens, as every provider's usage is normalised. */
+export interface Usage {
+  input_tokens: number
+  output_tokens: number
+  total_tokens: number
+  cached_input_tokens: number
+  reasoning_tokens: number
+  cache_write_input_tokens: number
+}
+
+/** One finished request, as the server's request log writes it (`onLog` gets these). */
+export interface RequestRecord {
+  time: string
+  trace_id: string | null
+  /** The gateway key's name (server only). */
+  key: string | null
+  metadata: Record<string, unknown>
+  endpoint: string
+  stream: boolean
+  provider: string | null
+  model: string | null
+  option_index: string | null
+  status: number
+  error_code: ErrorCode | null
+  error_message: string | null
+  /** The caller stopped reading a stream before it ended. */
+  cancelled: boolean
+  retries: number
+  cache_status: 'HIT' | 'MISS' | 'REFRESH' | 'DISABLED'
+  latency_ms: number
+  upstream_latency_ms: number | null
+  ttft_ms: number | null
+  usage: Usage | null
+  cost_usd: number | null
+  dropped_params: string[]
+  attempts: { option_index: string; provider: string; status: number; error_code: ErrorCode | null; latency_ms: number }[]
 }
 
 /** An answer with its route info as a non-enumerable `route` property (`JSON.stringify` leaves it out). */
@@ -387,6 +433,8 @@ export type GatewayFetch = (input: string | URL | Request, init?: RequestInit) =
 export interface GatewayClientOptions extends GatewayOptions {
   /** The registry: a file path (JSON or YAML, re-read when it changes) or the registry itself. */
   registry?: string | Record<string, unknown>
+  /** Called with each request's record when it is finished (a stream: when it ends). */
+  onLog?: (record: RequestRecord) => void
 }
 
 export declare class Gateway {

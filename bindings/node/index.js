@@ -131,10 +131,20 @@ function withRoute(result, route) {
 class Stream {
   #iterator
 
+  #native
+  #route
+
   constructor(native, route) {
+    this.#native = native
     this.#iterator = native[Symbol.asyncIterator]()
-    /** How the stream was routed. */
-    this.route = route
+    this.#route = route
+  }
+
+  /** How the stream was routed; `usage` and `cost` are filled in once it has ended. */
+  get route() {
+    const latest = this.#native.routeJson()
+    if (latest != null) this.#route = JSON.parse(latest)
+    return this.#route
   }
 
   async next() {
@@ -260,6 +270,22 @@ async function gatewayFetch(native, input, init) {
   return new Response(responseBody, { status: reply.status, headers: responseHeaders })
 }
 
+/**
+ * The native half hands over each request's record as JSON text; the caller's function
+ * gets the object. What it throws is reported as a warning, never thrown into a request.
+ */
+function logCallback(onLog) {
+  if (onLog == null) return undefined
+  if (typeof onLog !== 'function') throw new TypeError('gatewise: onLog must be a function')
+  return (line) => {
+    try {
+      onLog(JSON.parse(line))
+    } catch (err) {
+      process.emitWarning(`gatewise: the onLog callback threw: ${err && err.stack ? err.stack : err}`)
+    }
+  }
+}
+
 /** An in-process gateway client, shaped like the OpenAI and Portkey SDK clients. */
 class Gateway {
   #native
@@ -268,9 +294,16 @@ class Gateway {
     if (options && options[FROM_NATIVE]) {
       this.#native = options[FROM_NATIVE]
     } else {
-      const json = optionsJson(options)
+      let rest = options
+      let onLog
+      if (options != null && typeof options === 'object' && !Array.isArray(options)) {
+        const { onLog: camel, on_log: snake, ...others } = options
+        rest = others
+        onLog = camel ?? snake
+      }
+      const json = optionsJson(rest)
       try {
-        this.#native = new NativeGateway(json)
+        this.#native = new NativeGateway(json, logCallback(onLog))
       } catch (err) {
         throw fromNative(err)
       }

@@ -20,8 +20,11 @@ declare global {
 
 /** The client: a facade `Gateway` behind an `Arc`, so calls clone a pointer, not options. */
 export declare class NativeGateway {
-  /** `optionsJson`: the client options as a JSON object (snake_case or camelCase keys). */
-  constructor(optionsJson: string)
+  /**
+   * `optionsJson`: the client options as a JSON object (snake_case or camelCase keys).
+   * `onLog`: called with each request's record as JSON text (index.js parses it).
+   */
+  constructor(optionsJson: string, onLog?: ((arg: string) => void) | undefined | null)
   /** A client with these options replacing ours. */
   withOptions(optionsJson: string): NativeGateway
   /**
@@ -49,7 +52,8 @@ export declare class NativeGateway {
  * @see https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Iteration_protocols#the_async_iterator_and_async_iterable_protocols
  */
 export declare class NativeStream {
-
+  /** The route as JSON text, with the usage and cost of a stream that has ended. */
+  routeJson(): string | null
   [globalThis.Symbol.asyncIterator](): globalThis.__NapiRsAsyncGenerator<NativeStream, Buffer, void, undefined>
 }
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use gateway_core::engine::RouteInfo;
+use gateway_core::engine::{RequestObserver, RequestRecord, RouteInfo};
 use gateway_core::{Engine, GatewayError};
 use gateway_http::client::{
     CallArgs, CallError, CallOptions, ClosableStream, Created, Gateway, header_name, header_value,
@@ -21,7 +21,8 @@ use gateway_http::client::{
 use gateway_http::protocol::{
     self, ErrorClass, FilePart, HttpReply, HttpReplyBody, OPTIONS, Options, RESOURCES, error_fields, route_json,
 };
-use napi::bindgen_prelude::{AsyncGenerator, Buffer};
+use napi::bindgen_prelude::{AsyncGenerator, Buffer, Function};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 /// Prefix of an error message that carries a gateway error as JSON (index.js parses it).
@@ -162,9 +163,17 @@ pub struct NativeHttpReply {
 #[napi]
 impl NativeGateway {
     /// `optionsJson`: the client options as a JSON object (snake_case or camelCase keys).
+    /// `onLog`: called with each request's record as JSON text (index.js parses it).
     #[napi(constructor)]
-    pub fn new(options_json: String) -> napi::Result<Self> {
-        let inner = Gateway::from_json(engine()?, parse_json(&options_json, "options")?).map_err(plain_err)?;
+    pub fn new(options_json: String, on_log: Option<Function<String, ()>>) -> napi::Result<Self> {
+        let mut engine = engine()?;
+        if let Some(callback) = on_log {
+            // Weak: a log callback must not keep the process alive.
+            let callback =
+                callback.build_threadsafe_function::<String>().callee_handled::<false>().weak::<true>().build()?;
+            engine = engine.with_observer(Arc::new(LogCallback(callback)));
+        }
+        let inner = Gateway::from_json(engine, parse_json(&options_json, "options")?).map_err(plain_err)?;
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -211,8 +220,8 @@ impl NativeGateway {
                 status: 200,
                 content_type: Some("text/event-stream".to_owned()),
                 body: None,
-                stream: Some(NativeStream { inner: ClosableStream::new(events) }),
                 route: route_json(&route).to_string(),
+                stream: Some(NativeStream { inner: ClosableStream::new(events), route: Some(route) }),
             },
         })
     }
@@ -272,7 +281,7 @@ fn http_reply(reply: HttpReply) -> NativeHttpReply {
     let (body, stream) = match reply.body {
         HttpReplyBody::Full(bytes) => (Some(Buffer::from(Vec::from(bytes))), None),
         HttpReplyBody::Stream(frames) => {
-            (None, Some(NativeStream { inner: ClosableStream::new(Box::pin(frames.map(Ok))) }))
+            (None, Some(NativeStream { inner: ClosableStream::new(Box::pin(frames.map(Ok))), route: None }))
         }
     };
     NativeHttpReply { status: u32::from(reply.status), headers, body, stream }
@@ -284,6 +293,32 @@ fn http_reply(reply: HttpReply) -> NativeHttpReply {
 #[napi(async_iterator)]
 pub struct NativeStream {
     inner: Arc<ClosableStream>,
+    /// How a `create` stream was routed (usage and cost once it has ended).
+    route: Option<RouteInfo>,
+}
+
+#[napi]
+impl NativeStream {
+    /// The route as JSON text, with the usage and cost of a stream that has ended.
+    #[napi]
+    pub fn route_json(&self) -> Option<String> {
+        self.route.as_ref().map(|route| route_json(route).to_string())
+    }
+}
+
+/// A JS function that gets every request's record (as JSON text), called on the JS thread.
+struct LogCallback(ThreadsafeFunction<String, (), String, napi::Status, false, true>);
+
+impl std::fmt::Debug for LogCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogCallback")
+    }
+}
+
+impl RequestObserver for LogCallback {
+    fn record(&self, record: &RequestRecord) {
+        self.0.call(record.to_json_line(), ThreadsafeFunctionCallMode::NonBlocking);
+    }
 }
 
 #[napi]

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use gateway_core::engine::RouteInfo;
+use gateway_core::engine::{RequestObserver, RequestRecord, RouteInfo};
 use gateway_core::{Engine, GatewayError};
 use gateway_http::client::{
     CallArgs, CallError, CallOptions, ClosableStream, Created, Gateway, header_name, header_value,
@@ -135,12 +135,16 @@ struct NativeGateway {
 
 #[pymethods]
 impl NativeGateway {
-    /// `options_json`: the client options as a JSON object.
+    /// `options_json`: the client options as a JSON object. `on_log`: called with each
+    /// request's record as JSON text (the `gatewise` package parses it).
     #[new]
-    fn new(options_json: &str) -> PyResult<Self> {
-        Gateway::from_json(engine()?, parse_json(options_json, "options")?)
-            .map(|inner| Self { inner })
-            .map_err(plain_err)
+    #[pyo3(signature = (options_json, on_log=None))]
+    fn new(options_json: &str, on_log: Option<Py<PyAny>>) -> PyResult<Self> {
+        let mut engine = engine()?;
+        if let Some(callback) = on_log {
+            engine = engine.with_observer(Arc::new(LogCallback(callback)));
+        }
+        Gateway::from_json(engine, parse_json(options_json, "options")?).map(|inner| Self { inner }).map_err(plain_err)
     }
 
     /// A client with these options laid over ours.
@@ -262,7 +266,8 @@ fn created_to_py(py: Python<'_>, created: Created) -> PyResult<Py<PyTuple>> {
             py,
             [
                 "stream".into_pyobject(py)?.into_any(),
-                Bound::new(py, NativeStream { inner: ClosableStream::new(events) })?.into_any(),
+                Bound::new(py, NativeStream { inner: ClosableStream::new(events), route: Some(route.clone()) })?
+                    .into_any(),
                 route_json(&route).to_string().into_pyobject(py)?.into_any(),
             ],
         )?,
@@ -279,7 +284,8 @@ fn http_reply_to_py(py: Python<'_>, reply: HttpReply) -> PyResult<Py<PyTuple>> {
     let body = match reply.body {
         HttpReplyBody::Full(bytes) => PyBytes::new(py, &bytes).into_any(),
         HttpReplyBody::Stream(frames) => {
-            Bound::new(py, NativeStream { inner: ClosableStream::new(Box::pin(frames.map(Ok))) })?.into_any()
+            Bound::new(py, NativeStream { inner: ClosableStream::new(Box::pin(frames.map(Ok))), route: None })?
+                .into_any()
         }
     };
     Ok(PyTuple::new(py, [reply.status.into_pyobject(py)?.into_any(), headers.into_pyobject(py)?.into_any(), body])?
@@ -291,6 +297,8 @@ fn http_reply_to_py(py: Python<'_>, reply: HttpReply) -> PyResult<Py<PyTuple>> {
 #[pyclass(frozen, module = "gatewise._native")]
 struct NativeStream {
     inner: Arc<ClosableStream>,
+    /// How a `create` stream was routed (usage and cost once it has ended).
+    route: Option<RouteInfo>,
 }
 
 #[pymethods]
@@ -314,6 +322,32 @@ impl NativeStream {
     /// Stop reading: returns at once; the upstream request is cancelled.
     fn close(&self) {
         self.inner.close();
+    }
+
+    /// The route as JSON text, with the usage and cost of a stream that has ended.
+    fn route_json(&self) -> Option<String> {
+        self.route.as_ref().map(|route| route_json(route).to_string())
+    }
+}
+
+/// A Python callable that gets every request's record (as JSON text). Its exceptions are
+/// reported as unraisable: a log callback must never fail a request.
+struct LogCallback(Py<PyAny>);
+
+impl std::fmt::Debug for LogCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogCallback")
+    }
+}
+
+impl RequestObserver for LogCallback {
+    fn record(&self, record: &RequestRecord) {
+        let line = record.to_json_line();
+        Python::attach(|py| {
+            if let Err(e) = self.0.call1(py, (line,)) {
+                e.write_unraisable(py, Some(self.0.bind(py)));
+            }
+        });
     }
 }
 

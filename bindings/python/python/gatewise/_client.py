@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _native
 from ._objects import BinaryResponse, GatewayObject
@@ -85,6 +85,15 @@ def _call(params: Dict[str, Any], multipart: bool) -> Tuple[str, list, str]:
     return json.dumps(params), files, json.dumps(call)
 
 
+def _log_callback(on_log: Optional[Callable[[dict], Any]]) -> Optional[Callable[[str], None]]:
+    """The native half hands over each record as JSON text."""
+    if on_log is None:
+        return None
+    if not callable(on_log):
+        raise TypeError("on_log must be callable")
+    return lambda line: on_log(json.loads(line))
+
+
 def _result(created: tuple, stream_cls: type) -> Any:
     if created[0] == "stream":
         _, native, route = created
@@ -128,7 +137,9 @@ class _Base:
     _native: Any
     _method_cls: type = _SyncMethod
 
-    def __init__(self, config: Any = None, *, registry: Any = None, **options: Any) -> None:
+    def __init__(
+        self, config: Any = None, *, registry: Any = None, on_log: Optional[Callable[[dict], Any]] = None, **options: Any
+    ) -> None:
         """Create a client.
 
         Args:
@@ -137,6 +148,10 @@ class _Base:
             registry: the registry: a path to its file (JSON or YAML, re-read when it
                 changes) or the registry as a dict; configs and options may then name its
                 providers (``"@slug"``, ``virtual_key``, ``model="@slug/name"``) and configs.
+            on_log: called with each request's record (a dict: ``trace_id``, ``provider``,
+                ``model``, ``status``, ``usage``, ``cost_usd``, ``attempts``, ... — the
+                fields of the server's request log) when the request is finished; for a
+                stream, when it ends. Exceptions it raises are reported, never raised.
             **options: ``provider``, ``virtual_key``, ``api_key``, ``provider_options``, ``custom_host``,
                 ``metadata``, ``trace_id``, ``request_timeout`` (ms), ``forward_headers``,
                 ``cache_force_refresh``, ``cache_namespace`` — see ``gatewise._native.OPTIONS``.
@@ -146,7 +161,9 @@ class _Base:
             TypeError: an unknown option.
         """
         self._check(options)
-        self._native = _native.NativeGateway(_options_json({"config": config, "registry": registry, **options}))
+        self._native = _native.NativeGateway(
+            _options_json({"config": config, "registry": registry, **options}), _log_callback(on_log)
+        )
         self._init_resources()
 
     @staticmethod

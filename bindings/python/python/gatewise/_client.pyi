@@ -2,7 +2,7 @@
 # and takes the engine's option names; tests/test_surface.py checks this stub against both.
 
 import os
-from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple, TypeVar, Union, overload
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Tuple, TypeVar, Union, overload
 
 from ._objects import BinaryResponse, GatewayObject
 from ._streams import AsyncStream, Stream
@@ -133,6 +133,7 @@ class _Base:
         config: Optional[Union[Dict[str, Any], str, os.PathLike[str]]] = None,
         *,
         registry: Optional[Union[Dict[str, Any], str, os.PathLike[str]]] = None,
+        on_log: Optional[Callable[[Dict[str, Any]], Any]] = None,
         provider: Optional[str] = None,
         virtual_key: Optional[str] = None,
         api_key: Optional[str] = None,

@@ -14,7 +14,15 @@ class Stream:
 
     def __init__(self, native: Any, route: dict) -> None:
         self._native = native
-        self.route = GatewayObject(route)
+        self._route = GatewayObject(route)
+
+    @property
+    def route(self) -> GatewayObject:
+        """How the stream was routed; ``usage`` and ``cost`` are filled in once it has ended."""
+        latest = self._native.route_json()
+        if latest is not None:
+            self._route = GatewayObject(json.loads(latest))
+        return self._route
 
     def __iter__(self) -> "Stream":
         return self
@@ -41,7 +49,15 @@ class AsyncStream:
 
     def __init__(self, native: Any, route: dict) -> None:
         self._native = native
-        self.route = GatewayObject(route)
+        self._route = GatewayObject(route)
+
+    @property
+    def route(self) -> GatewayObject:
+        """How the stream was routed; ``usage`` and ``cost`` are filled in once it has ended."""
+        latest = self._native.route_json()
+        if latest is not None:
+            self._route = GatewayObject(json.loads(latest))
+        return self._route
 
     def __aiter__(self) -> "AsyncStream":
         return self

@@ -133,15 +133,36 @@ fn without_usage(chunk: &[u8]) -> Option<Bytes> {
     serde_json::to_vec(&object).ok().map(Bytes::from)
 }
 
-/// `"usage":null`, which OpenAI adds to every chunk once usage is asked for, taken off.
+/// `"usage": null`, which OpenAI adds to every chunk once usage is asked for, taken off
+/// (with the comma that joined it to its neighbour).
 fn without_null_usage(chunk: Bytes) -> Bytes {
-    for pattern in [&b",\"usage\":null"[..], b"\"usage\":null,"] {
-        if let Some(at) = memmem::find(&chunk, pattern) {
-            let mut out = Vec::with_capacity(chunk.len() - pattern.len());
-            out.extend_from_slice(&chunk[..at]);
-            out.extend_from_slice(&chunk[at + pattern.len()..]);
-            return Bytes::from(out);
+    let is_space = |b: &u8| b.is_ascii_whitespace();
+    for at in memmem::find_iter(&chunk, USAGE_KEY) {
+        let after_key = at + USAGE_KEY.len();
+        let rest = &chunk[after_key..];
+        let Some(colon) = rest.iter().position(|b| !is_space(b)).filter(|&i| rest[i] == b':') else { continue };
+        let value = colon + 1 + rest[colon + 1..].iter().take_while(|b| is_space(b)).count();
+        if !rest[value..].starts_with(b"null") {
+            continue;
         }
+        let end = after_key + value + 4;
+        let before = chunk[..at].iter().rposition(|b| !is_space(b));
+        let (cut_from, cut_to) = match before {
+            // `, "usage": null`: the comma before it goes.
+            Some(i) if chunk[i] == b',' => (i, end),
+            // `{"usage": null, ...`: the comma after it goes.
+            _ => {
+                let next = chunk[end..].iter().position(|b| !is_space(b)).map(|i| end + i);
+                match next {
+                    Some(i) if chunk[i] == b',' => (at, i + 1),
+                    _ => (at, end),
+                }
+            }
+        };
+        let mut out = Vec::with_capacity(chunk.len() - (cut_to - cut_from));
+        out.extend_from_slice(&chunk[..cut_from]);
+        out.extend_from_slice(&chunk[cut_to..]);
+        return Bytes::from(out);
     }
     chunk
 }
@@ -201,6 +222,18 @@ mod tests {
             without_usage(chunk.as_bytes()).unwrap(),
             Bytes::from(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#)
         );
+    }
+
+    #[test]
+    fn null_usage_is_taken_off_however_it_is_spaced() {
+        for (chunk, want) in [
+            (r#"{"a":1,"usage":null}"#, r#"{"a":1}"#),
+            (r#"{"a": 1, "usage" : null }"#, r#"{"a": 1 }"#),
+            (r#"{"usage": null, "a": 1}"#, r#"{ "a": 1}"#),
+            (r#"{"usage":{"prompt_tokens":1}}"#, r#"{"usage":{"prompt_tokens":1}}"#),
+        ] {
+            assert_eq!(without_null_usage(Bytes::from(chunk)), Bytes::from(want), "{chunk}");
+        }
     }
 
     #[test]
