@@ -10,7 +10,9 @@
 # the request rebuilt, the answer translated back). A second gateway serves the same
 # upstream through a registry with gateway keys (`model: "@bench/..."` and a key on every
 # request), so the registry's cost shows beside the pass-through's. An answer that is
-# not 2xx is counted as a failure, not as throughput, and fails the run.
+# not 2xx is counted as a failure, not as throughput, and fails the run. These gateways
+# run with the request log and metrics off; a third runs the pass-through with both on
+# (JSON lines to a file, /metrics scraped once a second), so their cost shows beside it.
 #
 #   bash benches/load/run.sh                      # 3 rounds of 5 s phases
 #   ROUNDS=5 DURATION=10s bash benches/load/run.sh
@@ -24,12 +26,14 @@ CONNECTIONS=${CONNECTIONS:-8}
 UP_PORT=${UP_PORT:-9100}
 GW_PORT=${GW_PORT:-9101}
 REG_PORT=${REG_PORT:-9102}
+OBS_PORT=${OBS_PORT:-9103}
+GW=${GATEWISE:-./target/release/gatewise}
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 cargo build --release -q -p gateway-http --bin gatewise -p gateway-benches --bin fixed_upstream
 
 tmp=$(mktemp -d)
-cleanup() { kill "${up_pid:-}" "${gw_pid:-}" "${reg_pid:-}" 2>/dev/null || true; rm -rf "$tmp"; }
+cleanup() { kill "${up_pid:-}" "${gw_pid:-}" "${reg_pid:-}" "${obs_pid:-}" "${scrape_pid:-}" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 ./target/release/fixed_upstream "$UP_PORT" 1 & up_pid=$!
@@ -40,15 +44,23 @@ mkdir "$tmp/configs"
 cat > "$tmp/configs/anthropic.json" <<JSON
 {"provider": "anthropic", "api_key": "sk-ant-bench", "custom_host": "http://127.0.0.1:$UP_PORT/v1"}
 JSON
-${GATEWISE:-./target/release/gatewise} serve --port "$GW_PORT" --config "$tmp/config.json" --config-dir "$tmp/configs" \
-  --log-level warn ${WORKERS:+--workers "$WORKERS"} & gw_pid=$!
+# Builds from before the request log have neither it nor the flags that turn it off.
+observes=false
+if "$GW" serve --help | grep -q -- --log-format; then observes=true; fi
+off=(); if $observes; then off=(--log-format none --no-metrics); fi
+"$GW" serve --port "$GW_PORT" --config "$tmp/config.json" --config-dir "$tmp/configs" \
+  --log-level warn ${WORKERS:+--workers "$WORKERS"} "${off[@]}" & gw_pid=$!
+if $observes; then
+  "$GW" serve --port "$OBS_PORT" --config "$tmp/config.json" --log-level warn ${WORKERS:+--workers "$WORKERS"} \
+    --log-format json > "$tmp/requests.log" & obs_pid=$!
+fi
 key_hash=$(printf '%s' gw-bench-key | sha256sum | cut -d' ' -f1)
 cat > "$tmp/registry.json" <<JSON
 {"providers": {"bench": {"provider": "openai", "api_key": "sk-bench", "custom_host": "http://127.0.0.1:$UP_PORT/v1"}},
  "keys": {"bench": {"hash": "sha256:$key_hash"}}}
 JSON
-${GATEWISE:-./target/release/gatewise} serve --port "$REG_PORT" --registry "$tmp/registry.json" \
-  --log-level warn ${WORKERS:+--workers "$WORKERS"} & reg_pid=$!
+"$GW" serve --port "$REG_PORT" --registry "$tmp/registry.json" \
+  --log-level warn ${WORKERS:+--workers "$WORKERS"} "${off[@]}" & reg_pid=$!
 
 # Both must answer a real request (the gateway through each config) before anything is measured.
 ready() { # $1 = port, then extra curl arguments
@@ -65,6 +77,11 @@ ready "$UP_PORT"
 ready "$GW_PORT"
 ready "$GW_PORT" -H 'x-portkey-config: anthropic'
 ready "$REG_PORT" -H 'x-portkey-provider: @bench' -H 'x-portkey-api-key: gw-bench-key'
+if $observes; then
+  ready "$OBS_PORT"
+  # A Prometheus server scrapes every few seconds; once a second is harsher.
+  (while sleep 1; do curl -sf -o /dev/null "http://127.0.0.1:$OBS_PORT/metrics" || true; done) & scrape_pid=$!
+fi
 
 idle_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$gw_pid/status")
 
@@ -98,6 +115,7 @@ wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post.lua "http://127.0.0.1:$UP_POR
 wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post.lua "http://127.0.0.1:$GW_PORT/v1/chat/completions" >/dev/null
 wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post_anthropic.lua "http://127.0.0.1:$GW_PORT/v1/chat/completions" >/dev/null
 wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post_registry.lua "http://127.0.0.1:$REG_PORT/v1/chat/completions" >/dev/null
+if $observes; then wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post.lua "http://127.0.0.1:$OBS_PORT/v1/chat/completions" >/dev/null; fi
 for round in $(seq 1 "$ROUNDS"); do
   phase "$UP_PORT" "$CONNECTIONS" "$up_pid" >> "$tmp/direct"
   phase "$GW_PORT" "$CONNECTIONS" "$gw_pid" >> "$tmp/gatewise"
@@ -105,6 +123,7 @@ for round in $(seq 1 "$ROUNDS"); do
   phase "$GW_PORT" 1 "$gw_pid" >> "$tmp/gatewise1"
   phase "$GW_PORT" "$CONNECTIONS" "$gw_pid" benches/load/post_anthropic.lua >> "$tmp/anthropic"
   phase "$REG_PORT" "$CONNECTIONS" "$reg_pid" benches/load/post_registry.lua >> "$tmp/registry"
+  if $observes; then phase "$OBS_PORT" "$CONNECTIONS" "$obs_pid" >> "$tmp/observed"; fi
   echo "round $round: direct $(tail -1 "$tmp/direct" | cut -d' ' -f1) req/s, gatewise $(tail -1 "$tmp/gatewise" | cut -d' ' -f1) req/s, anthropic $(tail -1 "$tmp/anthropic" | cut -d' ' -f1) req/s" >&2
 done
 loaded_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$gw_pid/status")
@@ -119,6 +138,10 @@ a99=$(column_median "$tmp/anthropic" 3); a_cpu=$(column_median "$tmp/anthropic" 
 r_rps=$(column_median "$tmp/registry" 1); r50=$(column_median "$tmp/registry" 2)
 r99=$(column_median "$tmp/registry" 3); r_cpu=$(column_median "$tmp/registry" 4)
 failures=$(awk '{ s += $1 } END { print s + 0 }' "$tmp/failures")
+if $observes; then
+  o_rps=$(column_median "$tmp/observed" 1); o50=$(column_median "$tmp/observed" 2)
+  o99=$(column_median "$tmp/observed" 3); o_cpu=$(column_median "$tmp/observed" 4)
+fi
 
 echo "cores=$(nproc) rounds=$ROUNDS duration=$DURATION gatewise workers=${WORKERS:-one per core} (medians)"
 printf '%-22s %12s %10s %10s\n' "at $CONNECTIONS connections" req/s "p50 us" "p99 us"
@@ -126,10 +149,15 @@ printf '%-22s %12s %10s %10s\n' direct "$d_rps" "$d50" "$d99"
 printf '%-22s %12s %10s %10s\n' gatewise "$g_rps" "$g50" "$g99"
 printf '%-22s %12s %10s %10s\n' "gatewise (anthropic)" "$a_rps" "$a50" "$a99"
 printf '%-22s %12s %10s %10s\n' "gatewise (registry)" "$r_rps" "$r50" "$r99"
+if $observes; then printf '%-22s %12s %10s %10s\n' "gatewise (log+metrics)" "$o_rps" "$o50" "$o99"; fi
 awk -v g="$g_rps" -v d="$d_rps" 'BEGIN { printf "throughput ratio (gatewise/direct): %.2f  (goal >= 0.35)\n", g / d }'
 awk -v g="$g50" -v d="$d50" -v c="$CONNECTIONS" 'BEGIN { printf "added p50 at %s connections (saturated): %.0f us\n", c, g - d }'
 awk -v g="$g1" -v d="$d1" 'BEGIN { printf "added p50 at 1 connection: %.0f us (direct %.0f us, gatewise %.0f us)\n", g - d, d, g }'
 echo "CPU per request: upstream $up_cpu us, gatewise $gw_cpu us (pass-through), $a_cpu us (translating to anthropic), $r_cpu us (registry: @slug/model + gateway key)"
+if $observes; then
+  awk -v o="$o_cpu" -v g="$gw_cpu" -v n="$(wc -l < "$tmp/requests.log")" 'BEGIN {
+    printf "request log + metrics: %.1f us CPU per request vs %.1f us with both off (%+.1f%%, goal <= +10%%); %d log lines written\n", o, g, (o / g - 1) * 100, n }'
+fi
 echo "gatewise RSS: idle $((idle_rss_kb / 1024)) MB (goal <= 30 MB), after load $((loaded_rss_kb / 1024)) MB"
 if [ "$failures" -gt 0 ]; then
   echo "FAILED: $failures answers were not 2xx (or the socket failed); they are not counted as throughput" >&2
