@@ -163,7 +163,8 @@ export interface RequestRecord {
   ttft_ms: number | null
   usage: Usage | null
   cost_usd: number | null
-  dropped_params: string[]
+  /** Present when the answering provider left request parameters out. */
+  dropped_params?: string[]
   attempts: { option_index: string; provider: string; status: number; error_code: ErrorCode | null; latency_ms: number }[]
 }
 

@@ -151,7 +151,7 @@ async fn run_scenario(telemetry: Telemetry) -> Scenario {
 fn log_telemetry(format: LogFormat, bodies: bool) -> (Telemetry, Lines) {
     let lines = Lines::default();
     let log = RequestLog::to_writer(format, bodies, lines.clone()).unwrap();
-    (Telemetry { log: Some(Arc::new(log)), ..Telemetry::default() }, lines)
+    (Telemetry { log: Some(log), ..Telemetry::default() }, lines)
 }
 
 #[tokio::test]

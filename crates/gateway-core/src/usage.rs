@@ -7,6 +7,8 @@
 //! Reading is cheap on purpose: it runs on every answer. A complete answer is not parsed;
 //! the `usage` object is found by its key and only that object is read.
 
+use std::sync::LazyLock;
+
 use memchr::memmem;
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +83,10 @@ pub struct AnswerFacts {
 const USAGE_KEY: &[u8] = b"\"usage\"";
 const MODEL_KEY: &[u8] = b"\"model\"";
 
+// Made once: building a searcher costs more than searching an answer.
+static USAGE_FROM_END: LazyLock<memmem::FinderRev<'static>> = LazyLock::new(|| memmem::FinderRev::new(USAGE_KEY));
+static MODEL_FROM_START: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(MODEL_KEY));
+
 /// Usage and model of an OpenAI-shaped answer body (a completion, an embedding list, or
 /// one stream chunk). The key text `"usage"` can only appear unescaped as a key (inside
 /// a JSON string its quotes would be escaped) or as the whole string value `"usage"`,
@@ -92,14 +98,27 @@ pub fn read_answer(body: &[u8]) -> AnswerFacts {
 
 /// Usage in an OpenAI-shaped body or chunk, as [`read_answer`] finds it.
 pub fn usage_in(body: &[u8]) -> Option<Usage> {
-    memmem::rfind_iter(body, USAGE_KEY)
-        .find_map(|at| value_after_key::<OpenAiUsage>(body, at + USAGE_KEY.len()))
-        .map(Usage::from)
+    let mut end = body.len();
+    while let Some(at) = USAGE_FROM_END.rfind(&body[..end]) {
+        if let Some(usage) = value_after_key::<OpenAiUsage>(body, at + USAGE_KEY.len()) {
+            return Some(Usage::from(usage));
+        }
+        end = at;
+    }
+    None
 }
 
 /// The first top-level-looking `"model": "..."` of a body.
 fn model_in(body: &[u8]) -> Option<String> {
-    memmem::find_iter(body, MODEL_KEY).find_map(|at| value_after_key::<String>(body, at + MODEL_KEY.len()))
+    let mut start = 0;
+    while let Some(found) = MODEL_FROM_START.find(&body[start..]) {
+        let at = start + found;
+        if let Some(model) = value_after_key::<String>(body, at + MODEL_KEY.len()) {
+            return Some(model);
+        }
+        start = at + MODEL_KEY.len();
+    }
+    None
 }
 
 /// The value after `"key"` at `after` (past `:` and whitespace), if it reads as `T`.

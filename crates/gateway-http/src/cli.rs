@@ -217,7 +217,8 @@ fn is_registry(value: &Value) -> bool {
 fn serve(args: ServeArgs) -> Result<(), HttpError> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    // stdout is the request log's: everything else the server says goes to stderr.
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
     let registry = match &args.registry {
         Some(path) => crate::registry::RegistrySource::open(path)
             .map_err(|e| HttpError::Config { path: path.display().to_string(), message: e.to_string() })?,
@@ -286,9 +287,7 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
         shared.connections.max()
     );
     let served = crate::server::serve_on_threads(listener, states, crate::server::shutdown_signal());
-    if let Some(traces) = &telemetry.traces {
-        traces.shutdown();
-    }
+    telemetry.shutdown();
     served
 }
 
@@ -297,7 +296,7 @@ fn telemetry(args: &ServeArgs) -> Result<Telemetry, HttpError> {
     let format = args.log_format.unwrap_or_else(LogFormat::default_for_stdout);
     let log = match format {
         LogFormat::None => None,
-        format => Some(Arc::new(RequestLog::stdout(format, args.log_bodies)?)),
+        format => Some(RequestLog::stdout(format, args.log_bodies)?),
     };
     let metrics = (!args.no_metrics).then(|| Arc::new(Metrics::new(&args.metrics_labels)));
     let traces = match args.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {

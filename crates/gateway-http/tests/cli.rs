@@ -120,14 +120,15 @@ fn slow_upstream(hold: std::time::Duration) -> (String, std::sync::mpsc::Receive
 }
 
 #[test]
-fn sigterm_lets_the_request_in_flight_finish_then_the_server_exits_0() {
+fn sigterm_lets_the_request_in_flight_finish_then_the_server_exits_0_with_its_log_line_written() {
     use std::io::{Read, Write};
     use std::time::{Duration, Instant};
     let (upstream, on_arrival) = slow_upstream(Duration::from_millis(300));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // stdout is a pipe, not a terminal: the request log is JSON lines by default.
     let mut server = Command::new(env!("CARGO_BIN_EXE_gatewise"))
         .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "2"])
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -167,6 +168,12 @@ fn sigterm_lets_the_request_in_flight_finish_then_the_server_exits_0() {
     };
     assert_eq!(status.code(), Some(0), "a clean exit");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "no longer accepting");
+    let mut log = String::new();
+    server.stdout.take().unwrap().read_to_string(&mut log).unwrap();
+    let records: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 1, "the finished request's line is written before the exit: {log}");
+    assert_eq!((&records[0]["status"], &records[0]["provider"]), (&json!(200), &json!("openai")));
+    assert!(!log.contains("\"k\""), "no key");
 }
 
 #[test]

@@ -250,12 +250,14 @@ impl Engine {
             error: response.error().map(|e| (e.code, e.message.clone())),
             cancelled: false,
             latency: self.transport.now().saturating_duration_since(started),
-            route: response.route.clone(),
+            // Lent to the record for a complete answer, copied for a stream (both need it).
+            route: RouteInfo::default(),
             request_body,
             response_body: None,
         };
         match &mut response.result {
             Ok(Answer { body: ResponseBody::Events(events), .. }) => {
+                record.route = response.route.clone();
                 let events = std::mem::replace(events, Box::pin(futures::stream::empty()));
                 let reported =
                     record::Reported { events, record: Some(record), observer, clock: self.transport.clone(), started };
@@ -268,9 +270,15 @@ impl Engine {
                 if bodies {
                     record.response_body = Some(body.clone());
                 }
+                record.route = std::mem::take(&mut response.route);
                 observer.record(&record);
+                response.route = record.route;
             }
-            Err(_) => observer.record(&record),
+            Err(_) => {
+                record.route = std::mem::take(&mut response.route);
+                observer.record(&record);
+                response.route = record.route;
+            }
         }
         response
     }

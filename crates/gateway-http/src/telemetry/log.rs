@@ -1,17 +1,22 @@
 //! The request log: one line per request on stdout, as JSON (`--log-format json`, the
 //! default when stdout is not a terminal) or as readable text.
 //!
-//! A line is made on the thread that finished the request and written by a thread of its
-//! own, which writes whatever has queued up in one go: a request never waits on stdout.
-//! If stdout cannot keep up and the queue is full, lines are dropped and counted rather
-//! than slowing every request down.
+//! A line is written into the buffer of the thread that finished the request
+//! ([`super::shards`]); a thread of the log's own writes every buffer out every
+//! [`FLUSH_EVERY`], in one write per buffer, and once more at shutdown. A request never
+//! waits on stdout and never wakes a thread. If stdout cannot keep up, a thread's buffer
+//! stops at [`MAX_PENDING_BYTES`] and later lines are dropped and counted, rather than
+//! slowing every request down or growing without bound.
 
 use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
 
 use gateway_core::engine::{RequestObserver, RequestRecord, rfc3339};
+
+use super::shards::Shards;
 
 /// How records are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -32,32 +37,91 @@ impl LogFormat {
     }
 }
 
-/// Lines waiting for the writer thread, at most.
-const QUEUE: usize = 16 * 1024;
+/// How often buffered lines are written out.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
+
+/// Most bytes one thread's buffer holds before lines are dropped.
+pub const MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
 
 /// The request log.
-#[derive(Debug)]
 pub struct RequestLog {
     format: LogFormat,
     bodies: bool,
-    lines: SyncSender<String>,
+    pending: Shards<Vec<u8>>,
+    out: Mutex<Output>,
     dropped: AtomicU64,
 }
 
+/// Where lines go, and the emptied buffers kept for reuse.
+struct Output {
+    writer: Box<dyn Write + Send>,
+    spares: Vec<Vec<u8>>,
+    /// A write failed (stdout closed): later lines are counted as dropped.
+    broken: bool,
+}
+
+impl std::fmt::Debug for RequestLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestLog").field("format", &self.format).field("bodies", &self.bodies).finish()
+    }
+}
+
 impl RequestLog {
-    /// A log writing to stdout from a thread of its own.
-    pub fn stdout(format: LogFormat, bodies: bool) -> std::io::Result<Self> {
+    /// A log writing to stdout.
+    pub fn stdout(format: LogFormat, bodies: bool) -> std::io::Result<Arc<Self>> {
         Self::to_writer(format, bodies, std::io::stdout())
     }
 
-    /// A log writing to `out` from a thread of its own.
-    pub fn to_writer(format: LogFormat, bodies: bool, out: impl Write + Send + 'static) -> std::io::Result<Self> {
-        let (lines, queued) = sync_channel(QUEUE);
-        std::thread::Builder::new().name("gatewise-log".into()).spawn(move || write_lines(queued, out))?;
-        Ok(Self { format, bodies, lines, dropped: AtomicU64::new(0) })
+    /// A log writing to `out`, from a thread that lives as long as the log.
+    pub fn to_writer(format: LogFormat, bodies: bool, out: impl Write + Send + 'static) -> std::io::Result<Arc<Self>> {
+        let log = Arc::new(Self {
+            format,
+            bodies,
+            pending: Shards::default(),
+            out: Mutex::new(Output { writer: Box::new(out), spares: Vec::new(), broken: false }),
+            dropped: AtomicU64::new(0),
+        });
+        let weak: Weak<Self> = Arc::downgrade(&log);
+        std::thread::Builder::new().name("gatewise-log".into()).spawn(move || {
+            loop {
+                std::thread::sleep(FLUSH_EVERY);
+                let Some(log) = weak.upgrade() else { return };
+                log.flush();
+            }
+        })?;
+        Ok(log)
     }
 
-    /// Lines dropped because the writer fell behind.
+    /// Write out every buffered line now (the writer thread does so every
+    /// [`FLUSH_EVERY`]; the server once more when it stops).
+    pub fn flush(&self) {
+        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+        let Output { writer, spares, broken } = &mut *out;
+        // Each thread's buffer is swapped for an empty one under its lock and written
+        // after, so a slow stdout never holds up a request.
+        let mut full = Vec::new();
+        self.pending.each(|buffer| {
+            if !buffer.is_empty() {
+                full.push(std::mem::replace(buffer, spares.pop().unwrap_or_default()));
+            }
+        });
+        for mut batch in full {
+            if !*broken && writer.write_all(&batch).is_err() {
+                *broken = true;
+            }
+            if *broken {
+                let lines = batch.iter().filter(|b| **b == b'\n').count();
+                self.dropped.fetch_add(lines as u64, Ordering::Relaxed);
+            }
+            batch.clear();
+            spares.push(batch);
+        }
+        if !*broken && writer.flush().is_err() {
+            *broken = true;
+        }
+    }
+
+    /// Lines dropped because the output fell behind.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -65,35 +129,29 @@ impl RequestLog {
 
 impl RequestObserver for RequestLog {
     fn record(&self, record: &RequestRecord) {
-        let line = match self.format {
-            LogFormat::Json => record.to_json_line(),
-            LogFormat::Text => text_line(record),
+        let mut buffer = self.pending.mine();
+        if buffer.len() >= MAX_PENDING_BYTES {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let start = buffer.len();
+        let written = match self.format {
+            LogFormat::Json => serde_json::to_writer(&mut *buffer, record).is_ok(),
+            LogFormat::Text => {
+                buffer.extend_from_slice(text_line(record).as_bytes());
+                true
+            }
             LogFormat::None => return,
         };
-        if let Err(TrySendError::Full(_)) = self.lines.try_send(line) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        if written {
+            buffer.push(b'\n');
+        } else {
+            buffer.truncate(start);
         }
     }
 
     fn wants_bodies(&self) -> bool {
         self.bodies
-    }
-}
-
-/// Write lines as they come, flushing once the queue is empty.
-fn write_lines(queued: Receiver<String>, out: impl Write) {
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    while let Ok(line) = queued.recv() {
-        let mut next = Some(line);
-        while let Some(line) = next {
-            if out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")).is_err() {
-                return;
-            }
-            next = queued.try_recv().ok();
-        }
-        if out.flush().is_err() {
-            return;
-        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod log;
 pub mod metrics;
+mod shards;
 pub mod traces;
 
 use std::sync::Arc;
@@ -50,6 +51,16 @@ impl Telemetry {
     pub fn started(&self) {
         if let Some(metrics) = &self.metrics {
             metrics.started();
+        }
+    }
+
+    /// Write out what is buffered (the log's last lines, the last spans): at shutdown.
+    pub fn shutdown(&self) {
+        if let Some(log) = &self.log {
+            log.flush();
+        }
+        if let Some(traces) = &self.traces {
+            traces.shutdown();
         }
     }
 
