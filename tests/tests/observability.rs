@@ -472,3 +472,33 @@ async fn without_export_a_callers_traceparent_is_passed_on_unchanged() {
     assert_eq!(received[0].header("traceparent"), Some(traceparent));
     assert_eq!(received[1].header("traceparent"), None, "no trace is started when nothing is exported");
 }
+
+#[tokio::test]
+async fn a_registry_entrys_prices_win_and_the_key_name_is_logged() {
+    let upstream = MockUpstream::start([MockReply::ok(answer("gpt-4o-mini", 1_000_000, 0))]).await;
+    let dir = std::env::temp_dir().join(format!("gatewise-observability-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("registry.json");
+    let registry = json!({
+        "providers": {"negotiated": {"provider": "openai", "api_key": "sk-negotiated-1234", "custom_host": upstream.v1(),
+                                     "pricing": {"gpt-4o-mini": {"input": 0.05, "output": 0.2}}}},
+        "keys": {"team-a": {"hash": gateway_core::registry::key_hash("gw-team-a-key")}}
+    });
+    std::fs::write(&path, registry.to_string()).unwrap();
+    let (telemetry, lines) = log_telemetry(LogFormat::Json, false);
+    let gateway = start_gateway(GatewayOptions { telemetry, registry: Some(path), ..GatewayOptions::default() }).await;
+    let mut body = hello();
+    body["model"] = json!("@negotiated/gpt-4o-mini");
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", gateway.base))
+        .bearer_auth("gw-team-a-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let record = &lines.records(1).await[0];
+    assert_eq!(record["key"], "team-a");
+    assert_eq!(record["cost_usd"], 0.05, "the entry's price, not the table's $0.15: {record}");
+    assert!(!lines.text().contains("gw-team-a-key") && !lines.text().contains("sk-negotiated-1234"));
+}

@@ -422,10 +422,24 @@ mod tests {
             json!({"keys": {"k": {"hash": "md5:00"}}}),
             json!({"other": {}}),
             json!({"providers": {"a": {"provider": "@b"}}}),
+            json!({"providers": {"a": {"provider": "openai", "pricing": {"m": {"input": -1, "output": 1}}}}}),
+            json!({"providers": {"a": {"provider": "openai", "pricing": {"m": {"input": 1}}}}}),
+            json!({"providers": {"a": {"provider": "openai", "pricing": {"m": {"input": 1, "output": 1, "per": 2}}}}}),
         ] {
             assert!(!validator.is_valid(&bad), "schema: {bad}");
             assert!(Registry::load(&bad).is_err(), "loader: {bad}");
         }
+    }
+
+    #[test]
+    fn an_entrys_own_prices_come_with_its_credentials() {
+        let registry = Registry::load(&json!({"providers": {"azure": {"provider": "openai", "api_key": "k",
+            "pricing": {"gpt-4o": {"input": 2.2, "output": 9.0, "cached_input": 1.1}}}}}))
+        .unwrap();
+        let held = registry.providers().get("azure").unwrap().target.held.clone().unwrap();
+        let prices = held.prices.as_ref().unwrap();
+        assert_eq!(prices["gpt-4o"].input, 2.2);
+        assert_eq!(prices["gpt-4o"].cached_input, Some(1.1));
     }
 
     #[test]
