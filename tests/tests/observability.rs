@@ -48,6 +48,15 @@ impl Lines {
     }
 }
 
+/// POST `body` to the gateway's chat endpoint with these headers.
+async fn post(gateway: &Gateway, headers: &[(&str, String)], body: &Value) -> reqwest::Response {
+    let mut request = reqwest::Client::new().post(format!("{}/v1/chat/completions", gateway.base)).json(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    request.send().await.unwrap()
+}
+
 fn answer(model: &str, input: u64, output: u64) -> Value {
     json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": model,
            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
@@ -92,8 +101,6 @@ async fn run_scenario(telemetry: Telemetry) -> Scenario {
     let backup = MockUpstream::start([MockReply::ok(answer("gpt-4o-mini-2024-07-18", 10, 5))]).await;
     let streaming = MockUpstream::start([stream_with_usage()]).await;
     let gateway = start_gateway(GatewayOptions { telemetry, ..GatewayOptions::default() }).await;
-    let client = reqwest::Client::new();
-    let url = format!("{}/v1/chat/completions", gateway.base);
     let fallback = json!({
         "strategy": {"mode": "fallback"},
         "targets": [
@@ -103,26 +110,17 @@ async fn run_scenario(telemetry: Telemetry) -> Scenario {
         ]
     });
     for trace in ["t-fallback", "t-cached"] {
-        let r = client
-            .post(&url)
-            .header("x-portkey-config", fallback.to_string())
-            .header("x-portkey-metadata", r#"{"team":"search","_user":"u1"}"#)
-            .header("x-portkey-trace-id", trace)
-            .json(&hello())
-            .send()
-            .await
-            .unwrap();
+        let headers = [
+            ("x-portkey-config", fallback.to_string()),
+            ("x-portkey-metadata", r#"{"team":"search","_user":"u1"}"#.to_owned()),
+            ("x-portkey-trace-id", trace.to_owned()),
+        ];
+        let r = post(&gateway, &headers, &hello()).await;
         assert_eq!(r.status(), 200);
     }
     let failing = json!({"provider": "openai", "api_key": SECRET, "custom_host": flaky.v1()});
-    let r = client
-        .post(&url)
-        .header("x-portkey-config", failing.to_string())
-        .header("x-portkey-trace-id", "t-error")
-        .json(&hello())
-        .send()
-        .await
-        .unwrap();
+    let headers = [("x-portkey-config", failing.to_string()), ("x-portkey-trace-id", "t-error".to_owned())];
+    let r = post(&gateway, &headers, &hello()).await;
     assert_eq!(r.status(), 500);
     let body = r.text().await.unwrap();
     assert!(!body.contains(SECRET), "the caller never sees the key an upstream echoed: {body}");
@@ -131,14 +129,8 @@ async fn run_scenario(telemetry: Telemetry) -> Scenario {
     let streamed = json!({"provider": "openai", "api_key": "sk-stream-key-123", "custom_host": streaming.v1()});
     let mut request = hello();
     request["stream"] = json!(true);
-    let r = client
-        .post(&url)
-        .header("x-portkey-config", streamed.to_string())
-        .header("x-portkey-trace-id", "t-stream")
-        .json(&request)
-        .send()
-        .await
-        .unwrap();
+    let headers = [("x-portkey-config", streamed.to_string()), ("x-portkey-trace-id", "t-stream".to_owned())];
+    let r = post(&gateway, &headers, &request).await;
     let text = r.text().await.unwrap();
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
     assert!(!text.contains("usage"), "the caller did not ask for usage and sees none: {text}");
@@ -237,13 +229,7 @@ async fn bodies_are_logged_only_when_asked_and_text_lines_are_readable() {
     let backup = MockUpstream::start([MockReply::ok(answer("gpt-4o-mini", 1, 1))]).await;
     let gateway = start_gateway(GatewayOptions { telemetry, ..GatewayOptions::default() }).await;
     let config = json!({"provider": "openai", "api_key": "sk-k-123456789", "custom_host": backup.v1()});
-    reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", gateway.base))
-        .header("x-portkey-config", config.to_string())
-        .json(&hello())
-        .send()
-        .await
-        .unwrap();
+    post(&gateway, &[("x-portkey-config", config.to_string())], &hello()).await;
     let record = &lines.records(1).await[0];
     assert!(record["request_body"].as_str().unwrap().contains("hello"), "{record}");
     assert!(record["response_body"].as_str().unwrap().contains("chat.completion"), "{record}");
@@ -253,14 +239,8 @@ async fn bodies_are_logged_only_when_asked_and_text_lines_are_readable() {
     let backup = MockUpstream::start([MockReply::ok(answer("gpt-4o-mini", 1000, 10))]).await;
     let gateway = start_gateway(GatewayOptions { telemetry, ..GatewayOptions::default() }).await;
     let config = json!({"provider": "openai", "api_key": "sk-k-123456789", "custom_host": backup.v1()});
-    reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", gateway.base))
-        .header("x-portkey-config", config.to_string())
-        .header("x-portkey-trace-id", "t-text")
-        .json(&hello())
-        .send()
-        .await
-        .unwrap();
+    let headers = [("x-portkey-config", config.to_string()), ("x-portkey-trace-id", "t-text".to_owned())];
+    post(&gateway, &headers, &hello()).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !lines.text().ends_with('\n') {
         assert!(Instant::now() < deadline);
@@ -326,13 +306,7 @@ async fn a_refused_request_is_logged_and_counted_too() {
     let (mut telemetry, lines) = log_telemetry(LogFormat::Json, false);
     telemetry.metrics = Some(Arc::new(Metrics::new(&[])));
     let gateway = start_gateway(GatewayOptions { telemetry, ..GatewayOptions::default() }).await;
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", gateway.base))
-        .header("x-portkey-config", "{not json")
-        .json(&hello())
-        .send()
-        .await
-        .unwrap();
+    let r = post(&gateway, &[("x-portkey-config", "{not json".to_owned())], &hello()).await;
     assert_eq!(r.status(), 400);
     let record = &lines.records(1).await[0];
     assert_eq!((&record["status"], &record["error_code"]), (&json!(400), &json!("invalid_config")));
@@ -393,24 +367,12 @@ async fn spans_follow_the_genai_conventions_and_the_callers_trace() {
         {"provider": "openai", "api_key": "sk-b-123456789", "custom_host": backup.v1()}]});
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", gateway.base))
-        .header("x-portkey-config", config.to_string())
-        .header("traceparent", format!("00-{caller_trace}-{caller_span}-01"))
-        .json(&hello())
-        .send()
-        .await
-        .unwrap();
+    let traceparent = format!("00-{caller_trace}-{caller_span}-01");
+    let r = post(&gateway, &[("x-portkey-config", config.to_string()), ("traceparent", traceparent)], &hello()).await;
     assert_eq!(r.status(), 200);
     // A request without traceparent starts a trace of its own.
     let single = json!({"provider": "openai", "api_key": "sk-b-123456789", "custom_host": backup.v1()});
-    reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", gateway.base))
-        .header("x-portkey-config", single.to_string())
-        .json(&hello())
-        .send()
-        .await
-        .unwrap();
+    post(&gateway, &[("x-portkey-config", single.to_string())], &hello()).await;
     // Blocks until the export is answered, by a receiver on this test's runtime.
     tokio::task::spawn_blocking(move || traces.shutdown()).await.unwrap();
 
@@ -459,15 +421,9 @@ async fn without_export_a_callers_traceparent_is_passed_on_unchanged() {
     let gateway = start_gateway(GatewayOptions::default()).await;
     let config = json!({"provider": "openai", "api_key": "sk-b-123456789", "custom_host": backup.v1()});
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    for header in [Some(traceparent), None] {
-        let mut request = reqwest::Client::new()
-            .post(format!("{}/v1/chat/completions", gateway.base))
-            .header("x-portkey-config", config.to_string());
-        if let Some(h) = header {
-            request = request.header("traceparent", h);
-        }
-        request.json(&hello()).send().await.unwrap();
-    }
+    post(&gateway, &[("x-portkey-config", config.to_string()), ("traceparent", traceparent.to_owned())], &hello())
+        .await;
+    post(&gateway, &[("x-portkey-config", config.to_string())], &hello()).await;
     let received = backup.received();
     assert_eq!(received[0].header("traceparent"), Some(traceparent));
     assert_eq!(received[1].header("traceparent"), None, "no trace is started when nothing is exported");
@@ -489,13 +445,7 @@ async fn a_registry_entrys_prices_win_and_the_key_name_is_logged() {
     let gateway = start_gateway(GatewayOptions { telemetry, registry: Some(path), ..GatewayOptions::default() }).await;
     let mut body = hello();
     body["model"] = json!("@negotiated/gpt-4o-mini");
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", gateway.base))
-        .bearer_auth("gw-team-a-key")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = post(&gateway, &[("authorization", "Bearer gw-team-a-key".to_owned())], &body).await;
     assert_eq!(r.status(), 200);
     let record = &lines.records(1).await[0];
     assert_eq!(record["key"], "team-a");

@@ -9,8 +9,8 @@ from typing import Any
 from ._objects import GatewayObject
 
 
-class Stream:
-    """Iterator of chat.completion.chunk objects (``for chunk in stream``)."""
+class _Routed:
+    """What both streams share: the native stream, and its route."""
 
     def __init__(self, native: Any, route: dict) -> None:
         self._native = native
@@ -23,6 +23,10 @@ class Stream:
         if latest is not None:
             self._route = GatewayObject(json.loads(latest))
         return self._route
+
+
+class Stream(_Routed):
+    """Iterator of chat.completion.chunk objects (``for chunk in stream``)."""
 
     def __iter__(self) -> "Stream":
         return self
@@ -44,20 +48,8 @@ class Stream:
         self.close()
 
 
-class AsyncStream:
+class AsyncStream(_Routed):
     """Async iterator of chunk objects (``async for chunk in stream``)."""
-
-    def __init__(self, native: Any, route: dict) -> None:
-        self._native = native
-        self._route = GatewayObject(route)
-
-    @property
-    def route(self) -> GatewayObject:
-        """How the stream was routed; ``usage`` and ``cost`` are filled in once it has ended."""
-        latest = self._native.route_json()
-        if latest is not None:
-            self._route = GatewayObject(json.loads(latest))
-        return self._route
 
     def __aiter__(self) -> "AsyncStream":
         return self

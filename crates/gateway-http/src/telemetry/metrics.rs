@@ -421,19 +421,16 @@ impl Collector for Tallies {
             }
         }
 
-        let mut family =
-            encoder.encode_descriptor("retries", "Retries of the answering target", None, MetricType::Counter)?;
-        for ((provider, model), per) in total.per_model.iter().filter(|(_, p)| p.retries > 0) {
-            counter(&mut family, &vec![("provider", provider.as_str()), ("model", model)], per.retries)?;
-        }
-        let mut family = encoder.encode_descriptor(
-            "fallbacks",
-            "Requests answered by a target after another failed",
-            None,
-            MetricType::Counter,
-        )?;
-        for ((provider, model), per) in total.per_model.iter().filter(|(_, p)| p.fallbacks > 0) {
-            counter(&mut family, &vec![("provider", provider.as_str()), ("model", model)], per.fallbacks)?;
+        for (name, help, pick) in [
+            ("retries", "Retries of the answering target", (|p: &PerModel| p.retries) as fn(&PerModel) -> u64),
+            ("fallbacks", "Requests answered by a target after another failed", |p: &PerModel| p.fallbacks),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for ((provider, model), per) in &total.per_model {
+                if pick(per) > 0 {
+                    counter(&mut family, &vec![("provider", provider.as_str()), ("model", model)], pick(per))?;
+                }
+            }
         }
 
         let mut family = encoder.encode_descriptor(
