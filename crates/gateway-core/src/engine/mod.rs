@@ -258,13 +258,9 @@ impl Engine {
         match &mut response.result {
             Ok(Answer { body: ResponseBody::Events(events), .. }) => {
                 record.route = response.route.clone();
-                let events = std::mem::replace(events, Box::pin(futures::stream::empty()));
-                let reported =
-                    record::Reported { events, record: Some(record), observer, clock: self.transport.clone(), started };
-                response.result = Ok(Answer {
-                    content_type: Some("text/event-stream".to_owned()),
-                    body: ResponseBody::Events(Box::pin(reported)),
-                });
+                let inner = std::mem::replace(events, Box::pin(futures::stream::empty()));
+                let clock = self.transport.clone();
+                *events = Box::pin(record::Reported { events: inner, record: Some(record), observer, clock, started });
             }
             Ok(Answer { body: ResponseBody::Full(body), .. }) => {
                 if bodies {
@@ -443,9 +439,9 @@ impl Engine {
             }
             ResponseBody::Events(events) => {
                 // The usage chunk is the gateway's own when the provider sends it only on
-                // request and the caller did not ask.
-                let remove_usage = provider.stream_usage() == StreamUsage::OnRequest
-                    && !crate::providers::caller_wants_usage(request, settings);
+                // request (or the cache replays it) and the caller did not ask.
+                let ours = pricing.cache_hit || provider.stream_usage() == StreamUsage::OnRequest;
+                let remove_usage = ours && !crate::providers::caller_wants_usage(request, settings);
                 let totals = StreamTotals::default();
                 route.stream_totals = Some(totals.clone());
                 ResponseBody::Events(metering::stream(events, remove_usage, pricing, totals))

@@ -31,7 +31,8 @@ impl std::fmt::Debug for Traces {
 
 impl Traces {
     /// Export to `endpoint` (an OTLP/HTTP base such as `http://collector:4318`, to which
-    /// `/v1/traces` is added, or a full `.../v1/traces` URL).
+    /// `/v1/traces` is added, or a full `.../v1/traces` URL). The SDK adds the headers of
+    /// `OTEL_EXPORTER_OTLP_HEADERS` (a collector's credentials).
     pub fn otlp(endpoint: &str) -> Result<Self, String> {
         let endpoint = if endpoint.trim_end_matches('/').ends_with("/v1/traces") {
             endpoint.to_owned()
@@ -42,7 +43,6 @@ impl Traces {
             .with_http()
             .with_endpoint(endpoint)
             .with_timeout(Duration::from_secs(10))
-            .with_headers(Default::default())
             .build()
             .map_err(|e| format!("OTLP exporter: {e}"))?;
         let mut processor = BatchSpanProcessor::builder(exporter).build();
