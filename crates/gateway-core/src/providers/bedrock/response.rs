@@ -29,16 +29,18 @@ pub(super) fn usage(u: &Value) -> Value {
     let n = |k: &str| u.get(k).and_then(Value::as_u64);
     let input = n("inputTokens").unwrap_or(0);
     let output = n("outputTokens").unwrap_or(0);
-    let cache_read = n("cacheReadInputTokens");
-    let prompt = input + cache_read.unwrap_or(0) + n("cacheWriteInputTokens").unwrap_or(0);
-    super::super::Usage {
-        prompt,
-        completion: output,
-        total: n("totalTokens"),
-        cached: cache_read.unwrap_or(0),
-        reasoning: None,
+    let (read, written) = (n("cacheReadInputTokens").unwrap_or(0), n("cacheWriteInputTokens").unwrap_or(0));
+    let prompt = input + read + written;
+    let mut usage =
+        super::super::Usage { prompt, completion: output, total: n("totalTokens"), cached: read, reasoning: None }
+            .to_openai();
+    // Cache writes cost more than plain input: both counts are kept, as the Anthropic
+    // answer keeps them, when there is something to report.
+    if read > 0 || written > 0 {
+        usage["cache_read_input_tokens"] = read.into();
+        usage["cache_creation_input_tokens"] = written.into();
     }
-    .to_openai()
+    usage
 }
 
 fn invalid(detail: impl std::fmt::Display) -> GatewayError {
@@ -172,7 +174,8 @@ mod tests {
         assert_eq!(
             u,
             json!({"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25,
-                   "prompt_tokens_details": {"cached_tokens": 6}})
+                   "prompt_tokens_details": {"cached_tokens": 6},
+                   "cache_read_input_tokens": 6, "cache_creation_input_tokens": 4})
         );
     }
 
