@@ -83,6 +83,12 @@ pub struct AnswerFacts {
 const USAGE_KEY: &[u8] = b"\"usage\"";
 const MODEL_KEY: &[u8] = b"\"model\"";
 
+/// Most places a key is tried at. Each try reads the value after the key; an upstream the
+/// caller chose (`custom_host`) could fill an answer with keys whose values nest, and
+/// trying every one would read the body again and again. A real answer's key is found on
+/// the first try.
+const MAX_TRIES: usize = 4;
+
 // Made once: building a searcher costs more than searching an answer.
 static USAGE_FROM_END: LazyLock<memmem::FinderRev<'static>> = LazyLock::new(|| memmem::FinderRev::new(USAGE_KEY));
 static MODEL_FROM_START: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(MODEL_KEY));
@@ -99,7 +105,8 @@ pub fn read_answer(body: &[u8]) -> AnswerFacts {
 /// Usage in an OpenAI-shaped body or chunk, as [`read_answer`] finds it.
 pub fn usage_in(body: &[u8]) -> Option<Usage> {
     let mut end = body.len();
-    while let Some(at) = USAGE_FROM_END.rfind(&body[..end]) {
+    for _ in 0..MAX_TRIES {
+        let Some(at) = USAGE_FROM_END.rfind(&body[..end]) else { break };
         if let Some(usage) = value_after_key::<OpenAiUsage>(body, at + USAGE_KEY.len()) {
             return Some(Usage::from(usage));
         }
@@ -111,7 +118,8 @@ pub fn usage_in(body: &[u8]) -> Option<Usage> {
 /// The first top-level-looking `"model": "..."` of a body.
 fn model_in(body: &[u8]) -> Option<String> {
     let mut start = 0;
-    while let Some(found) = MODEL_FROM_START.find(&body[start..]) {
+    for _ in 0..MAX_TRIES {
+        let Some(found) = MODEL_FROM_START.find(&body[start..]) else { break };
         let at = start + found;
         if let Some(model) = value_after_key::<String>(body, at + MODEL_KEY.len()) {
             return Some(model);
@@ -165,6 +173,16 @@ mod tests {
         assert_eq!(usage_in(br#"{"choices":[],"usage":null}"#), None);
         assert_eq!(usage_in(br#"{"content":"usage"}"#), None, "a string value is not the key");
         assert_eq!(read_answer(b"not json").usage, None);
+    }
+
+    #[test]
+    fn a_body_made_of_usage_keys_is_tried_a_few_times_not_at_every_key() {
+        let body = |decoys: usize| {
+            let decoys = vec![r#"{"usage":1}"#; decoys].join(",");
+            format!(r#"{{"usage":{{"prompt_tokens":7}},"x":[{decoys}]}}"#)
+        };
+        assert_eq!(usage_in(body(MAX_TRIES - 1).as_bytes()).map(|u| u.input_tokens), Some(7));
+        assert_eq!(usage_in(body(10_000).as_bytes()), None, "each try reads a value: only a few are made");
     }
 
     #[test]
