@@ -58,6 +58,8 @@ struct Output {
     spares: Vec<Vec<u8>>,
     /// A write failed (stdout closed): later lines are counted as dropped.
     broken: bool,
+    /// Dropped lines already reported on stderr.
+    reported: u64,
 }
 
 impl std::fmt::Debug for RequestLog {
@@ -78,7 +80,7 @@ impl RequestLog {
             format,
             bodies,
             pending: Shards::default(),
-            out: Mutex::new(Output { writer: Box::new(out), spares: Vec::new(), broken: false }),
+            out: Mutex::new(Output { writer: Box::new(out), spares: Vec::new(), broken: false, reported: 0 }),
             dropped: AtomicU64::new(0),
         });
         let weak: Weak<Self> = Arc::downgrade(&log);
@@ -96,7 +98,7 @@ impl RequestLog {
     /// [`FLUSH_EVERY`]; the server once more when it stops).
     pub fn flush(&self) {
         let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
-        let Output { writer, spares, broken } = &mut *out;
+        let Output { writer, spares, broken, reported } = &mut *out;
         // Each thread's buffer is swapped for an empty one under its lock and written
         // after, so a slow stdout never holds up a request.
         let mut full = Vec::new();
@@ -118,6 +120,11 @@ impl RequestLog {
         }
         if !*broken && writer.flush().is_err() {
             *broken = true;
+        }
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > *reported {
+            tracing::warn!("{} request log lines dropped: the log's output fell behind or closed", dropped - *reported);
+            *reported = dropped;
         }
     }
 
