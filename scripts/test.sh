@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
+echo "== redis-server for the replica tests (Debian's package)"
+bash "$root/scripts/redis.sh"
+
 echo "== Rust: unit, fixture, engine and server tests"
 # --all-targets also runs the criterion benches once each in test mode, so they cannot rot.
 cargo test --workspace --all-targets

@@ -5,8 +5,6 @@
 //! tenants never share an entry unless they share a namespace (Portkey OSS keys on the
 //! body alone, so an OpenAI answer can be served to a Groq request).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -70,54 +68,34 @@ fn canonical_body(body: &Bytes) -> std::borrow::Cow<'_, [u8]> {
 }
 
 /// A bounded in-process cache: entries expire by TTL, and past `capacity` entries or
-/// `max_bytes` of keys and bodies the entries closest to expiry are evicted (Portkey's
-/// OSS cache grows without bound). An answer larger than an eighth of `max_bytes` is
-/// not stored at all, so one huge answer cannot empty the cache.
+/// `max_bytes` of keys and bodies the least useful ones are evicted by `quick_cache`'s
+/// S3-FIFO-like policy, in constant time per insert and behind sharded locks (Portkey's OSS
+/// cache grows without bound). An answer larger than an eighth of `max_bytes` is not
+/// stored at all, so one huge answer cannot empty the cache.
 pub struct InMemoryCache {
-    entries: Mutex<Entries>,
+    entries: quick_cache::sync::Cache<String, Entry, EntryWeight>,
     capacity: usize,
     max_bytes: usize,
     clock: Clock,
 }
 
-#[derive(Default)]
-struct Entries {
-    map: HashMap<String, (Instant, CachedResponse)>,
-    bytes: usize,
+/// A stored answer and when it expires.
+#[derive(Clone)]
+struct Entry {
+    expires: Instant,
+    value: CachedResponse,
 }
 
-impl Entries {
-    fn remove(&mut self, key: &str) {
-        if let Some((_, value)) = self.map.remove(key) {
-            self.bytes -= entry_size(key, &value);
-        }
-    }
+/// An entry weighs its bytes, and never less than its share of the entry bound, so one
+/// weight limit bounds both the bytes and the number of entries.
+#[derive(Clone)]
+struct EntryWeight {
+    floor: u64,
+}
 
-    /// Drop expired entries, then the ones closest to expiry, until one more entry of
-    /// `incoming` bytes fits.
-    fn make_room(&mut self, incoming: usize, capacity: usize, max_bytes: usize, now: Instant) {
-        let fits = |e: &Self| e.map.len() < capacity && e.bytes + incoming <= max_bytes;
-        if fits(self) {
-            return;
-        }
-        let expired: Vec<String> = self.map.iter().filter(|(_, (at, _))| *at <= now).map(|(k, _)| k.clone()).collect();
-        for key in expired {
-            self.remove(&key);
-        }
-        if fits(self) {
-            return;
-        }
-        // Evict down to 90% of the bounds, so a full cache sorts once per many puts.
-        let roomy =
-            |e: &Self| e.map.len() < capacity - capacity / 10 && e.bytes + incoming <= max_bytes - max_bytes / 10;
-        let mut by_expiry: Vec<(Instant, String)> = self.map.iter().map(|(k, (at, _))| (*at, k.clone())).collect();
-        by_expiry.sort_unstable();
-        for (_, key) in by_expiry {
-            if roomy(self) {
-                break;
-            }
-            self.remove(&key);
-        }
+impl quick_cache::Weighter<String, Entry> for EntryWeight {
+    fn weight(&self, key: &String, entry: &Entry) -> u64 {
+        ((key.len() + entry.value.body.len()) as u64).max(self.floor)
     }
 }
 
@@ -145,18 +123,34 @@ impl InMemoryCache {
 
     /// The same, reading the time from `clock` (tests expire entries without waiting).
     pub fn with_clock(capacity: usize, clock: Clock) -> Self {
-        Self { entries: Mutex::default(), capacity: capacity.max(1), max_bytes: DEFAULT_MAX_BYTES, clock }
+        Self::build(capacity.max(1), DEFAULT_MAX_BYTES, clock)
     }
 
     /// Hold at most `max_bytes` of keys and bodies.
-    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
-        self.max_bytes = max_bytes;
-        self
+    pub fn with_max_bytes(self, max_bytes: usize) -> Self {
+        Self::build(self.capacity, max_bytes, self.clock)
     }
 
-    /// Bytes held now (keys and bodies).
+    fn build(capacity: usize, max_bytes: usize, clock: Clock) -> Self {
+        let floor = (max_bytes / capacity).max(1) as u64;
+        let entries = quick_cache::sync::Cache::with_weighter(capacity, max_bytes as u64, EntryWeight { floor });
+        Self { entries, capacity, max_bytes, clock }
+    }
+
+    /// Bytes held now (keys and bodies, each entry counted at least at its share of the
+    /// entry bound).
     pub fn bytes(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).bytes
+        usize::try_from(self.entries.weight()).unwrap_or(usize::MAX)
+    }
+
+    /// Entries held now.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the cache holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
@@ -172,30 +166,22 @@ impl Default for InMemoryCache {
 #[async_trait::async_trait]
 impl Cache for InMemoryCache {
     async fn get(&self, key: &str) -> Option<CachedResponse> {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        match entries.map.get(key) {
-            Some((expires, value)) if *expires > (self.clock)() => Some(value.clone()),
-            Some(_) => {
-                entries.remove(key);
-                None
-            }
-            None => None,
+        let entry = self.entries.get(key)?;
+        if entry.expires > (self.clock)() {
+            return Some(entry.value);
         }
+        self.entries.remove(key);
+        None
     }
 
     async fn put(&self, key: &str, value: CachedResponse, ttl: Duration) {
-        let size = entry_size(key, &value);
-        if size > self.max_bytes / 8 {
+        if entry_size(key, &value) > self.max_bytes / 8 {
             return;
         }
         let now = (self.clock)();
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.remove(key);
-        entries.make_room(size, self.capacity, self.max_bytes, now);
         // A TTL past what the clock can count means "until evicted", never a panic.
         let expires = now.checked_add(ttl).unwrap_or(now + Duration::from_secs(100 * 365 * 86_400));
-        entries.bytes += size;
-        entries.map.insert(key.to_owned(), (expires, value));
+        self.entries.insert(key.to_owned(), Entry { expires, value });
     }
 }
 
@@ -213,6 +199,21 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_is_bounded_in_entries_and_keeps_recent_ones_under_churn() {
+        let cache = InMemoryCache::new(100);
+        for i in 0..10_000 {
+            let key = format!("k{i}");
+            futures::executor::block_on(cache.put(
+                &key,
+                CachedResponse { body: Bytes::from_static(b"{}") },
+                Duration::MAX,
+            ));
+        }
+        assert!(cache.len() <= 100, "{}", cache.len());
+        assert!(futures::executor::block_on(cache.get("k9999")).is_some());
+    }
+
+    #[test]
     fn the_cache_is_bounded_in_bytes_and_skips_answers_too_big_for_it() {
         let cache = InMemoryCache::new(1000).with_max_bytes(8 * 1024);
         let body = |n: usize| CachedResponse { body: Bytes::from(vec![b'x'; n]) };
@@ -223,8 +224,9 @@ mod tests {
             put(&format!("k{i}"), 900, 100 + i);
         }
         assert!(cache.bytes() <= 8 * 1024, "{}", cache.bytes());
-        // The entries closest to expiry went first; the latest are kept.
-        assert!(futures::executor::block_on(cache.get("k0")).is_none());
+        // Entries were evicted to stay in bounds; the latest is kept.
+        let kept = (0..20).filter(|i| futures::executor::block_on(cache.get(&format!("k{i}"))).is_some()).count();
+        assert!(kept <= 9, "{kept} entries of 900 bytes in 8 KiB");
         assert!(futures::executor::block_on(cache.get("k19")).is_some());
         // One answer over an eighth of the bound is not stored, and evicts nothing.
         put("huge", 2000, 1000);

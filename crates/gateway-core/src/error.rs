@@ -60,12 +60,19 @@ pub enum ErrorCode {
     Unauthorized,
     /// The gateway key may not use what the request asks for (403).
     Forbidden,
+    /// A spend budget (`usd_per_day`, `usd_per_month`) is used up (429, with `Retry-After`).
+    BudgetExceeded,
+    /// The target failed too often and is skipped for a cool-down (503, with `Retry-After`).
+    CircuitOpen,
+    /// Rate limits cannot be checked (the shared state is down) and the gateway is set
+    /// to refuse what it cannot count (503).
+    LimitsUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (documentation and the bindings' type stubs are
     /// checked against this list).
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 27] = [
         Self::InvalidConfig,
         Self::InvalidRequest,
         Self::NoRouteMatched,
@@ -90,6 +97,9 @@ impl ErrorCode {
         Self::UnknownConfig,
         Self::Unauthorized,
         Self::Forbidden,
+        Self::BudgetExceeded,
+        Self::CircuitOpen,
+        Self::LimitsUnavailable,
     ];
 
     /// The snake_case code that appears in `error.code`.
@@ -119,6 +129,9 @@ impl ErrorCode {
             Self::UnknownConfig => "unknown_config",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
+            Self::BudgetExceeded => "budget_exceeded",
+            Self::CircuitOpen => "circuit_open",
+            Self::LimitsUnavailable => "limits_unavailable",
         }
     }
 
@@ -136,9 +149,9 @@ impl ErrorCode {
             Self::Timeout => 408,
             Self::PayloadTooLarge => 413,
             Self::HooksFailed => 446,
-            Self::RateLimited => 429,
+            Self::RateLimited | Self::BudgetExceeded => 429,
             Self::UpstreamConnectionError => 502,
-            Self::Overloaded | Self::ServerBusy => 503,
+            Self::Overloaded | Self::ServerBusy | Self::CircuitOpen | Self::LimitsUnavailable => 503,
             Self::UpstreamError | Self::StreamError | Self::Internal => 500,
             Self::ForbiddenCustomHost => 403,
             Self::LoopDetected => 508,
@@ -162,14 +175,16 @@ impl ErrorCode {
             Self::ForbiddenCustomHost | Self::Forbidden => "permission_error",
             Self::Timeout | Self::DeadlineExceeded => "timeout_error",
             Self::HooksFailed => "hooks_failed",
-            Self::RateLimited => "rate_limit_error",
+            Self::RateLimited | Self::BudgetExceeded => "rate_limit_error",
             Self::UpstreamConnectionError => "api_connection_error",
             Self::Overloaded
             | Self::UpstreamError
             | Self::AttemptLimitReached
             | Self::UpstreamResponseTooLarge
             | Self::InvalidUpstreamResponse
-            | Self::ServerBusy => "api_error",
+            | Self::ServerBusy
+            | Self::CircuitOpen
+            | Self::LimitsUnavailable => "api_error",
             Self::StreamError => "stream_error",
             Self::Internal => "internal_error",
         }
@@ -180,7 +195,13 @@ impl ErrorCode {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            Self::Timeout | Self::RateLimited | Self::UpstreamConnectionError | Self::Overloaded | Self::ServerBusy
+            Self::Timeout
+                | Self::RateLimited
+                | Self::UpstreamConnectionError
+                | Self::Overloaded
+                | Self::ServerBusy
+                | Self::CircuitOpen
+                | Self::LimitsUnavailable
         )
     }
 }

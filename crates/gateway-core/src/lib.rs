@@ -30,6 +30,7 @@ pub mod rng;
 pub mod router;
 pub mod settings;
 pub mod sse;
+pub mod state;
 pub mod usage;
 
 pub use config::Config;

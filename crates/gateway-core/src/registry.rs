@@ -24,6 +24,7 @@ use crate::error::{ConfigErrors, GatewayError};
 use crate::json_path::JsonPath;
 use crate::pricing::{ModelPrices, Price};
 use crate::providers::{Held, ProviderTarget};
+use crate::state::{LimitScope, UsageLimits};
 
 /// The registry JSON Schema, as published (`gatewise schema --registry`). The checks in
 /// [`Registry::load`] are what decide; a test keeps the two in agreement on the examples.
@@ -45,6 +46,19 @@ pub struct GatewayKey {
     pub metadata: Map<String, Value>,
     /// The config id used when a request brings none.
     pub config: Option<String>,
+    /// The key's own rate limits and budgets (all its requests together).
+    pub limits: Option<crate::state::LimitScope>,
+    /// Limits each value of a metadata field gets within the key (`_user` → per user).
+    pub limits_by_metadata: Vec<(String, UsageLimits)>,
+}
+
+impl GatewayKey {
+    /// The limits a request with this key and `metadata` is held to.
+    pub fn limit_scopes(&self, metadata: &Map<String, Value>) -> Vec<crate::state::LimitScope> {
+        let mut scopes: Vec<_> = self.limits.iter().cloned().collect();
+        scopes.extend(crate::state::metadata_scopes(&self.name, &self.limits_by_metadata, metadata));
+        scopes
+    }
 }
 
 /// A validated, compiled registry.
@@ -219,9 +233,14 @@ fn provider_entry(slug: &str, entry: &Value, at: &JsonPath) -> Result<ProviderEn
             }
         },
     };
+    let limits = map
+        .get("limits")
+        .and_then(|value| UsageLimits::parse(value, &at.key("limits"), &mut errors))
+        .map(|limits| Arc::new(LimitScope::provider(slug, limits)));
     let mut leaf = map.clone();
     leaf.remove("models");
     leaf.remove("pricing");
+    leaf.remove("limits");
     let config = match Config::load(&Value::Object(leaf)).map_err(|i| i.reported(false)).and_then(|c| {
         c.require_providers().map_err(|e| ConfigErrors(vec![e]))?;
         Ok(c)
@@ -241,12 +260,16 @@ fn provider_entry(slug: &str, entry: &Value, at: &JsonPath) -> Result<ProviderEn
     let Some(target) = &leaf.provider else {
         return Err(vec![GatewayError::config(at.key("provider").as_str(), "a provider entry needs `provider`")]);
     };
-    let held = Held { home: leaf.settings.custom_host.clone(), entry: Some(slug.into()), models, prices };
+    let held = Held { home: leaf.settings.custom_host.clone(), entry: Some(slug.into()), models, prices, limits };
     let target = Arc::new(ProviderTarget { held: Some(Arc::new(held)), ..(**target).clone() });
     let override_params = leaf.settings.override_params.clone();
     let single = Arc::new(Config::single_entry(target.clone(), override_params.clone()));
     Ok(ProviderEntry { target, override_params, single })
 }
+
+/// The fields of a `keys` entry.
+const KEY_FIELDS: &[&str] =
+    &["hash", "providers", "configs", "models", "metadata", "config", "limits", "limits_by_metadata"];
 
 fn gateway_key(
     name: &str,
@@ -260,10 +283,10 @@ fn gateway_key(
     };
     let mut errors = Vec::new();
     for field in map.keys() {
-        if !["hash", "providers", "configs", "models", "metadata", "config"].contains(&field.as_str()) {
+        if !KEY_FIELDS.contains(&field.as_str()) {
             errors.push(GatewayError::config(
                 at.key(field).as_str(),
-                "unknown key field (expected hash, providers, configs, models, metadata, config)",
+                format!("unknown key field (expected {})", KEY_FIELDS.join(", ")),
             ));
         }
     }
@@ -327,10 +350,20 @@ fn gateway_key(
             None
         }
     };
+    let limits = map
+        .get("limits")
+        .and_then(|value| UsageLimits::parse(value, &at.key("limits"), &mut errors))
+        .map(|limits| LimitScope::key(name, limits));
+    let limits_by_metadata = map
+        .get("limits_by_metadata")
+        .and_then(|value| UsageLimits::parse_by_metadata(value, &at.key("limits_by_metadata"), &mut errors))
+        .unwrap_or_default();
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(GatewayKey {
+        limits,
+        limits_by_metadata,
         name: name.to_owned(),
         hash,
         providers: providers_scope,

@@ -61,6 +61,26 @@ pub fn select(group: &Group, ctx: &QueryContext<'_>, rng: &dyn RandomSource) -> 
     }
 }
 
+/// A weighted draw among the targets not in `excluded` (`None`: none is left).
+pub fn draw_excluding(weights: &[f64], excluded: &[usize], rng: &dyn RandomSource) -> Option<usize> {
+    let left: Vec<f64> =
+        weights.iter().enumerate().map(|(i, w)| if excluded.contains(&i) { 0.0 } else { *w }).collect();
+    let total: f64 = left.iter().sum();
+    (total > 0.0).then(|| draw(&left, total, rng.next_f64()))
+}
+
+/// The first leaf of a config, as a walk with nothing failing would reach it first when
+/// every draw is the first target (used to price a request before it is routed).
+pub fn first_leaf(config: &Config) -> Option<&Leaf> {
+    let mut node = config.root();
+    loop {
+        match node {
+            Node::Leaf(leaf) => return Some(leaf),
+            Node::Group(group) => node = group.targets.first()?,
+        }
+    }
+}
+
 /// Weighted draw: walk the targets, subtracting weights, until `u·total` falls inside
 /// one. Weight 0 is never chosen; rounding at the top end lands on the last non-zero.
 fn draw(weights: &[f64], total: f64, u: f64) -> usize {

@@ -22,6 +22,8 @@ pub struct TargetSettings {
     pub forward_headers: Vec<String>,
     /// Map finish reasons to OpenAI's values and drop provider extras.
     pub strict_open_ai_compliance: bool,
+    /// When a failing target is skipped for a cool-down (`strategy.cb_config`).
+    pub circuit: Option<std::sync::Arc<crate::state::CircuitPolicy>>,
 }
 
 /// How a leaf retries.

@@ -143,10 +143,37 @@ pub struct ServeArgs {
     /// Export OpenTelemetry spans over OTLP/HTTP to this collector (`http://host:4318`).
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// Share rate limits, budgets, the response cache and provider circuit state with every
+    /// replica through this Redis or Valkey (`redis://[user:password@]host:6379/0`,
+    /// `rediss://` for TLS). Without it, they are this process's own.
+    #[arg(long, env = "GATEWISE_REDIS_URL")]
+    pub redis: Option<String>,
+    /// What rate limits and budgets do while Redis cannot be reached: `allow` requests
+    /// uncounted (logged loudly) or `refuse` them (503 limits_unavailable).
+    #[arg(long, value_enum, default_value_t = RedisDown::Allow, env = "GATEWISE_REDIS_DOWN")]
+    pub redis_down: RedisDown,
     /// Worker threads (default: one per core). Each serves its share of the connections
     /// on a single-threaded runtime with its own upstream connection pool.
     #[arg(long, env = "GATEWISE_WORKERS")]
     pub workers: Option<usize>,
+}
+
+/// `--redis-down`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RedisDown {
+    /// Let requests through uncounted.
+    Allow,
+    /// Refuse them.
+    Refuse,
+}
+
+impl From<RedisDown> for gateway_core::engine::WhenStateDown {
+    fn from(rule: RedisDown) -> Self {
+        match rule {
+            RedisDown::Allow => Self::Allow,
+            RedisDown::Refuse => Self::Refuse,
+        }
+    }
 }
 
 /// `gatewise route`.
@@ -261,12 +288,17 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
         egress,
         ..TransportOptions::default()
     })?;
-    let engine = gateway_core::Engine::new(Arc::new(transport.clone())).with_limits(Limits {
+    let mut engine = gateway_core::Engine::new(Arc::new(transport.clone())).with_limits(Limits {
         max_attempts: args.max_attempts,
         deadline: Duration::from_secs(args.deadline_s),
         attempt_timeout: Duration::from_secs(args.attempt_timeout_s),
         max_response_bytes: args.max_response_bytes,
     });
+    if let Some(url) = &args.redis {
+        let redis = crate::redis_state::RedisState::open(url)?;
+        engine = engine.with_state(redis.clone(), args.redis_down.into()).with_cache(redis);
+        tracing::info!("limits, budgets, the response cache and circuits are shared through Redis");
+    }
     let telemetry = telemetry(&args)?;
     let resolver = Resolver::server(store);
     let mut shared = AppState::new(engine, resolver, args.body_limit).with_telemetry(telemetry.clone());

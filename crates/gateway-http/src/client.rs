@@ -67,6 +67,28 @@ impl CallOptions {
     }
 }
 
+/// `redis` (a URL) and `redis_down` (`allow`, `refuse`) from a binding's constructor
+/// arguments: the engine keeps its limits, circuits and cache there, shared with every
+/// gateway (server or client) using the same Redis.
+fn with_shared_state(engine: Engine, arguments: &mut Value) -> Result<Engine, GatewayError> {
+    let Some(arguments) = arguments.as_object_mut() else { return Ok(engine) };
+    let when_down = match arguments.remove("redis_down").or_else(|| arguments.remove("redisDown")) {
+        None | Some(Value::Null) => gateway_core::engine::WhenStateDown::Allow,
+        Some(Value::String(rule)) if rule == "allow" => gateway_core::engine::WhenStateDown::Allow,
+        Some(Value::String(rule)) if rule == "refuse" => gateway_core::engine::WhenStateDown::Refuse,
+        Some(_) => return Err(GatewayError::config("redis_down", "redis_down is \"allow\" or \"refuse\"")),
+    };
+    match arguments.remove("redis") {
+        None | Some(Value::Null) => Ok(engine),
+        Some(Value::String(url)) => {
+            let redis = crate::redis_state::RedisState::shared(&url)
+                .map_err(|e| GatewayError::config("redis", e.to_string()))?;
+            Ok(engine.with_state(redis.clone(), when_down).with_cache(redis))
+        }
+        Some(_) => Err(GatewayError::config("redis", "redis is a URL: redis://host:6379/0")),
+    }
+}
+
 /// A header name from a binding, checked.
 pub fn header_name(name: &str) -> Result<http::HeaderName, GatewayError> {
     http::HeaderName::from_bytes(name.as_bytes())
@@ -150,6 +172,7 @@ impl Gateway {
     /// A client from a binding's constructor arguments: the options, and `registry` (a
     /// path to a registry file, re-read when it changes, or the registry itself).
     pub fn from_json(engine: Engine, mut arguments: Value) -> Result<Self, GatewayError> {
+        let engine = with_shared_state(engine, &mut arguments)?;
         let registry = match arguments.as_object_mut().and_then(|a| a.remove("registry")) {
             None | Some(Value::Null) => RegistrySource::none(),
             Some(Value::String(path)) => RegistrySource::open(std::path::Path::new(&path))

@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod egress;
 pub mod error;
 pub mod protocol;
+pub mod redis_state;
 pub mod registry;
 pub mod server;
 pub mod telemetry;

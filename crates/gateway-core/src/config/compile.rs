@@ -174,6 +174,10 @@ fn inherit(
     if let Some(strict) = raw.strict_open_ai_compliance {
         s.strict_open_ai_compliance = strict;
     }
+    if let Some(cb_config) = raw.strategy.as_ref().and_then(|strategy| strategy.cb_config.as_ref()) {
+        let at = at.key("strategy").key("cb_config");
+        s.circuit = crate::state::CircuitPolicy::parse(cb_config, &at, errors).map(Arc::new);
+    }
     if let Some((slug, param)) = registry_reference(raw, at, errors) {
         match entries.get(slug) {
             Some(entry) => {

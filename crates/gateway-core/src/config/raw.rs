@@ -36,7 +36,7 @@ pub struct RawNode {
     pub forward_headers: Option<Vec<String>>,
     /// Map provider finish reasons to OpenAI's (default true).
     pub strict_open_ai_compliance: Option<bool>,
-    /// Circuit-breaker id (accepted, inert, as in Portkey OSS).
+    /// Circuit-breaker id (accepted and unused: circuits are kept per target).
     pub id: Option<String>,
     /// Accepted for Portkey compatibility; unused (as in Portkey).
     pub on_status_codes: Option<Vec<u16>>,
@@ -68,7 +68,7 @@ pub struct RawStrategy {
     pub conditions: Option<Vec<RawCondition>>,
     /// Conditional default target name.
     pub default: Option<String>,
-    /// Circuit-breaker settings (accepted, inert).
+    /// Circuit-breaker settings, inherited by every target below.
     pub cb_config: Option<Value>,
 }
 

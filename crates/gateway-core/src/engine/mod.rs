@@ -3,6 +3,8 @@
 //! Generic over [`Transport`] (which also supplies sleeping and the clock), so it runs
 //! on tokio in the server and bindings, and on a fake in tests, with the same code.
 
+mod admission;
+mod circuit;
 mod dry_run;
 mod limits;
 mod metering;
@@ -24,12 +26,13 @@ use futures::future::{BoxFuture, Either};
 use http::HeaderMap;
 use serde_json::Value;
 
+pub use admission::WhenStateDown;
 pub use dry_run::{PlannedAttempt, dry_run};
 pub use limits::Limits;
 pub use options::RequestOptions;
 pub use record::{Observers, RequestObserver, RequestRecord, rfc3339};
 pub use retry_after::{parse_http_date, requested_delay};
-pub use route_info::{Attempt, CacheStatus, RouteInfo, StreamTotals, Totals};
+pub use route_info::{Attempt, CacheStatus, RouteInfo, Skipped, StreamTotals, Totals};
 pub use stream::{ChunkStream, EarlyFailure};
 pub use trace_context::{TRACEPARENT, TraceContext};
 pub use transport::{ByteStream, HttpResponse, Transport, TransportError, TransportErrorKind, collect_body};
@@ -43,6 +46,9 @@ use crate::request::{Endpoint, GatewayRequest, RequestBody, validate_body};
 use crate::rng::{RandomSource, SplitMix64};
 use crate::router;
 use crate::settings::TargetSettings;
+use crate::state::{InMemoryState, SharedState};
+use admission::Reservations;
+use circuit::Circuit;
 use limits::{Allowance, Budget, MAX_ERROR_BODY_BYTES, Wait, WaitSetBy};
 use metering::Pricing;
 
@@ -126,6 +132,11 @@ impl Outcome {
     fn answer(status: u16, headers: HeaderMap, content_type: &str, body: ResponseBody) -> Self {
         Self { status, headers, result: Ok(Answer { content_type: Some(content_type.to_owned()), body }) }
     }
+
+    /// Whether the target was skipped (its circuit is open), not called.
+    fn is_skip(&self) -> bool {
+        matches!(&self.result, Err(e) if e.code == ErrorCode::CircuitOpen)
+    }
 }
 
 /// The engine. Cheap to share: wrap in an `Arc` or clone the handles it holds.
@@ -139,6 +150,10 @@ pub struct Engine {
     limits: Limits,
     /// Who gets a record of every request (`None`: nobody, and no record is made).
     observer: Option<Arc<dyn RequestObserver>>,
+    /// Rate-limit and budget counters and circuit state (shared by replicas, or not).
+    state: Arc<dyn SharedState>,
+    /// What limits do while `state` cannot be reached.
+    when_state_down: WhenStateDown,
 }
 
 impl std::fmt::Debug for Engine {
@@ -157,6 +172,8 @@ impl Engine {
             ids: Arc::new(AtomicU64::new(0)),
             limits: Limits::default(),
             observer: None,
+            state: Arc::new(InMemoryState::new()),
+            when_state_down: WhenStateDown::Allow,
         }
     }
 
@@ -201,6 +218,14 @@ impl Engine {
         self
     }
 
+    /// Keep rate-limit and budget counters and circuit state in `state` (replicas share a
+    /// Redis one); `when_down` says what limits do while it cannot be reached.
+    pub fn with_state(mut self, state: Arc<dyn SharedState>, when_down: WhenStateDown) -> Self {
+        self.state = state;
+        self.when_state_down = when_down;
+        self
+    }
+
     /// The random source (for dry-run planning with the same draws).
     pub fn rng(&self) -> &dyn RandomSource {
         &*self.rng
@@ -213,11 +238,18 @@ impl Engine {
     pub async fn handle(&self, request: &GatewayRequest, options: &RequestOptions) -> Response {
         let started = self.transport.now();
         let started_at = self.transport.wall_clock();
-        let mut response = self.route(request, options).await;
+        let reservations = Reservations::default();
+        let mut response = self.route(request, options, &reservations).await;
         if let Ok(Answer { body: ResponseBody::Events(_), .. }) = &response.result {
             response.route.ttft = Some(self.transport.now().saturating_duration_since(started));
         }
-        match self.observer.clone() {
+        // Reserved limits are settled from the request's record, as any observer gets it.
+        let observer = match (self.observer.clone(), reservations.settlement(&self.state)) {
+            (None, settlement) => settlement,
+            (observer, None) => observer,
+            (Some(observer), Some(settlement)) => Some(Arc::new(Observers(vec![observer, settlement])) as _),
+        };
+        match observer {
             Some(observer) => self.report(response, request, options, observer, started, started_at),
             None => response,
         }
@@ -279,7 +311,7 @@ impl Engine {
         response
     }
 
-    async fn route(&self, request: &GatewayRequest, options: &RequestOptions) -> Response {
+    async fn route(&self, request: &GatewayRequest, options: &RequestOptions, reservations: &Reservations) -> Response {
         let mut route = RouteInfo { trace_id: options.trace_id.clone(), ..RouteInfo::default() };
         if let Err(e) = validate_body(request.endpoint, &request.body) {
             return Response::from_error(e, route);
@@ -307,8 +339,25 @@ impl Engine {
             params: if config.reads_params() { request.body.value().unwrap_or(&EMPTY) } else { &EMPTY },
             pathname: &request.path,
         };
+        if !options.limits.is_empty() {
+            // The request's own limits (its gateway key's, its metadata's), priced at the
+            // first target's provider.
+            let provider =
+                router::first_leaf(config).and_then(|leaf| leaf.provider.as_ref()).map(|t| t.provider.slug());
+            let estimate = admission::estimate(request, provider, None);
+            let now = self.transport.wall_clock();
+            if let Err(refusal) =
+                admission::admit(&*self.state, self.when_state_down, &options.limits, estimate, None, now, reservations)
+                    .await
+            {
+                route.limit = Some(refusal.limit);
+                let mut response = Response::from_error(refusal.error, route);
+                response.headers = refusal.headers;
+                return response;
+            }
+        }
         let budget = Budget::new(self.limits, self.transport.now());
-        let call = Call { request, options, budget: &budget };
+        let call = Call { request, options, budget: &budget, reservations };
         let outcome = self.try_node(config.root(), call, ctx, &mut route).await;
         Response { status: outcome.status, headers: outcome.headers, result: outcome.result, route }
     }
@@ -333,18 +382,31 @@ impl Engine {
                 }
             };
             let mut last = None;
-            for i in selection {
-                let outcome = self.try_node(&group.targets[i], call, ctx, route).await;
-                let moves_on = match &group.strategy {
-                    Strategy::Fallback { on_status_codes } => {
-                        router::fallback_continues(on_status_codes.as_deref(), outcome.status)
+            let mut skipped = Vec::new();
+            let mut next = Some(selection);
+            while let Some(selection) = next.take() {
+                for i in selection {
+                    let outcome = self.try_node(&group.targets[i], call, ctx, route).await;
+                    // A target skipped for its open circuit was never called: a fallback
+                    // moves on whatever its status codes say, a loadbalance draws again.
+                    let moves_on = match &group.strategy {
+                        _ if outcome.is_skip() => true,
+                        Strategy::Fallback { on_status_codes } => {
+                            router::fallback_continues(on_status_codes.as_deref(), outcome.status)
+                        }
+                        _ => false,
+                    };
+                    if !moves_on {
+                        return outcome;
                     }
-                    _ => false,
-                };
-                if !moves_on {
-                    return outcome;
+                    if outcome.is_skip()
+                        && let Strategy::LoadBalance { weights, .. } = &group.strategy
+                    {
+                        skipped.push(i);
+                        next = router::draw_excluding(weights, &skipped, &*self.rng).map(router::Selection::One);
+                    }
+                    last = Some(outcome);
                 }
-                last = Some(outcome);
             }
             // Every fallback target failed: the last answer is the answer.
             last.unwrap_or_else(|| Outcome::error(GatewayError::new(ErrorCode::Internal, "a group selected no target")))
@@ -371,6 +433,35 @@ impl Engine {
         route.model = requested_model(request, settings).map(str::to_owned);
         if let Err(e) = held_credentials_allow(target, settings, options, request) {
             return Outcome::error(e);
+        }
+        let circuit = match &settings.circuit {
+            Some(policy) => {
+                match self.circuit_check(policy, target, custom_host(target, settings, options), leaf, route).await {
+                    Ok(circuit) => Some(circuit),
+                    Err(skip) => return skip,
+                }
+            }
+            None => None,
+        };
+        if let Some(scope) = target.held.as_ref().and_then(|held| held.limits.as_deref()) {
+            let prices = target.held.as_ref().and_then(|held| held.prices.as_deref());
+            let estimate = admission::estimate(request, Some(provider.slug()), prices);
+            let now = self.transport.wall_clock();
+            let scopes = std::slice::from_ref(scope);
+            let leaf_index = Some(leaf.option_index.as_str());
+            let admitted = admission::admit(
+                &*self.state,
+                self.when_state_down,
+                scopes,
+                estimate,
+                leaf_index,
+                now,
+                call.reservations,
+            );
+            if let Err(refusal) = admitted.await {
+                route.limit = Some(refusal.limit);
+                return Outcome::error_with_headers(refusal.error.with_provider(provider.slug()), refusal.headers);
+            }
         }
         let credential = match provider.credential_request(target) {
             None => None,
@@ -410,8 +501,7 @@ impl Engine {
             return self.metered(hit, Pricing { cache_hit: true, ..pricing }, provider, request, settings, route);
         }
 
-        let timeout = options.request_timeout.or(settings.request_timeout);
-        let outcome = self.attempts(leaf, provider, &upstream, timeout, route, call).await;
+        let outcome = self.attempts(leaf, provider, &upstream, route, call, circuit.as_ref()).await;
         let outcome = match cache {
             Some((key, ttl)) => self.cache_store(outcome, key, ttl).await,
             None => outcome,
@@ -505,11 +595,12 @@ impl Engine {
         leaf: &Leaf,
         provider: &'static dyn Provider,
         upstream: &HttpRequest,
-        timeout: Option<Duration>,
         route: &mut RouteInfo,
         call: Call<'_>,
+        circuit: Option<&Circuit<'_>>,
     ) -> Outcome {
-        let Call { request, budget, .. } = call;
+        let Call { request, budget, options, .. } = call;
+        let timeout = options.request_timeout.or(leaf.settings.request_timeout);
         let policy = &leaf.settings.retry;
         // Not drawn from the RNG: that would shift seeded loadbalance draws away from the
         // dry-run plan.
@@ -534,6 +625,13 @@ impl Engine {
             let traceparent = call.options.trace_context.and_then(|t| t.traceparent(route.attempts.len()));
             let result = self.send_once(provider, upstream, traceparent, wait, &cx, budget).await;
             let duration = self.transport.now().saturating_duration_since(started);
+            if let Some(circuit) = circuit {
+                let (status, headers) = match &result {
+                    Ok(outcome) => (outcome.status, &outcome.headers),
+                    Err(failure) => (failure.status(), &failure.headers),
+                };
+                self.circuit_report(circuit, status, headers);
+            }
             let (status, failure) = match result {
                 Ok(outcome) => {
                     route.attempts.push(self.attempt_record(
@@ -732,6 +830,8 @@ struct Call<'a> {
     request: &'a GatewayRequest,
     options: &'a RequestOptions,
     budget: &'a Budget,
+    /// What the request reserved against limits, settled when it ends.
+    reservations: &'a Reservations,
 }
 
 /// What a provider needs to build the upstream request for one leaf: request options win

@@ -22,6 +22,9 @@ pub struct RequestOptions {
     pub metadata: Arc<Value>,
     /// The name of the gateway key the request brought (for the request log).
     pub key: Option<Arc<str>>,
+    /// The request's own rate limits and budgets: its gateway key's, and those its
+    /// metadata selects (`limits_by_metadata`). A provider entry's come with the entry.
+    pub limits: Arc<[crate::state::LimitScope]>,
     /// The request's W3C trace context (`traceparent`, or a trace the server starts).
     pub trace_context: Option<super::TraceContext>,
     /// `x-portkey-trace-id`.

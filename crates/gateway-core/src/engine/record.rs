@@ -5,7 +5,8 @@
 //! The record's field names are a contract (log shippers and dashboards read them):
 //! `trace_id`, `key`, `metadata`, `provider`, `model`, `option_index`, `status`,
 //! `error_code`, `retries`, `cache_status`, `latency_ms`, `upstream_latency_ms`, `ttft_ms`,
-//! `usage`, `cost_usd`, `attempts`. It never holds a credential: no headers, and error
+//! `usage`, `cost_usd`, `attempts`, and when they apply `limit` (the rate limit or budget
+//! that refused the request) and `skipped` (targets passed over for an open circuit). It never holds a credential: no headers, and error
 //! messages are the gateway's (an upstream's, with the request's credentials cut out).
 
 use std::pin::Pin;
@@ -111,6 +112,16 @@ impl Serialize for AttemptRecord<'_> {
     }
 }
 
+struct SkippedTargets<'a>(&'a [super::route_info::Skipped]);
+
+impl Serialize for SkippedTargets<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(
+            |s| serde_json::json!({"option_index": s.option_index, "provider": s.provider, "reason": "circuit_open"}),
+        ))
+    }
+}
+
 /// Bytes as text when they are UTF-8, else as a note of their size.
 struct Body<'a>(&'a Bytes);
 
@@ -149,6 +160,12 @@ impl Serialize for RequestRecord {
         s.serialize_field("cost_usd", &route.cost)?;
         if !route.dropped_params.is_empty() {
             s.serialize_field("dropped_params", &route.dropped_params)?;
+        }
+        if let Some(limit) = &route.limit {
+            s.serialize_field("limit", limit)?;
+        }
+        if !route.skipped.is_empty() {
+            s.serialize_field("skipped", &SkippedTargets(&route.skipped))?;
         }
         s.serialize_field("attempts", &Attempts(&route.attempts))?;
         if let Some(body) = &self.request_body {

@@ -49,6 +49,15 @@ pub struct Attempt {
     pub duration: Duration,
 }
 
+/// A target that was not called because its circuit is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Option-index path of the leaf.
+    pub option_index: String,
+    /// Provider slug.
+    pub provider: String,
+}
+
 /// The routing record of one request.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RouteInfo {
@@ -77,6 +86,10 @@ pub struct RouteInfo {
     pub ttft: Option<Duration>,
     /// For a stream, `model`, `usage` and `cost`, known once it has ended.
     pub stream_totals: Option<StreamTotals>,
+    /// Targets skipped because their circuit was open, in order.
+    pub skipped: Vec<Skipped>,
+    /// The rate limit or budget that refused the request (`key team-a: requests_per_minute`).
+    pub limit: Option<String>,
 }
 
 impl RouteInfo {

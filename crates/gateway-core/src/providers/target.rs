@@ -30,6 +30,8 @@ pub struct Held {
     pub models: Option<Arc<[String]>>,
     /// The entry's own prices, which win over the built-in table.
     pub prices: Option<Arc<crate::pricing::ModelPrices>>,
+    /// The entry's rate limits and budgets.
+    pub limits: Option<Arc<crate::state::LimitScope>>,
 }
 
 impl Held {

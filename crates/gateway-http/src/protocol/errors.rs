@@ -62,7 +62,7 @@ impl ErrorClass {
             ErrorCode::Unauthorized => Self::Authentication,
             ErrorCode::Timeout | ErrorCode::DeadlineExceeded => Self::ApiTimeout,
             ErrorCode::UpstreamConnectionError => Self::ApiConnection,
-            ErrorCode::RateLimited => Self::RateLimit,
+            ErrorCode::RateLimited | ErrorCode::BudgetExceeded => Self::RateLimit,
             ErrorCode::ForbiddenCustomHost | ErrorCode::Forbidden => Self::PermissionDenied,
             ErrorCode::Overloaded
             | ErrorCode::Internal
@@ -71,7 +71,9 @@ impl ErrorClass {
             | ErrorCode::AttemptLimitReached
             | ErrorCode::UpstreamResponseTooLarge
             | ErrorCode::InvalidUpstreamResponse
-            | ErrorCode::ServerBusy => Self::InternalServer,
+            | ErrorCode::ServerBusy
+            | ErrorCode::CircuitOpen
+            | ErrorCode::LimitsUnavailable => Self::InternalServer,
             ErrorCode::InvalidRequest
             | ErrorCode::NoRouteMatched
             | ErrorCode::UnsupportedEndpoint

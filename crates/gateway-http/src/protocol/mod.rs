@@ -55,6 +55,11 @@ pub fn route_json(route: &RouteInfo) -> Value {
         "usage": route.usage,
         "cost": route.cost,
         "ttft_ms": route.ttft.map(|t| t.as_secs_f64() * 1000.0),
+        "skipped": route.skipped.iter().map(|s| serde_json::json!({
+            "option_index": s.option_index,
+            "provider": s.provider,
+        })).collect::<Vec<_>>(),
+        "limit": route.limit,
         "attempts": route.attempts.iter().map(|a| serde_json::json!({
             "option_index": a.option_index,
             "provider": a.provider,

@@ -213,8 +213,9 @@ fn per_request(options: &Options) -> RequestOptions {
         provider: None,
         metadata: Arc::new(Value::Object(options.metadata.as_ref().map(|m| m.0.clone()).unwrap_or_default())),
         trace_id: options.trace_id.as_ref().map(|t| t.0.clone()).filter(|t| !t.is_empty()),
-        // Set by the server (the key it checked, the trace it joins or starts).
+        // Set by the server (the key it checked and its limits, the trace it joins or starts).
         key: None,
+        limits: Arc::default(),
         trace_context: None,
         custom_host: options.custom_host.as_ref().map(|h| h.0.clone()),
         request_timeout: options.request_timeout.map(|ms| Duration::from_millis(ms.0)),

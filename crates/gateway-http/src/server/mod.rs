@@ -258,7 +258,10 @@ where
     options.trace_context = trace_context;
     options.trace_id = Some(trace_id);
     options.via = Some(via);
-    options.key = key.map(|k| Arc::from(k.name.as_str()));
+    if let Some(key) = key {
+        options.key = Some(Arc::from(key.name.as_str()));
+        options.limits = key.limit_scopes(options.metadata.as_object().unwrap_or(&serde_json::Map::new())).into();
+    }
     let response = state.engine.handle(&request, &options).await;
     into_hyper(protocol::render(response))
 }
