@@ -91,6 +91,9 @@ export type ErrorCode =
   | 'unknown_config'
   | 'unauthorized'
   | 'forbidden'
+  | 'budget_exceeded'
+  | 'circuit_open'
+  | 'limits_unavailable'
 
 /** One upstream attempt. */
 export interface RouteAttempt {
@@ -127,6 +130,10 @@ export interface RouteInfo {
   cost: number | null
   /** For a stream, the time to its first chunk. */
   ttft_ms: number | null
+  /** Targets not called because their circuit was open (`cb_config`), in order. */
+  skipped: { option_index: string; provider: string }[]
+  /** The rate limit or budget that refused the request (`provider openai-prod: requests_per_minute`). */
+  limit: string | null
 }
 
 /** Tokens, as every provider's usage is normalised. */
@@ -165,6 +172,10 @@ export interface RequestRecord {
   cost_usd: number | null
   /** Present when the answering provider left request parameters out. */
   dropped_params?: string[]
+  /** Present when a rate limit or budget refused the request. */
+  limit?: string
+  /** Present when targets were skipped for an open circuit. */
+  skipped?: { option_index: string; provider: string; reason: 'circuit_open' }[]
   attempts: { option_index: string; provider: string; status: number; error_code: ErrorCode | null; latency_ms: number }[]
 }
 
@@ -436,6 +447,13 @@ export interface GatewayClientOptions extends GatewayOptions {
   registry?: string | Record<string, unknown>
   /** Called with each request's record when it is finished (a stream: when it ends). */
   onLog?: (record: RequestRecord) => void
+  /**
+   * A Redis or Valkey URL (`redis://host:6379/0`, `rediss://` for TLS): rate limits,
+   * budgets, the response cache and circuit state are shared with every gateway using it.
+   */
+  redis?: string
+  /** While Redis is unreachable: `allow` requests uncounted (the default) or `refuse` them. */
+  redisDown?: 'allow' | 'refuse'
 }
 
 export declare class Gateway {

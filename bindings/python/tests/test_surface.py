@@ -68,7 +68,7 @@ def test_the_stub_declares_every_option_with_the_engine_type_and_no_other():
     names = [name for name, *_ in _native.OPTIONS]
     assert list(gatewise._client.OPTION_NAMES) == names
     # What only a client is made with, not an option of a call.
-    client_only = {"__init__": ["registry", "on_log"], "with_options": []}
+    client_only = {"__init__": ["registry", "on_log", "redis", "redis_down"], "with_options": []}
     for method in ("__init__", "with_options"):
         declared = _kwargs("_Base", method)
         assert sorted(declared) == sorted(names + client_only[method]), method

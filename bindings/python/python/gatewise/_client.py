@@ -138,7 +138,14 @@ class _Base:
     _method_cls: type = _SyncMethod
 
     def __init__(
-        self, config: Any = None, *, registry: Any = None, on_log: Optional[Callable[[dict], Any]] = None, **options: Any
+        self,
+        config: Any = None,
+        *,
+        registry: Any = None,
+        on_log: Optional[Callable[[dict], Any]] = None,
+        redis: Optional[str] = None,
+        redis_down: Optional[str] = None,
+        **options: Any,
     ) -> None:
         """Create a client.
 
@@ -152,6 +159,11 @@ class _Base:
                 ``model``, ``status``, ``usage``, ``cost_usd``, ``attempts``, ... — the
                 fields of the server's request log) when the request is finished; for a
                 stream, when it ends. Exceptions it raises are reported, never raised.
+            redis: a Redis or Valkey URL (``redis://host:6379/0``, ``rediss://`` for TLS):
+                rate limits, budgets, the response cache and circuit state are then
+                shared with every gateway (server or client) using it.
+            redis_down: ``"allow"`` (the default: requests pass uncounted while Redis is
+                unreachable) or ``"refuse"`` (they fail with ``limits_unavailable``).
             **options: ``provider``, ``virtual_key``, ``api_key``, ``provider_options``, ``custom_host``,
                 ``metadata``, ``trace_id``, ``request_timeout`` (ms), ``forward_headers``,
                 ``cache_force_refresh``, ``cache_namespace`` — see ``gatewise._native.OPTIONS``.
@@ -162,7 +174,8 @@ class _Base:
         """
         self._check(options)
         self._native = _native.NativeGateway(
-            _options_json({"config": config, "registry": registry, **options}), _log_callback(on_log)
+            _options_json({"config": config, "registry": registry, "redis": redis, "redis_down": redis_down, **options}),
+            _log_callback(on_log),
         )
         self._init_resources()
 

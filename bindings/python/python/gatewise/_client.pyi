@@ -134,6 +134,8 @@ class _Base:
         *,
         registry: Optional[Union[Dict[str, Any], str, os.PathLike[str]]] = None,
         on_log: Optional[Callable[[Dict[str, Any]], Any]] = None,
+        redis: Optional[str] = None,
+        redis_down: Optional[Literal["allow", "refuse"]] = None,
         provider: Optional[str] = None,
         virtual_key: Optional[str] = None,
         api_key: Optional[str] = None,
