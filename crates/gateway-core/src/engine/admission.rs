@@ -49,9 +49,14 @@ impl Reservations {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).push(reservation);
     }
 
-    /// An observer that settles them, or `None` when nothing was reserved.
+    /// An observer that settles them, or `None` when nothing needs settling (a request
+    /// count is what it is: only tokens and dollars are estimates).
     pub(crate) fn settlement(self, state: &Arc<dyn SharedState>) -> Option<Arc<dyn RequestObserver>> {
-        let reservations = self.0.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut reservations = self.0.into_inner().unwrap_or_else(|p| p.into_inner());
+        for reservation in &mut reservations {
+            reservation.charges.retain(|charge| charge.kind != LimitKind::RequestsPerMinute);
+        }
+        reservations.retain(|reservation| !reservation.charges.is_empty());
         (!reservations.is_empty())
             .then(|| Arc::new(Settlement { state: state.clone(), reservations }) as Arc<dyn RequestObserver>)
     }
@@ -70,12 +75,14 @@ pub(crate) async fn admit(
     state: &dyn SharedState,
     when_down: WhenStateDown,
     scopes: &[LimitScope],
-    estimate: Estimate,
+    estimate: impl FnOnce() -> Estimate,
     option_index: Option<&str>,
     now: std::time::SystemTime,
     reservations: &Reservations,
 ) -> Result<(), Refusal> {
     let now_ms = epoch_ms(now);
+    // Only token and dollar limits need the estimate, which reads the body.
+    let estimate = if scopes.iter().any(|s| s.limits.needs_estimate()) { estimate() } else { Estimate::default() };
     let mut charges = Vec::with_capacity(scopes.len() * 2);
     for (i, scope) in scopes.iter().enumerate() {
         scope.charges(i, estimate, now_ms, &mut charges);
@@ -167,7 +174,13 @@ struct Settlement {
 
 impl RequestObserver for Settlement {
     fn record(&self, record: &RequestRecord) {
-        let route = record.route.settled();
+        // A stream's figures are in its totals once it has ended.
+        let route = &record.route;
+        let totals = route.stream_totals.as_ref().and_then(super::StreamTotals::get);
+        let (usage, cost) = match totals {
+            Some(totals) => (totals.usage, totals.cost),
+            None => (route.usage, route.cost),
+        };
         let mut adjustments = Vec::new();
         for reservation in &self.reservations {
             let answered = match &reservation.option_index {
@@ -179,15 +192,15 @@ impl RequestObserver for Settlement {
                     LimitKind::RequestsPerMinute => continue,
                     // A stream the caller left is still paid for upstream: without its
                     // figures, the estimate stands.
-                    _ if record.cancelled && route.usage.is_none() => continue,
-                    LimitKind::TokensPerMinute => match (&route.usage, answered) {
+                    _ if record.cancelled && usage.is_none() => continue,
+                    LimitKind::TokensPerMinute => match (&usage, answered) {
                         (Some(usage), true) => i64::try_from(usage.total_tokens).unwrap_or(i64::MAX),
                         _ => 0,
                     },
-                    LimitKind::UsdPerDay | LimitKind::UsdPerMonth => match (route.cost, answered) {
+                    LimitKind::UsdPerDay | LimitKind::UsdPerMonth => match (cost, answered) {
                         (Some(cost), true) => micro_usd(cost),
                         // No price known: what was reserved stays counted.
-                        (None, true) if route.usage.is_some() => continue,
+                        (None, true) if usage.is_some() => continue,
                         _ => 0,
                     },
                 };

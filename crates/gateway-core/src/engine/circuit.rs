@@ -84,6 +84,14 @@ fn circuit_id(target: &ProviderTarget, host: Option<&str>) -> String {
     h.update([0]);
     h.update(host.unwrap_or("").as_bytes());
     h.update([0]);
-    h.update(serde_json::Value::Object(target.options.clone()).to_string().as_bytes());
+    for (name, value) in &target.options {
+        h.update(name.as_bytes());
+        h.update([0]);
+        match value {
+            serde_json::Value::String(text) => h.update(text.as_bytes()),
+            other => h.update(other.to_string().as_bytes()),
+        }
+        h.update([0]);
+    }
     format!("target:{}", hex::encode(&h.finalize()[..16]))
 }

@@ -342,9 +342,11 @@ impl Engine {
         if !options.limits.is_empty() {
             // The request's own limits (its gateway key's, its metadata's), priced at the
             // first target's provider.
-            let provider =
-                router::first_leaf(config).and_then(|leaf| leaf.provider.as_ref()).map(|t| t.provider.slug());
-            let estimate = admission::estimate(request, provider, None);
+            let provider = router::first_leaf(config)
+                .and_then(|leaf| leaf.provider.as_ref())
+                .or(options.provider.as_ref())
+                .map(|t| t.provider.slug());
+            let estimate = || admission::estimate(request, provider, None);
             let now = self.transport.wall_clock();
             if let Err(refusal) =
                 admission::admit(&*self.state, self.when_state_down, &options.limits, estimate, None, now, reservations)
@@ -445,7 +447,7 @@ impl Engine {
         };
         if let Some(scope) = target.held.as_ref().and_then(|held| held.limits.as_deref()) {
             let prices = target.held.as_ref().and_then(|held| held.prices.as_deref());
-            let estimate = admission::estimate(request, Some(provider.slug()), prices);
+            let estimate = || admission::estimate(request, Some(provider.slug()), prices);
             let now = self.transport.wall_clock();
             let scopes = std::slice::from_ref(scope);
             let leaf_index = Some(leaf.option_index.as_str());

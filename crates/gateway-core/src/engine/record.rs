@@ -219,16 +219,8 @@ impl Rfc3339 {
         let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
         let secs = since.as_secs();
         let (days, rest) = (secs / 86_400, secs % 86_400);
-        // Howard Hinnant's days-from-civil, inverted.
-        let z = days as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = (yoe + era * 400 + i64::from(month <= 2)).clamp(0, 9999) as u64;
+        let (year, month, day) = crate::state::civil_from_days(days as i64);
+        let year = year.clamp(0, 9999) as u64;
         let mut out = *b"0000-00-00T00:00:00.000Z";
         let mut put = |at: usize, width: usize, mut n: u64| {
             for i in (at..at + width).rev() {

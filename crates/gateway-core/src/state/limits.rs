@@ -156,6 +156,11 @@ impl UsageLimits {
         }
     }
 
+    /// Whether a request must be estimated (tokens or dollars are limited).
+    pub fn needs_estimate(&self) -> bool {
+        self.tokens_per_minute.is_some() || self.usd_per_day.is_some() || self.usd_per_month.is_some()
+    }
+
     /// Whether no limit is set.
     pub fn is_empty(&self) -> bool {
         LimitKind::ALL.iter().all(|k| self.of(*k).is_none())
@@ -336,7 +341,7 @@ pub fn month_window(now_ms: i64) -> Window {
 }
 
 /// (year, month 1..=12, day) of a day number since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -14,6 +14,7 @@ mod memory;
 use std::time::{Duration, SystemTime};
 
 pub use circuit::{CIRCUIT_WINDOW, CircuitPolicy, CircuitState, CircuitView, DEFAULT_FAILURE_STATUS_CODES};
+pub(crate) use limits::civil_from_days;
 pub use limits::{
     Charge, Estimate, LimitKind, LimitScope, UsageLimits, Window, day_window, metadata_scopes, micro_usd,
     minute_window, month_window,
