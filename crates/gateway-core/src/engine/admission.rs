@@ -66,7 +66,8 @@ impl Reservations {
 pub(crate) struct Refusal {
     pub(crate) error: GatewayError,
     pub(crate) headers: HeaderMap,
-    pub(crate) limit: String,
+    /// The limit that refused (`None`: none did; the limits could not be checked).
+    pub(crate) limit: Option<String>,
 }
 
 /// Check `scopes` for one request (or one target, `option_index`) and reserve the
@@ -103,7 +104,7 @@ pub(crate) async fn admit(
                 format!("rate limits cannot be checked ({e}), and this gateway refuses requests it cannot count"),
             ),
             headers: retry_after(1),
-            limit: String::new(),
+            limit: None,
         }),
     }
 }
@@ -121,7 +122,7 @@ fn refusal(charge: &Charge, scope: &LimitScope) -> Refusal {
     let seconds = charge.retry_after.as_secs() + u64::from(charge.retry_after.subsec_nanos() > 0);
     let error = GatewayError::new(code, format!("the {what} `{limit}` ({shown}) is used up; retry after {seconds} s"))
         .with_param(kind.as_str());
-    Refusal { error, headers: retry_after(seconds.max(1)), limit }
+    Refusal { error, headers: retry_after(seconds.max(1)), limit: Some(limit) }
 }
 
 fn retry_after(seconds: u64) -> HeaderMap {

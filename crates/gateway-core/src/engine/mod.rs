@@ -352,7 +352,7 @@ impl Engine {
                 admission::admit(&*self.state, self.when_state_down, &options.limits, estimate, None, now, reservations)
                     .await
             {
-                route.limit = Some(refusal.limit);
+                route.limit = refusal.limit;
                 let mut response = Response::from_error(refusal.error, route);
                 response.headers = refusal.headers;
                 return response;
@@ -461,7 +461,7 @@ impl Engine {
                 call.reservations,
             );
             if let Err(refusal) = admitted.await {
-                route.limit = Some(refusal.limit);
+                route.limit = refusal.limit;
                 return Outcome::error_with_headers(refusal.error.with_provider(provider.slug()), refusal.headers);
             }
         }
