@@ -11,6 +11,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::providers::HttpRequest;
+use crate::request::Endpoint;
 
 /// A stored answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +31,7 @@ pub trait Cache: Send + Sync {
 }
 
 /// Derive the key for an upstream request. `credential` is hashed, never stored.
-pub fn cache_key(provider: &str, request: &HttpRequest, namespace: Option<&str>) -> String {
+pub fn cache_key(provider: &str, answers: Endpoint, request: &HttpRequest, namespace: Option<&str>) -> String {
     let mut h = Sha256::new();
     let mut field = |bytes: &[u8]| {
         // Length-prefix every field so no two different inputs concatenate alike.
@@ -39,6 +40,9 @@ pub fn cache_key(provider: &str, request: &HttpRequest, namespace: Option<&str>)
     };
     field(b"gatewise-cache-v1");
     field(provider.as_bytes());
+    // The same upstream request answers a chat caller and a Messages caller (translated
+    // through chat) in different shapes.
+    field(answers.openai_path().as_bytes());
     field(request.method.as_str().as_bytes());
     field(request.url.as_bytes());
     field(&canonical_body(&request.body));

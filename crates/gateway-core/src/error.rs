@@ -329,6 +329,58 @@ impl GatewayError {
         }
         body
     }
+
+    /// The Anthropic error body, for callers of `/v1/messages`:
+    /// `{"type":"error","error":{"type","message"}}`, the type Anthropic uses for the
+    /// status (an Anthropic upstream's own type is kept), plus our stable `code`, `param`
+    /// and `provider`, which Anthropic's SDKs ignore.
+    pub fn to_anthropic_json(&self) -> serde_json::Value {
+        const ANTHROPIC_TYPES: &[&str] = &[
+            "invalid_request_error",
+            "authentication_error",
+            "billing_error",
+            "permission_error",
+            "not_found_error",
+            "request_too_large",
+            "rate_limit_error",
+            "timeout_error",
+            "api_error",
+            "overloaded_error",
+        ];
+        let kind = match self.error_type.as_deref() {
+            Some(kind) if ANTHROPIC_TYPES.contains(&kind) => kind,
+            _ => match self.status {
+                401 => "authentication_error",
+                402 => "billing_error",
+                403 => "permission_error",
+                404 => "not_found_error",
+                413 => "request_too_large",
+                429 => "rate_limit_error",
+                504 => "timeout_error",
+                503 | 529 => "overloaded_error",
+                s if s >= 500 => "api_error",
+                _ => "invalid_request_error",
+            },
+        };
+        let mut error = serde_json::json!({
+            "type": kind,
+            "message": self.message,
+            "code": self.code.as_str(),
+            "param": self.param,
+        });
+        if let Some(provider) = &self.provider {
+            error["provider"] = provider.as_str().into();
+        }
+        serde_json::json!({"type": "error", "error": error})
+    }
+
+    /// The error body in the caller's dialect.
+    pub fn to_json(&self, dialect: crate::Dialect) -> serde_json::Value {
+        match dialect {
+            crate::Dialect::OpenAi => self.to_openai_json(),
+            crate::Dialect::Anthropic => self.to_anthropic_json(),
+        }
+    }
 }
 
 /// A list of config errors, each with its path. Validation reports all of them at once

@@ -36,4 +36,4 @@ pub mod usage;
 pub use config::Config;
 pub use engine::{Answer, Engine, RequestOptions, Response, ResponseBody, RouteInfo, Transport};
 pub use error::{ConfigErrors, ErrorCode, FieldError, GatewayError};
-pub use request::{Endpoint, GatewayRequest, RequestBody};
+pub use request::{Dialect, Endpoint, GatewayRequest, RequestBody};

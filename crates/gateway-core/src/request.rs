@@ -33,13 +33,17 @@ pub enum Endpoint {
     Moderations,
     /// `GET /v1/models`
     ListModels,
+    /// `POST /v1/messages`: Anthropic's Messages API, answered in Anthropic's shape.
+    Messages,
+    /// `POST /v1/messages/count_tokens` (Anthropic).
+    CountTokens,
     /// `/v1/files*`, `/v1/batches*`, `/v1/fine_tuning/*`: forwarded verbatim.
     Passthrough,
 }
 
 impl Endpoint {
     /// Every endpoint, for tables and docs.
-    pub const ALL: [Endpoint; 12] = [
+    pub const ALL: [Endpoint; 14] = [
         Self::ChatCompletions,
         Self::Completions,
         Self::Embeddings,
@@ -51,6 +55,8 @@ impl Endpoint {
         Self::AudioTranslations,
         Self::Moderations,
         Self::ListModels,
+        Self::Messages,
+        Self::CountTokens,
         Self::Passthrough,
     ];
 
@@ -69,6 +75,8 @@ impl Endpoint {
             Self::AudioTranslations => "/audio/translations",
             Self::Moderations => "/moderations",
             Self::ListModels => "/models",
+            Self::Messages => "/messages",
+            Self::CountTokens => "/messages/count_tokens",
             Self::Passthrough => "",
         }
     }
@@ -88,6 +96,8 @@ impl Endpoint {
             ("POST", "/audio/translations") => Self::AudioTranslations,
             ("POST", "/moderations") => Self::Moderations,
             ("GET", "/models") => Self::ListModels,
+            ("POST", "/messages") => Self::Messages,
+            ("POST", "/messages/count_tokens") => Self::CountTokens,
             (_, r) if ["/files", "/batches", "/fine_tuning/"].iter().any(|p| r.starts_with(p)) => Self::Passthrough,
             _ => return None,
         };
@@ -104,13 +114,36 @@ impl Endpoint {
                 | Self::ImageGenerations
                 | Self::AudioSpeech
                 | Self::Moderations
+                | Self::Messages
+                | Self::CountTokens
         )
     }
 
     /// Whether answers may be cached (deterministic reads, not file or batch traffic).
     pub fn is_cacheable(self) -> bool {
-        matches!(self, Self::ChatCompletions | Self::Completions | Self::Embeddings | Self::Moderations)
+        matches!(
+            self,
+            Self::ChatCompletions | Self::Completions | Self::Embeddings | Self::Moderations | Self::Messages
+        )
     }
+
+    /// The API whose shapes the caller speaks: its answers, stream events and errors.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Self::Messages | Self::CountTokens => Dialect::Anthropic,
+            _ => Dialect::OpenAi,
+        }
+    }
+}
+
+/// The API a caller speaks, which decides the shape of its answers, stream events and
+/// errors (the protocol layer renders them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenAI: `data:` chunks ending in `[DONE]`, `{"error": {...}}`.
+    OpenAi,
+    /// Anthropic: named events (`event: message_start`), `{"type": "error", "error": {...}}`.
+    Anthropic,
 }
 
 /// The request body as received.
@@ -279,7 +312,9 @@ pub fn validate_body(endpoint: Endpoint, body: &RequestBody) -> Result<(), Gatew
         return Err(GatewayError::request("stream", "`stream` must be a boolean"));
     }
     match endpoint {
-        Endpoint::ChatCompletions => validate_messages(shape.messages.as_ref()),
+        Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::CountTokens => {
+            validate_messages(shape.messages.as_ref())
+        }
         Endpoint::Completions => require("prompt", shape.prompt),
         Endpoint::Embeddings | Endpoint::Moderations => require("input", shape.input),
         Endpoint::ImageGenerations => require_string("prompt", shape.prompt),

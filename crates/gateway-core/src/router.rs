@@ -143,7 +143,7 @@ pub fn target_for<'a>(
 ) -> Result<&'a Arc<ProviderTarget>, GatewayError> {
     let target = leaf.provider.as_ref().or(request_provider).ok_or_else(|| missing_provider_error(leaf))?;
     let slug = target.provider.slug();
-    if !target.provider.supports(request.endpoint) {
+    if !crate::providers::offers(target.provider, request.endpoint) {
         return Err(GatewayError::new(
             ErrorCode::UnsupportedEndpoint,
             format!("{slug} does not support {}", request.path),

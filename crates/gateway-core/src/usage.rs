@@ -31,11 +31,15 @@ pub struct Usage {
 
 /// The OpenAI `usage` object, as far as it is read. Embeddings report only
 /// `prompt_tokens` and `total_tokens`; the Responses API uses `input_tokens` and
-/// `output_tokens`.
+/// `output_tokens` (cached ones included, as OpenAI counts them); Anthropic's Messages
+/// API uses `input_tokens` too, but counts cache reads and writes apart from it
+/// (`cache_read_input_tokens`, `cache_creation_input_tokens`).
 #[derive(Deserialize)]
 struct OpenAiUsage {
-    #[serde(default, alias = "input_tokens")]
+    #[serde(default)]
     prompt_tokens: Option<u64>,
+    #[serde(default)]
+    input_tokens: Option<u64>,
     #[serde(default, alias = "output_tokens")]
     completion_tokens: Option<u64>,
     #[serde(default)]
@@ -44,6 +48,8 @@ struct OpenAiUsage {
     prompt_tokens_details: Option<Details>,
     #[serde(default, alias = "output_tokens_details")]
     completion_tokens_details: Option<Details>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
     #[serde(default)]
     cache_creation_input_tokens: Option<u64>,
 }
@@ -58,15 +64,44 @@ struct Details {
 
 impl From<OpenAiUsage> for Usage {
     fn from(u: OpenAiUsage) -> Self {
-        let input = u.prompt_tokens.unwrap_or(0);
+        let read = u.cache_read_input_tokens.unwrap_or(0);
+        let written = u.cache_creation_input_tokens.unwrap_or(0);
+        // Anthropic's own shape: `input_tokens` beside the cache counts, not including them.
+        let anthropic = u.prompt_tokens.is_none()
+            && u.prompt_tokens_details.is_none()
+            && (u.cache_read_input_tokens.is_some() || u.cache_creation_input_tokens.is_some());
+        let input = match (u.prompt_tokens, u.input_tokens) {
+            (Some(prompt), _) => prompt,
+            (None, Some(input)) if anthropic => input + read + written,
+            (None, input) => input.unwrap_or(0),
+        };
         let output = u.completion_tokens.unwrap_or(0);
+        let cached = u.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens);
         Self {
             input_tokens: input,
             output_tokens: output,
             total_tokens: u.total_tokens.unwrap_or(input + output),
-            cached_input_tokens: u.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens).unwrap_or(0),
+            cached_input_tokens: cached.unwrap_or(if anthropic { read } else { 0 }),
             reasoning_tokens: u.completion_tokens_details.as_ref().and_then(|d| d.reasoning_tokens).unwrap_or(0),
-            cache_write_input_tokens: u.cache_creation_input_tokens.unwrap_or(0),
+            cache_write_input_tokens: written,
+        }
+    }
+}
+
+impl Usage {
+    /// Two reports of one answer's usage taken together: Anthropic's stream reports the
+    /// prompt in `message_start` and the output in `message_delta`, each count at its
+    /// latest value, so each field is the larger of the two.
+    pub fn merged(self, later: Usage) -> Usage {
+        let input_tokens = self.input_tokens.max(later.input_tokens);
+        let output_tokens = self.output_tokens.max(later.output_tokens);
+        Usage {
+            input_tokens,
+            output_tokens,
+            total_tokens: self.total_tokens.max(later.total_tokens).max(input_tokens + output_tokens),
+            cached_input_tokens: self.cached_input_tokens.max(later.cached_input_tokens),
+            reasoning_tokens: self.reasoning_tokens.max(later.reasoning_tokens),
+            cache_write_input_tokens: self.cache_write_input_tokens.max(later.cache_write_input_tokens),
         }
     }
 }

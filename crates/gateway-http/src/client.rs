@@ -248,6 +248,8 @@ impl Gateway {
     /// `fetch`). `x-portkey-*` headers on the request win over this client's options.
     pub async fn http(&self, method: &str, url: &str, headers: HeaderMap, body: Bytes) -> HttpReply {
         let trace_id = self.resolved.request.trace_id.clone();
+        let dialect =
+            url.parse::<http::Uri>().map_or(gateway_core::Dialect::OpenAi, |u| protocol::dialect_of(u.path()));
         let prepared = async {
             let method = http::Method::from_bytes(method.as_bytes())
                 .map_err(|_| GatewayError::request("method", format!("invalid method {method}")))?;
@@ -260,8 +262,8 @@ impl Gateway {
         }
         .await;
         match prepared {
-            Ok((request, options)) => protocol::render(self.engine.handle(&request, &options).await),
-            Err(e) => protocol::error(e, trace_id),
+            Ok((request, options)) => protocol::render(self.engine.handle(&request, &options).await, dialect),
+            Err(e) => protocol::error(e, trace_id, dialect),
         }
     }
 

@@ -81,7 +81,7 @@ impl Metered {
             return Some(chunk);
         }
         if let Some(usage) = usage::usage_in(&chunk) {
-            self.usage = Some(usage);
+            self.usage = Some(self.usage.map_or(usage, |earlier| earlier.merged(usage)));
             return if self.remove_usage { without_usage(&chunk) } else { Some(chunk) };
         }
         if self.remove_usage { Some(without_null_usage(chunk)) } else { Some(chunk) }

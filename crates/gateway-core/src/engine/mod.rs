@@ -472,6 +472,12 @@ impl Engine {
                 Err(e) => return Outcome::error(credential_error(provider.slug(), &e)),
             },
         };
+        // A Messages request to a provider that does not speak Messages goes through chat.
+        let served = match crate::providers::for_request(provider, request, settings) {
+            Ok(served) => served,
+            Err(e) => return Outcome::error(e.with_provider(provider.slug())),
+        };
+        let provider = served.provider();
         let now = self.transport.wall_clock();
         let input = build_input(request, target, settings, options, now, credential.as_deref());
         let mut upstream = match provider.build_request(&input) {
@@ -487,10 +493,12 @@ impl Engine {
         // as chunks); other streams are not cacheable.
         let cacheable =
             request.endpoint.is_cacheable() && (!upstream.stream || request.endpoint == Endpoint::ChatCompletions);
-        let cache = settings
-            .cache
-            .filter(|_| cacheable)
-            .map(|policy| (cache_key(provider.slug(), &upstream, options.cache_namespace.as_deref()), policy.max_age));
+        let cache = settings.cache.filter(|_| cacheable).map(|policy| {
+            (
+                cache_key(provider.slug(), request.endpoint, &upstream, options.cache_namespace.as_deref()),
+                policy.max_age,
+            )
+        });
         let pricing = Pricing {
             provider: provider.slug(),
             prices: target.held.as_ref().and_then(|held| held.prices.clone()),
@@ -532,8 +540,11 @@ impl Engine {
             ResponseBody::Events(events) => {
                 // The usage chunk is the gateway's own when the provider sends it only on
                 // request (or the cache replays it) and the caller did not ask.
+                // (A Messages caller always gets the usage, in `message_delta`.)
                 let ours = pricing.cache_hit || provider.stream_usage() == StreamUsage::OnRequest;
-                let remove_usage = ours && !crate::providers::caller_wants_usage(request, settings);
+                let remove_usage = ours
+                    && request.endpoint.dialect() == crate::Dialect::OpenAi
+                    && !crate::providers::caller_wants_usage(request, settings);
                 let totals = StreamTotals::default();
                 route.stream_totals = Some(totals.clone());
                 ResponseBody::Events(metering::stream(events, remove_usage, pricing, totals))
@@ -595,7 +606,7 @@ impl Engine {
     async fn attempts(
         &self,
         leaf: &Leaf,
-        provider: &'static dyn Provider,
+        provider: &dyn Provider,
         upstream: &HttpRequest,
         route: &mut RouteInfo,
         call: Call<'_>,
@@ -711,7 +722,7 @@ impl Engine {
     /// its first chunk). One timer covers the whole attempt.
     async fn send_once(
         &self,
-        provider: &'static dyn Provider,
+        provider: &dyn Provider,
         upstream: &HttpRequest,
         traceparent: Option<http::HeaderValue>,
         wait: Wait,
@@ -731,7 +742,7 @@ impl Engine {
     /// Send, wait for headers, then read the answer or open the stream.
     async fn fetch(
         &self,
-        provider: &'static dyn Provider,
+        provider: &dyn Provider,
         upstream: &HttpRequest,
         traceparent: Option<http::HeaderValue>,
         cx: &ResponseContext<'_>,

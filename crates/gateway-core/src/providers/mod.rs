@@ -9,6 +9,7 @@ mod anthropic;
 mod bedrock;
 mod cohere;
 mod gemini;
+mod messages;
 mod openai_compatible;
 mod sse_stream;
 mod target;
@@ -24,6 +25,7 @@ use crate::request::{Endpoint, GatewayRequest, RequestBody};
 use crate::settings::TargetSettings;
 
 pub use gemini::Gemini;
+pub use messages::{ViaChat, event_type};
 pub use openai_compatible::{OpenAiCompatible, UrlScheme};
 pub use target::{Held, ProviderTarget};
 
@@ -156,8 +158,14 @@ pub trait Provider: Send + Sync + 'static {
         None
     }
 
-    /// Whether this provider offers `endpoint`.
+    /// Whether this provider's API offers `endpoint` (for some of its models).
     fn supports(&self, endpoint: Endpoint) -> bool;
+
+    /// Whether `model` is served `endpoint` by this provider's own API, as opposed to
+    /// through a translation ([`for_request`]). Vertex speaks Messages for Claude only.
+    fn speaks(&self, endpoint: Endpoint, _model: Option<&str>) -> bool {
+        self.supports(endpoint)
+    }
 
     /// Build the upstream request.
     fn build_request(&self, input: &BuildInput<'_>) -> Result<HttpRequest, GatewayError>;
@@ -213,6 +221,51 @@ pub trait StreamTranslator: Send {
 /// Providers with their own wire format (one module each).
 static NATIVE: &[&dyn Provider] =
     &[&anthropic::ANTHROPIC, &gemini::GOOGLE, &gemini::VERTEX_AI, &bedrock::BEDROCK, &cohere::COHERE];
+
+/// Whether `provider` can serve `endpoint`: its own API offers it, or (for a Messages
+/// request) it offers chat, through which the request is translated.
+pub fn offers(provider: &dyn Provider, endpoint: Endpoint) -> bool {
+    provider.supports(endpoint) || (endpoint == Endpoint::Messages && provider.supports(Endpoint::ChatCompletions))
+}
+
+/// The provider as it serves one request: itself, or through chat.
+pub enum Served {
+    /// The provider's own API serves the request.
+    Native(&'static dyn Provider),
+    /// A Messages request through the provider's chat translation.
+    ViaChat(Box<ViaChat>),
+}
+
+impl Served {
+    /// The provider to build and read the request with.
+    pub fn provider(&self) -> &dyn Provider {
+        match self {
+            Self::Native(provider) => *provider,
+            Self::ViaChat(via) => &**via,
+        }
+    }
+}
+
+/// How `provider` serves `request` (with the leaf's `settings`): a Messages request to a
+/// provider that does not speak Messages for the model goes through chat.
+pub fn for_request(
+    provider: &'static dyn Provider,
+    request: &GatewayRequest,
+    settings: &TargetSettings,
+) -> Result<Served, GatewayError> {
+    if request.endpoint != Endpoint::Messages {
+        return Ok(Served::Native(provider));
+    }
+    let model = settings
+        .override_params
+        .get("model")
+        .or_else(|| request.body.value().and_then(|v| v.get("model")))
+        .and_then(Value::as_str);
+    if provider.speaks(Endpoint::Messages, model) {
+        return Ok(Served::Native(provider));
+    }
+    Ok(Served::ViaChat(Box::new(ViaChat::new(provider, request, settings)?)))
+}
 
 /// The provider for `slug`.
 pub fn lookup(slug: &str) -> Option<&'static dyn Provider> {

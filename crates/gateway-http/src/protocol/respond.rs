@@ -8,7 +8,7 @@ use std::pin::Pin;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use gateway_core::engine::{Answer, ChunkStream, RouteInfo};
-use gateway_core::{GatewayError, Response, ResponseBody};
+use gateway_core::{Dialect, GatewayError, Response, ResponseBody};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -33,8 +33,9 @@ pub enum HttpReplyBody {
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-/// Render an engine response.
-pub fn render(response: Response) -> HttpReply {
+/// Render an engine response in the caller's dialect (the request's
+/// [`gateway_core::Endpoint::dialect`]).
+pub fn render(response: Response, dialect: Dialect) -> HttpReply {
     let Response { status, mut headers, result, route } = response;
     route_headers(&route, &mut headers);
     let body = match result {
@@ -49,19 +50,58 @@ pub fn render(response: Response) -> HttpReply {
         Ok(Answer { body: ResponseBody::Events(events), .. }) => {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            HttpReplyBody::Stream(Box::pin(sse_frames(events)))
+            HttpReplyBody::Stream(match dialect {
+                Dialect::OpenAi => Box::pin(sse_frames(events)),
+                Dialect::Anthropic => Box::pin(anthropic_frames(events)),
+            })
         }
         Err(error) => {
             headers.insert(CONTENT_TYPE, JSON);
-            HttpReplyBody::Full(Bytes::from(error.to_openai_json().to_string()))
+            HttpReplyBody::Full(Bytes::from(error.to_json(dialect).to_string()))
         }
     };
     HttpReply { status, headers, body }
 }
 
 /// A gateway-made error before routing (bad header, bad body, unknown route).
-pub fn error(e: GatewayError, trace_id: Option<String>) -> HttpReply {
-    render(Response::from_error(e, RouteInfo { trace_id, ..RouteInfo::default() }))
+pub fn error(e: GatewayError, trace_id: Option<String>, dialect: Dialect) -> HttpReply {
+    render(Response::from_error(e, RouteInfo { trace_id, ..RouteInfo::default() }), dialect)
+}
+
+/// The dialect of a request path, for errors made before the request is parsed
+/// (`/v1/messages` callers read Anthropic's error shape).
+pub fn dialect_of(path: &str) -> Dialect {
+    match path.strip_prefix("/v1/messages") {
+        Some("" | "/count_tokens") => Dialect::Anthropic,
+        _ => Dialect::OpenAi,
+    }
+}
+
+/// Anthropic SSE framing of a Messages event stream: `event: <type>` and `data: <event>`
+/// (Anthropic's SDKs dispatch on the event name), no `[DONE]`; a broken stream ends with
+/// an `error` event in Anthropic's shape.
+pub fn anthropic_frames(events: ChunkStream) -> impl Stream<Item = Bytes> + Send {
+    futures::stream::unfold(Some(events), |events| async move {
+        let mut events = events?;
+        match events.next().await {
+            Some(Ok(event)) => {
+                let kind = std::str::from_utf8(&event).ok().and_then(gateway_core::providers::event_type);
+                Some((named_frame(kind.as_deref().unwrap_or("message"), &event), Some(events)))
+            }
+            Some(Err(e)) => Some((named_frame("error", e.to_anthropic_json().to_string().as_bytes()), None)),
+            None => None,
+        }
+    })
+}
+
+fn named_frame(name: &str, data: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(name.len() + data.len() + 16);
+    buf.put_slice(b"event: ");
+    buf.put_slice(name.as_bytes());
+    buf.put_slice(b"\ndata: ");
+    buf.put_slice(data);
+    buf.put_slice(b"\n\n");
+    buf.freeze()
 }
 
 /// OpenAI SSE framing of a chunk stream: `data: <chunk>` events, then `data: [DONE]` on a

@@ -188,7 +188,7 @@ pub fn busy<B>(request: &http::Request<B>) -> HttpResponse {
         return health(request.method());
     }
     let error = GatewayError::new(ErrorCode::ServerBusy, "the server is at its connection limit; retry shortly");
-    let mut response = into_hyper(protocol::error(error, None));
+    let mut response = into_hyper(protocol::error(error, None, protocol::dialect_of(request.uri().path())));
     let headers = response.headers_mut();
     headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
     headers.insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
@@ -204,6 +204,7 @@ fn health(method: &http::Method) -> HttpResponse {
     into_hyper(protocol::error(
         GatewayError::new(ErrorCode::InvalidRequest, format!("{method} is not allowed on /health")).with_status(405),
         None,
+        gateway_core::Dialect::OpenAi,
     ))
 }
 
@@ -221,7 +222,7 @@ where
     let path = parts.uri.path().to_owned();
     let fail = |e: GatewayError| {
         state.telemetry.refused(&gateway_core::engine::RequestRecord::refused(&e, Some(trace_id.clone()), &path));
-        into_hyper(protocol::error(e, Some(trace_id.clone())))
+        into_hyper(protocol::error(e, Some(trace_id.clone()), protocol::dialect_of(&path)))
     };
     // The body first: an answer sent while the client is still sending is lost to it
     // (its socket is reset), so every refusal below comes after the body was read.
@@ -263,7 +264,7 @@ where
         options.limits = key.limit_scopes(options.metadata.as_object().unwrap_or(&serde_json::Map::new())).into();
     }
     let response = state.engine.handle(&request, &options).await;
-    into_hyper(protocol::render(response))
+    into_hyper(protocol::render(response, request.endpoint.dialect()))
 }
 
 /// The request's options resolved against the registry (`@slug/model` in the body names

@@ -16,10 +16,12 @@ use request::{MessagesBody, messages_body};
 use response::chat_completion;
 use stream::MessagesEvents;
 
+use super::messages::AnthropicEvents;
 use super::openai_compatible::openai_style_error;
 use super::sse_stream::SseTranslator;
 use super::{
     BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, forward_headers, insert_header, join_url,
+    json_body,
 };
 use crate::error::{ErrorCode, GatewayError};
 use crate::request::Endpoint;
@@ -41,17 +43,19 @@ impl Provider for Anthropic {
     }
 
     fn supports(&self, endpoint: Endpoint) -> bool {
-        endpoint == Endpoint::ChatCompletions
+        matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::CountTokens)
     }
 
     fn build_request(&self, input: &BuildInput<'_>) -> Result<HttpRequest, GatewayError> {
-        if input.request.endpoint != Endpoint::ChatCompletions {
-            return Err(GatewayError::new(ErrorCode::UnsupportedEndpoint, "anthropic only offers chat completions"));
+        let endpoint = input.request.endpoint;
+        if matches!(endpoint, Endpoint::Messages | Endpoint::CountTokens) {
+            return self.messages_request(input, endpoint);
+        }
+        if endpoint != Endpoint::ChatCompletions {
+            return Err(GatewayError::new(ErrorCode::UnsupportedEndpoint, "anthropic only offers chat and messages"));
         }
         let target = input.target;
-        let api_key = target
-            .option("api_key")
-            .ok_or_else(|| GatewayError::config("api_key", "anthropic needs `api_key` (sent as `x-api-key`)"))?;
+        let api_key = api_key(input)?;
         let params = input.params()?;
         let model = params
             .get("model")
@@ -92,7 +96,11 @@ impl Provider for Anthropic {
     }
 
     fn transform_response(&self, cx: &ResponseContext<'_>, body: Bytes) -> Result<Bytes, GatewayError> {
-        chat_completion(SLUG, cx, &body)
+        match cx.endpoint() {
+            // Anthropic's own answer, for a caller of Anthropic's own API.
+            Endpoint::Messages | Endpoint::CountTokens => Ok(body),
+            _ => chat_completion(SLUG, cx, &body),
+        }
     }
 
     fn upstream_error(&self, status: u16, body: &[u8]) -> GatewayError {
@@ -102,6 +110,74 @@ impl Provider for Anthropic {
     }
 
     fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
-        Box::new(SseTranslator::new(MessagesEvents::new(SLUG, cx)))
+        match cx.endpoint() {
+            Endpoint::Messages => Box::new(SseTranslator::new(AnthropicEvents::new(SLUG))),
+            _ => Box::new(SseTranslator::new(MessagesEvents::new(SLUG, cx))),
+        }
     }
+}
+
+impl Anthropic {
+    /// A Messages (or token count) request as the caller sent it: only the model
+    /// (`@slug/model` resolved), `override_params` and the credential change. The
+    /// caller's `anthropic-version` and `anthropic-beta` headers go with it.
+    fn messages_request(&self, input: &BuildInput<'_>, endpoint: Endpoint) -> Result<HttpRequest, GatewayError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        insert_header(&mut headers, "x-api-key", api_key(input)?)?;
+        caller_anthropic_headers(input, &mut headers)?;
+        forward_headers(input, &mut headers);
+        Ok(HttpRequest {
+            method: Method::POST,
+            url: join_url(input.custom_host.unwrap_or(BASE_URL), endpoint.openai_path()),
+            headers,
+            body: json_body(&input.request.body, input.settings, &[], false)?,
+            stream: input.stream(),
+            dropped_params: Vec::new(),
+        })
+    }
+}
+
+fn api_key<'a>(input: &BuildInput<'a>) -> Result<&'a str, GatewayError> {
+    input
+        .target
+        .option("api_key")
+        .ok_or_else(|| GatewayError::config("api_key", "anthropic needs `api_key` (sent as `x-api-key`)"))
+}
+
+/// `anthropic-version` (the caller's, else the target's, else the default) and
+/// `anthropic-beta` (the caller's betas and the target's, joined), for a caller of the
+/// Messages API: its SDK sets them for the features it uses.
+pub(crate) fn caller_anthropic_headers(input: &BuildInput<'_>, headers: &mut HeaderMap) -> Result<(), GatewayError> {
+    let version = caller_header(input, "anthropic-version");
+    let version =
+        if version.is_empty() { input.target.option("anthropic_version").unwrap_or(DEFAULT_VERSION) } else { &version };
+    insert_header(headers, "anthropic-version", version)?;
+    caller_betas(input, headers)
+}
+
+/// Every value the caller sent for header `name`, joined with commas.
+fn caller_header(input: &BuildInput<'_>, name: &str) -> String {
+    input.request.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",")
+}
+
+/// `anthropic-beta`: the caller's betas and the target's, joined, each once.
+pub(crate) fn caller_betas(input: &BuildInput<'_>, headers: &mut HeaderMap) -> Result<(), GatewayError> {
+    let from_caller = caller_header(input, "anthropic-beta");
+    let betas: Vec<&str> = [from_caller.as_str(), input.target.option("anthropic_beta").unwrap_or("")]
+        .iter()
+        .flat_map(|b| b.split(','))
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .collect::<Vec<_>>();
+    if !betas.is_empty() {
+        let mut unique: Vec<&str> = Vec::with_capacity(betas.len());
+        for beta in betas {
+            if !unique.contains(&beta) {
+                unique.push(beta);
+            }
+        }
+        insert_header(headers, "anthropic-beta", &unique.join(","))?;
+    }
+    Ok(())
 }

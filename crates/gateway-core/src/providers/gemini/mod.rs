@@ -212,23 +212,31 @@ impl Gemini {
         model: &str,
         mut headers: HeaderMap,
     ) -> Result<HttpRequest, GatewayError> {
-        if input.request.endpoint != Endpoint::ChatCompletions {
+        let endpoint = input.request.endpoint;
+        if !matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Messages) {
             return Err(GatewayError::new(
                 ErrorCode::UnsupportedEndpoint,
                 format!(
-                    "vertex-ai: Claude models offer chat completions only, not {}",
-                    input.request.endpoint.openai_path()
+                    "vertex-ai: Claude models offer chat completions and messages only, not {}",
+                    endpoint.openai_path()
                 ),
             ));
         }
         let target = input.target;
-        if let Some(beta) = target.option("anthropic_beta") {
-            insert_header(&mut headers, "anthropic-beta", beta)?;
-        }
         let version = target.option("anthropic_version").unwrap_or(vertex_claude::DEFAULT_VERSION);
         let stream = input.stream();
         let model_url = self.model_url(input, Publisher::Anthropic, vertex_claude::url_model(model))?;
-        let (body, dropped_params) = vertex_claude::body(params, model, version)?;
+        let (body, dropped_params) = if endpoint == Endpoint::Messages {
+            // The caller's own Messages request and betas, as Vertex wants them: the
+            // model in the URL, the version in the body.
+            crate::providers::anthropic::caller_betas(input, &mut headers)?;
+            (vertex_claude::raw_messages_body(params, version)?, Vec::new())
+        } else {
+            if let Some(beta) = target.option("anthropic_beta") {
+                insert_header(&mut headers, "anthropic-beta", beta)?;
+            }
+            vertex_claude::body(params, model, version)?
+        };
         Ok(HttpRequest {
             method: Method::POST,
             url: format!("{model_url}:{}", vertex_claude::method(stream)),
@@ -307,7 +315,14 @@ impl Provider for Gemini {
         match self.api {
             // Vertex embeddings use a different API (`:predict`), not built yet.
             Api::GeminiApi => matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Embeddings),
-            Api::Vertex => endpoint == Endpoint::ChatCompletions,
+            Api::Vertex => matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Messages),
+        }
+    }
+
+    fn speaks(&self, endpoint: Endpoint, model: Option<&str>) -> bool {
+        match endpoint {
+            Endpoint::Messages => self.api == Api::Vertex && model.is_some_and(vertex_claude::is_claude),
+            _ => self.supports(endpoint),
         }
     }
 
@@ -327,6 +342,7 @@ impl Provider for Gemini {
 
     fn transform_response(&self, cx: &ResponseContext<'_>, body: Bytes) -> Result<Bytes, GatewayError> {
         match (self.answer_publisher(cx), cx.endpoint()) {
+            (Publisher::Anthropic, Endpoint::Messages) => Ok(body),
             (Publisher::Anthropic, _) => vertex_claude::chat(self.slug, cx, &body),
             (_, Endpoint::Embeddings) => response::embedding_list(self.slug, cx, &body),
             _ => response::chat_completion(self.slug, cx, &body),
@@ -344,6 +360,9 @@ impl Provider for Gemini {
 
     fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
         match self.answer_publisher(cx) {
+            Publisher::Anthropic if cx.endpoint() == Endpoint::Messages => {
+                Box::new(SseTranslator::new(crate::providers::messages::AnthropicEvents::new(self.slug)))
+            }
             Publisher::Anthropic => vertex_claude::stream_translator(self.slug, cx),
             Publisher::Google => Box::new(SseTranslator::new(GeminiEvents::new(self.slug, cx))),
         }

@@ -49,6 +49,21 @@ pub(super) fn body(params: &Value, model: &str, version: &str) -> Result<(Bytes,
     Ok((bytes, dropped))
 }
 
+/// A caller's own Messages body as `rawPredict` takes it: without `model` (it is in the
+/// URL), with Vertex's `anthropic_version`.
+pub(super) fn raw_messages_body(params: &Value, version: &str) -> Result<Bytes, GatewayError> {
+    let mut full = Map::new();
+    full.insert("anthropic_version".into(), version.into());
+    if let Some(obj) = params.as_object() {
+        full.extend(
+            obj.iter().filter(|(k, _)| *k != "model" && *k != "anthropic_version").map(|(k, v)| (k.clone(), v.clone())),
+        );
+    }
+    serde_json::to_vec(&Value::Object(full))
+        .map(Bytes::from)
+        .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))
+}
+
 /// A successful answer: an Anthropic Messages response.
 pub(super) fn chat(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
     chat_completion(provider, cx, body)
