@@ -1,6 +1,6 @@
 //! Gateway keys: who is calling, and what they may use. Only when the registry defines
-//! keys; then every request must bring one, as `x-portkey-api-key` or as the OpenAI SDK's
-//! `api_key` (`Authorization: Bearer`). A key is never logged or echoed: errors say what
+//! keys; then every request must bring one, as `x-portkey-api-key` or as the SDK's `api_key`
+//! (OpenAI's `Authorization: Bearer`, Anthropic's `x-api-key`). A key is never logged or echoed: errors say what
 //! was refused, not with what.
 
 use gateway_core::registry::GatewayKey;
@@ -9,7 +9,7 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use super::configs::RegistryView;
-use super::options::{ConfigRef, Metadata, Options, Text};
+use super::options::{ConfigRef, Metadata, Options, Text, request_key};
 
 /// The gateway key a request brings, if the registry wants one. `Ok(None)`: the registry
 /// has no keys, so requests are not authenticated.
@@ -17,17 +17,18 @@ pub fn authenticate<'r>(headers: &HeaderMap, view: &'r RegistryView) -> Result<O
     if !view.registry.has_keys() {
         return Ok(None);
     }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-    let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    let presented = match (header("x-portkey-api-key"), bearer) {
+    let portkey =
+        headers.get("x-portkey-api-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    let presented = match (portkey, request_key(headers).ok().flatten()) {
         (Some(key), _) => view.registry.key(key),
-        // The OpenAI SDK's api_key: a gateway key only if it is one (it may be a provider
-        // key sent with x-portkey-provider, when another header carries the gateway key).
-        (None, Some(bearer)) => view.registry.key(bearer),
+        // The SDK's api_key (OpenAI's bearer, Anthropic's x-api-key): a gateway key only if
+        // it is one (it may be a provider key sent with x-portkey-provider, when another
+        // header carries the gateway key).
+        (None, Some(sdk_key)) => view.registry.key(&sdk_key),
         (None, None) => {
             return Err(GatewayError::new(
                 ErrorCode::Unauthorized,
-                "this gateway needs a gateway key: send it as x-portkey-api-key, or as the OpenAI SDK's api_key",
+                "this gateway needs a gateway key: send it as x-portkey-api-key, or as the SDK's api_key",
             ));
         }
     };
@@ -47,11 +48,11 @@ pub fn apply_key(key: &GatewayKey, headers: &HeaderMap, options: &mut Options) {
     if options.config.is_none() {
         options.config = key.config.clone().map(ConfigRef::Text);
     }
-    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.get(7..)).map(str::trim);
+    let sdk_key = request_key(headers).ok().flatten();
     if options
         .api_key
         .as_ref()
-        .is_some_and(|Text(k)| Some(k.as_str()) == bearer && headers.get("x-portkey-api-key").is_none())
+        .is_some_and(|Text(k)| Some(k) == sdk_key.as_ref() && headers.get("x-portkey-api-key").is_none())
     {
         options.api_key = None;
     }

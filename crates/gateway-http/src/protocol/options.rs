@@ -220,8 +220,9 @@ fn header_text<'h>(name: &str, value: &'h http::HeaderValue) -> Result<&'h str, 
     value.to_str().map(str::trim).map_err(|_| GatewayError::request(name, format!("header `{name}` is not valid text")))
 }
 
-/// The request's own key: `Authorization: Bearer`, else `x-api-key`, else `api-key`.
-fn request_key(headers: &http::HeaderMap) -> Result<Option<String>, GatewayError> {
+/// The request's own key: `Authorization: Bearer`, else `x-api-key`, else `api-key` (the
+/// OpenAI, Anthropic and Azure SDKs' `api_key`).
+pub(crate) fn request_key(headers: &http::HeaderMap) -> Result<Option<String>, GatewayError> {
     for name in ["authorization", "x-api-key", "api-key"] {
         let Some(value) = headers.get(name) else { continue };
         let text = header_text(name, value)?;
