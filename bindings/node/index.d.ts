@@ -394,6 +394,29 @@ export interface ModelList extends JsonObject {
   data: Array<{ id: string; object: 'model' } & JsonObject>
 }
 
+export interface MessageCreateParams extends JsonObject {
+  model: string
+  max_tokens: number
+  messages: Array<{ role: 'user' | 'assistant'; content: string | JsonObject[] } & JsonObject>
+  stream?: boolean | null
+}
+
+/** An answer of Anthropic's Messages API. */
+export interface Message extends JsonObject {
+  id: string
+  type: 'message'
+  role: 'assistant'
+  model: string
+  content: Array<{ type: string } & JsonObject>
+  stop_reason: string | null
+  usage: { input_tokens: number; output_tokens: number } & JsonObject
+}
+
+/** One event of a streamed Messages answer (`message_start`, `content_block_delta`, ...). */
+export interface MessageStreamEvent extends JsonObject {
+  type: string
+}
+
 /** One planned step of a dry run. */
 export interface PlannedAttempt {
   option_index: string
@@ -423,10 +446,13 @@ export type Endpoint =
   | 'audio.translations.create'
   | 'moderations.create'
   | 'models.list'
+  | 'messages.create'
+  | 'messages.count_tokens'
   | 'chat.completions'
   | 'completions'
   | 'embeddings'
   | 'moderations'
+  | 'messages'
 
 export interface RouteOptions {
   /** Metadata for conditional routing; replaces the client's for this plan. */
@@ -503,6 +529,13 @@ export declare class Gateway {
   }
   readonly models: {
     list(params?: JsonObject, options?: CallOptions): Promise<WithRoute<ModelList>>
+  }
+  /** Anthropic's Messages API: answers and stream events in Anthropic's shapes. */
+  readonly messages: {
+    create(params: MessageCreateParams & { stream: true }, options?: CallOptions): Promise<Stream<MessageStreamEvent>>
+    create(params: MessageCreateParams & { stream?: false | null }, options?: CallOptions): Promise<WithRoute<Message>>
+    create(params: MessageCreateParams, options?: CallOptions): Promise<WithRoute<Message> | Stream<MessageStreamEvent>>
+    countTokens(params: JsonObject, options?: CallOptions): Promise<WithRoute<{ input_tokens: number }>>
   }
 
   /**

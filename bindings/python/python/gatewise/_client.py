@@ -224,19 +224,21 @@ class _Base:
 class Gateway(_Base):
     """A synchronous client. Calls block with the GIL released, so threads run in parallel."""
 
-    def httpx_transport(self) -> Any:
-        """An ``httpx.BaseTransport`` that routes through this client in-process:
+    def httpx_transport(self, package: str = "httpx") -> Any:
+        """A transport that routes through this client in-process:
         ``openai.OpenAI(base_url="http://gatewise.local/v1", api_key="unused",
-        http_client=httpx.Client(transport=gw.httpx_transport()))``."""
-        from ._httpx import GatewiseTransport
+        http_client=httpx.Client(transport=gw.httpx_transport()))``. The ``anthropic`` SDK
+        uses ``httpx2``: ``anthropic.Anthropic(base_url="http://gatewise.local",
+        api_key="unused", http_client=anthropic.DefaultHttpxClient(transport=gw.httpx_transport("httpx2")))``."""
+        from ._httpx import transport
 
-        return GatewiseTransport(self._native)
+        return transport(self._native, package, is_async=False)
 
-    def async_httpx_transport(self) -> Any:
-        """The ``httpx.AsyncBaseTransport`` counterpart, for ``openai.AsyncOpenAI``."""
-        from ._httpx import AsyncGatewiseTransport
+    def async_httpx_transport(self, package: str = "httpx") -> Any:
+        """The async counterpart, for ``openai.AsyncOpenAI`` and ``anthropic.AsyncAnthropic``."""
+        from ._httpx import transport
 
-        return AsyncGatewiseTransport(self._native)
+        return transport(self._native, package, is_async=True)
 
 
 class AsyncGateway(_Base):
@@ -244,10 +246,10 @@ class AsyncGateway(_Base):
 
     _method_cls = _AsyncMethod
 
-    def httpx_transport(self) -> Any:
-        """An ``httpx.AsyncBaseTransport`` for ``openai.AsyncOpenAI``."""
-        from ._httpx import AsyncGatewiseTransport
+    def httpx_transport(self, package: str = "httpx") -> Any:
+        """An async transport (``httpx`` or ``httpx2``) for ``openai.AsyncOpenAI`` and ``anthropic.AsyncAnthropic``."""
+        from ._httpx import transport
 
-        return AsyncGatewiseTransport(self._native)
+        return transport(self._native, package, is_async=True)
 
     async_httpx_transport = httpx_transport

@@ -127,6 +127,41 @@ class _Models:
 class _AsyncModels:
     async def list(self, **params: Any) -> GatewayObject: ...
 
+class _Messages:
+    """Anthropic's Messages API: answers and stream events in Anthropic's shapes."""
+    @overload
+    def create(
+        self, *, model: str, max_tokens: int, messages: List[Dict[str, Any]], stream: Literal[True], **params: Any
+    ) -> Stream: ...
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        max_tokens: int,
+        messages: List[Dict[str, Any]],
+        stream: Literal[False] = ...,
+        **params: Any,
+    ) -> GatewayObject: ...
+    def count_tokens(self, *, model: str, messages: List[Dict[str, Any]], **params: Any) -> GatewayObject: ...
+
+class _AsyncMessages:
+    @overload
+    async def create(
+        self, *, model: str, max_tokens: int, messages: List[Dict[str, Any]], stream: Literal[True], **params: Any
+    ) -> AsyncStream: ...
+    @overload
+    async def create(
+        self,
+        *,
+        model: str,
+        max_tokens: int,
+        messages: List[Dict[str, Any]],
+        stream: Literal[False] = ...,
+        **params: Any,
+    ) -> GatewayObject: ...
+    async def count_tokens(self, *, model: str, messages: List[Dict[str, Any]], **params: Any) -> GatewayObject: ...
+
 class _Base:
     def __init__(
         self,
@@ -180,8 +215,9 @@ class Gateway(_Base):
     images: _Images
     audio: _Audio
     models: _Models
-    def httpx_transport(self) -> Any: ...
-    def async_httpx_transport(self) -> Any: ...
+    messages: _Messages
+    def httpx_transport(self, package: Literal["httpx", "httpx2"] = "httpx") -> Any: ...
+    def async_httpx_transport(self, package: Literal["httpx", "httpx2"] = "httpx") -> Any: ...
 
 class AsyncGateway(_Base):
     chat: _AsyncChat
@@ -191,5 +227,6 @@ class AsyncGateway(_Base):
     images: _AsyncImages
     audio: _AsyncAudio
     models: _AsyncModels
-    def httpx_transport(self) -> Any: ...
+    messages: _AsyncMessages
+    def httpx_transport(self, package: Literal["httpx", "httpx2"] = "httpx") -> Any: ...
     async_httpx_transport = httpx_transport

@@ -54,6 +54,9 @@ pub const RESOURCES: &[Resource] = &[
     Resource { method: "audio.translations.create", endpoint: Endpoint::AudioTranslations, body: BodyKind::Multipart },
     Resource { method: "moderations.create", endpoint: Endpoint::Moderations, body: BodyKind::Json },
     Resource { method: "models.list", endpoint: Endpoint::ListModels, body: BodyKind::Empty },
+    // Anthropic's Messages API, answered in Anthropic's shapes.
+    Resource { method: "messages.create", endpoint: Endpoint::Messages, body: BodyKind::Json },
+    Resource { method: "messages.count_tokens", endpoint: Endpoint::CountTokens, body: BodyKind::Json },
 ];
 
 /// The resource for a method path (`chat.completions.create`), or for a resource whose
