@@ -197,6 +197,12 @@ pub fn run(case: &Case, splits: &[usize]) -> Result<(), String> {
                 serde_json::from_slice(c).map_err(|e| format!("chunk is not JSON: {e}: {}", String::from_utf8_lossy(c)))
             })
             .collect::<Result<_, _>>()?;
+        if openai_answers {
+            let content: String =
+                chunks.iter().filter_map(|c| c.pointer("/choices/0/delta/content").and_then(Value::as_str)).collect();
+            let asked_tool = chunks.iter().any(|c| c.pointer("/choices/0/finish_reason") == Some(&json!("tool_calls")));
+            structured_content(&spec["request"], (!asked_tool).then_some(content.as_str()))?;
+        }
         compare("chunks", &Value::Array(chunks), &spec["chunks"])?;
         if openai_answers {
             chunks_shape(&spec["chunks"])?;
@@ -239,6 +245,9 @@ pub fn run(case: &Case, splits: &[usize]) -> Result<(), String> {
                 compare("answer", &got, &want["body"])?;
                 if openai_answers {
                     openai_shape(&got)?;
+                    let message = &got["choices"][0]["message"];
+                    let asked_tool = message.get("tool_calls").is_some();
+                    structured_content(&spec["request"], message["content"].as_str().filter(|_| !asked_tool))?;
                 }
                 if let Some(want) = spec.get("usage") {
                     let facts = gateway_core::usage::read_answer(&out);
@@ -295,6 +304,28 @@ fn usage_shape(usage: &Value) -> Result<(), String> {
     } else {
         Err(format!("usage is not OpenAI's shape: {usage}"))
     }
+}
+
+/// A caller who asked for JSON (`response_format`) gets JSON: the answer's content (a
+/// stream's joined content deltas) parses, is an object for `json_object`, and validates
+/// against a `json_schema`. An answer that is a tool call of the caller's has no content
+/// to check (`None`).
+fn structured_content(request: &Value, content: Option<&str>) -> Result<(), String> {
+    let format = &request["response_format"];
+    let kind = format["type"].as_str().unwrap_or("text");
+    let Some(content) = content.filter(|_| kind != "text") else { return Ok(()) };
+    let answer: Value = serde_json::from_str(content)
+        .map_err(|e| format!("asked for {kind}, got content that is not JSON ({e}): {content}"))?;
+    if !answer.is_object() {
+        return Err(format!("asked for {kind}, got JSON that is not an object: {content}"));
+    }
+    if let Some(schema) = format.pointer("/json_schema/schema") {
+        let validator = jsonschema::validator_for(schema).map_err(|e| format!("the fixture's schema: {e}"))?;
+        if let Some(error) = validator.iter_errors(&answer).next() {
+            return Err(format!("the content does not validate against the schema: {error}: {content}"));
+        }
+    }
+    Ok(())
 }
 
 /// The same for a stream: every chunk's choices carry `logprobs`, and a usage chunk's

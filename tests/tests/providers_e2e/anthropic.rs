@@ -25,6 +25,7 @@ pub(crate) const MESSAGES_FIELDS: &[&str] = &[
     "tool_choice",
     "thinking",
     "service_tier",
+    "output_config",
 ];
 
 /// Claude models from Opus 4.1 on refuse `temperature` and `top_p` together.
@@ -118,7 +119,26 @@ pub(crate) fn check_messages_body(body: &Map<String, Value>, vertex: bool, model
         }
         Some(_) => return Err("tools: Input should be a valid list".into()),
     };
+    if let Some(config) = body.get("output_config") {
+        let format = &config["format"];
+        if config.as_object().is_none_or(|c| c.keys().any(|k| k != "format" && k != "effort")) {
+            return Err("output_config: Extra inputs are not permitted".into());
+        }
+        if !format.is_null() {
+            if format["type"] != "json_schema" || !format["schema"].is_object() {
+                return Err("output_config.format: a json_schema format needs an object `schema`".into());
+            }
+            if !refuses_temperature_with_top_p(model) {
+                return Err(format!("'{model}' does not support output format."));
+            }
+        }
+    }
     if let Some(choice) = body.get("tool_choice") {
+        if matches!(choice["type"].as_str(), Some("any" | "tool"))
+            && body.get("thinking").is_some_and(|t| t["type"] == "enabled")
+        {
+            return Err("Thinking may not be enabled when tool_choice forces tool use.".into());
+        }
         match choice["type"].as_str() {
             Some("auto" | "any" | "none") => {}
             Some("tool") if choice["name"].as_str().is_some_and(|n| tool_names.contains(&n)) => {}

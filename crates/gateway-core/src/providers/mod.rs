@@ -12,6 +12,7 @@ mod gemini;
 mod messages;
 mod openai_compatible;
 mod sse_stream;
+mod structured_output;
 mod target;
 
 use std::time::SystemTime;
@@ -86,11 +87,16 @@ impl ResponseContext<'_> {
 
     /// The model the caller asked for (`override_params` wins over the body).
     pub fn model(&self) -> Option<&str> {
+        self.param("model").and_then(Value::as_str)
+    }
+
+    /// A request parameter as the provider saw it: `override_params` win over the body.
+    pub fn param(&self, name: &str) -> Option<&Value> {
         self.settings
             .override_params
-            .get("model")
-            .or_else(|| self.request.body.value().and_then(|v| v.get("model")))
-            .and_then(Value::as_str)
+            .get(name)
+            .or_else(|| self.request.body.value().and_then(|v| v.get(name)))
+            .filter(|v| !v.is_null())
     }
 
     /// Whether a stream translator emits the final usage chunk: the caller asked for it,

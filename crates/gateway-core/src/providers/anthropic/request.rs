@@ -7,6 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::error::GatewayError;
+use crate::providers::structured_output::{AnswerChoice, AnswerTool, ResponseFormat, answer_choice};
 
 /// Parameters this module translates or honours. Anything else the caller sent is left
 /// out and reported as dropped.
@@ -29,6 +30,8 @@ const HANDLED: &[&str] = &[
     "parallel_tool_calls",
     // Anthropic's own extended-thinking object, passed through.
     "thinking",
+    // Structured outputs, or the answer tool on models without them.
+    "response_format",
 ];
 
 /// A Messages request body (without `model`) and the parameters left out of it.
@@ -85,12 +88,48 @@ pub(crate) fn messages_body(params: &Value, model: &str) -> Result<MessagesBody,
     if let Some(user) = get("user") {
         body.insert("metadata".into(), json!({ "user_id": user }));
     }
-    if let Some(tools) = get("tools") {
-        body.insert("tools".into(), convert_tools(tools)?);
-    }
+    let mut tools = get("tools").map(convert_tools).transpose()?;
     let parallel = get("parallel_tool_calls").and_then(Value::as_bool).unwrap_or(true);
     let has_tools = get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
-    if let Some(choice) = tool_choice(get("tool_choice"), parallel, has_tools)? {
+    let mut choice = tool_choice(get("tool_choice"), parallel, has_tools)?;
+    match structured_output(params, model)? {
+        Structured::Free => {}
+        Structured::Native(schema) => {
+            body.insert("output_config".into(), json!({ "format": { "type": "json_schema", "schema": schema } }));
+        }
+        Structured::AnswerTool(tool, how) => {
+            if get("thinking").is_some() {
+                return Err(GatewayError::request(
+                    "response_format",
+                    format!(
+                        "`{model}` answers in JSON through a forced tool call, which Claude refuses while \
+                         thinking: leave out `thinking`, or use a model with structured outputs (Claude Opus 4.1, \
+                         Sonnet 4.5 and later)"
+                    ),
+                ));
+            }
+            if how != AnswerChoice::CallersChoice {
+                let def = json!({ "name": tool.name, "description": tool.description, "input_schema": tool.schema });
+                match &mut tools {
+                    Some(Value::Array(list)) => list.push(def),
+                    _ => tools = Some(Value::Array(vec![def])),
+                }
+                let mut forced = match how {
+                    AnswerChoice::AnyTool => json!({ "type": "any" }),
+                    _ => json!({ "type": "tool", "name": tool.name }),
+                };
+                // One answer: never several calls of the answer tool.
+                if !parallel || how == AnswerChoice::ForceAnswer {
+                    forced["disable_parallel_tool_use"] = Value::Bool(true);
+                }
+                choice = Some(forced);
+            }
+        }
+    }
+    if let Some(tools) = tools {
+        body.insert("tools".into(), tools);
+    }
+    if let Some(choice) = choice {
         body.insert("tool_choice".into(), choice);
     }
     if let Some(thinking) = get("thinking") {
@@ -158,10 +197,43 @@ pub(crate) fn stop_sequences(stop: &Value) -> (Value, bool) {
 /// while OpenAI clients routinely send both (often `top_p: 1`, a no-op). Only the models
 /// known to accept it keep both; for every other model (newer ones, unknown names)
 /// `temperature` is kept and `top_p` dropped and reported.
+pub(crate) fn accepts_temperature_with_top_p(model: &str) -> bool {
+    predates_claude_4_1(model)
+}
+
+/// How `response_format` is served for `model`.
+enum Structured<'a> {
+    /// No JSON asked for.
+    Free,
+    /// Anthropic's structured outputs (`output_config.format`) with this schema.
+    Native(&'a Value),
+    /// A forced call of the answer tool (`structured_output`).
+    AnswerTool(AnswerTool, AnswerChoice),
+}
+
+/// A schema goes to Anthropic's own structured outputs on the models that have them
+/// (every Claude from Opus 4.1 and Sonnet 4.5 on); older models, names that are not
+/// recognisably Claude's (an alias may be any model) and `json_object` (structured
+/// outputs need a schema) get the answer tool, which every Claude model has.
+fn structured_output<'a>(params: &'a Value, model: &str) -> Result<Structured<'a>, GatewayError> {
+    let format = ResponseFormat::of(params)?;
+    Ok(match format {
+        ResponseFormat::Text => Structured::Free,
+        ResponseFormat::JsonSchema { schema, .. } if model.contains("claude-") && !predates_claude_4_1(model) => {
+            Structured::Native(schema)
+        }
+        _ => match format.answer_tool()? {
+            Some(tool) => Structured::AnswerTool(tool, answer_choice(params)),
+            None => Structured::Free,
+        },
+    })
+}
+
+/// Claude 4.0 and every model before it (Claude 3.x, 2, Instant, Sonnet 4, Opus 4).
 ///
 /// Provider prefixes (`anthropic.`, `us.anthropic.`) and version suffixes (`-20250514`,
 /// `@20250514`, `-v1:0`) do not matter: matching starts at `claude-`.
-pub(crate) fn accepts_temperature_with_top_p(model: &str) -> bool {
+fn predates_claude_4_1(model: &str) -> bool {
     let Some(start) = model.find("claude-") else {
         return false;
     };
@@ -521,6 +593,22 @@ mod tests {
     }
 
     #[test]
+    fn a_schema_goes_to_structured_outputs_only_on_models_that_have_them() {
+        let params = json!({"messages": [], "response_format": {"type": "json_schema",
+            "json_schema": {"name": "x", "schema": {"type": "object"}}}});
+        for model in ["claude-sonnet-4-5", "claude-opus-4-1@20250805", "us.anthropic.claude-haiku-4-5-20251001-v1:0"] {
+            let body = messages_body(&params, model).unwrap().body;
+            assert_eq!(body["output_config"]["format"]["type"], "json_schema", "{model}");
+            assert!(body.get("tools").is_none(), "{model}");
+        }
+        for model in ["claude-3-5-haiku-20241022", "claude-sonnet-4-20250514", "my-finetune"] {
+            let body = messages_body(&params, model).unwrap().body;
+            assert!(body.get("output_config").is_none(), "{model}");
+            assert_eq!(body["tool_choice"]["name"], "json_answer", "{model}");
+        }
+    }
+
+    #[test]
     fn default_max_tokens_follows_the_model_family() {
         assert_eq!(default_max_tokens("claude-3-5-haiku-20241022"), 8192);
         assert_eq!(default_max_tokens("claude-3-5-sonnet-latest"), 8192);
@@ -585,8 +673,9 @@ mod tests {
             "response_format": {"type": "json_object"}, "seed": 1, "logprobs": true, "parallel_tool_calls": true,
             "frequency_penalty": 0.5, "user": "u"});
         let out = messages_body(&params, "m").unwrap();
-        assert_eq!(out.dropped, ["response_format", "seed", "logprobs", "frequency_penalty"]);
+        assert_eq!(out.dropped, ["seed", "logprobs", "frequency_penalty"]);
         assert!(out.body.get("response_format").is_none() && out.body.get("stream_options").is_none());
+        assert_eq!(out.body["tool_choice"]["name"], "json_answer", "json_object goes through the answer tool");
         assert!(out.body.get("model").is_none(), "the caller places the model");
     }
 

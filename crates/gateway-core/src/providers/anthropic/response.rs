@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::GatewayError;
 use crate::providers::ResponseContext;
+use crate::providers::structured_output::{ANSWER_TOOL, answers_through_tool};
 
 /// Translate a successful Messages answer. `provider` names the slug in errors
 /// (`anthropic`, or `vertex-ai` when the same format comes through Vertex).
@@ -17,7 +18,9 @@ pub(crate) fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[
         .and_then(Value::as_array)
         .ok_or_else(|| GatewayError::invalid_upstream_response(provider, "no `content` array"))?;
 
+    let through_tool = answers_through_tool(cx);
     let mut text = String::new();
+    let mut answer_json = None;
     let mut tool_calls = Vec::new();
     let mut other_blocks = Vec::new();
     for block in blocks {
@@ -25,6 +28,10 @@ pub(crate) fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[
             Some("text") => {
                 text.push_str(block.get("text").and_then(Value::as_str).unwrap_or_default());
                 other_blocks.push(block.clone());
+            }
+            // The JSON answer asked for through the answer tool is the message content.
+            Some("tool_use") if through_tool && block.get("name").and_then(Value::as_str) == Some(ANSWER_TOOL) => {
+                answer_json = Some(block.get("input").map_or_else(|| "{}".to_owned(), Value::to_string));
             }
             Some("tool_use") => tool_calls.push(json!({
                 "id": block.get("id").cloned().unwrap_or(Value::Null),
@@ -38,6 +45,14 @@ pub(crate) fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[
         }
     }
 
+    let mut stop_reason = answer.get("stop_reason").and_then(Value::as_str);
+    if let Some(json) = answer_json {
+        // Any text beside it would make the content unparseable; it stays in the blocks.
+        text = json;
+        if tool_calls.is_empty() && stop_reason == Some("tool_use") {
+            stop_reason = Some("end_turn");
+        }
+    }
     let mut message = Map::new();
     message.insert("role".into(), "assistant".into());
     let content = if text.is_empty() && !tool_calls.is_empty() { Value::Null } else { Value::String(text) };
@@ -54,7 +69,6 @@ pub(crate) fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[
     if let Some(u) = answer.get("usage") {
         usage.merge(u);
     }
-    let stop_reason = answer.get("stop_reason").and_then(Value::as_str);
     let out = json!({
         "id": answer.get("id").and_then(Value::as_str).unwrap_or(cx.fallback_id),
         "object": "chat.completion",

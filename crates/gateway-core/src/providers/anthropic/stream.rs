@@ -14,6 +14,7 @@ use super::response::{Usage, finish_reason};
 use crate::error::GatewayError;
 use crate::providers::ResponseContext;
 use crate::providers::sse_stream::{ChunkWriter, SseEventHandler, stream_error};
+use crate::providers::structured_output::{ANSWER_TOOL, answers_through_tool};
 use crate::sse::SseEvent;
 
 /// The per-request event handler. The provider name only appears in error messages, so
@@ -26,6 +27,10 @@ pub(crate) struct MessagesEvents {
     include_usage: bool,
     /// Anthropic content-block index → OpenAI tool-call index.
     tool_index: HashMap<u64, usize>,
+    /// The request asked for JSON: a call of the answer tool is the content.
+    through_tool: bool,
+    /// The content-block index of the answer tool's call, once it started.
+    answer_block: Option<u64>,
     stop_reason: Option<String>,
     usage: Usage,
     /// `message_stop` arrived; anything after it is ignored.
@@ -41,6 +46,8 @@ impl MessagesEvents {
             strict: cx.strict(),
             include_usage: cx.include_usage(),
             tool_index: HashMap::new(),
+            through_tool: answers_through_tool(cx),
+            answer_block: None,
             stop_reason: None,
             usage: Usage::default(),
             done: false,
@@ -72,7 +79,12 @@ impl MessagesEvents {
             }
             "content_block_start" => {
                 let block = data.get("content_block");
+                let name = block.and_then(|b| b.get("name")).and_then(Value::as_str);
                 match block.and_then(|b| b.get("type")).and_then(Value::as_str) {
+                    Some("tool_use") if self.through_tool && name == Some(ANSWER_TOOL) => {
+                        self.answer_block = data.get("index").and_then(Value::as_u64);
+                        self.chunks.start(out);
+                    }
                     Some("tool_use") => {
                         let index = self.tool_index.len();
                         if let Some(block_index) = data.get("index").and_then(Value::as_u64) {
@@ -107,7 +119,9 @@ impl MessagesEvents {
                     }
                     Some("input_json_delta") if !field("partial_json").is_empty() => {
                         let block_index = data.get("index").and_then(Value::as_u64);
-                        if let Some(&index) = block_index.and_then(|i| self.tool_index.get(&i)) {
+                        if block_index.is_some() && block_index == self.answer_block {
+                            self.chunks.delta(out, json!({ "content": field("partial_json") }));
+                        } else if let Some(&index) = block_index.and_then(|i| self.tool_index.get(&i)) {
                             let call = json!({ "index": index, "function": { "arguments": field("partial_json") } });
                             self.chunks.delta(out, json!({ "tool_calls": [call] }));
                         }
@@ -132,6 +146,13 @@ impl MessagesEvents {
             }
             "message_stop" => {
                 self.chunks.start(out);
+                // Calling the answer tool was answering, not asking for a tool.
+                if self.answer_block.is_some()
+                    && self.tool_index.is_empty()
+                    && self.stop_reason.as_deref() == Some("tool_use")
+                {
+                    self.stop_reason = Some("end_turn".to_owned());
+                }
                 let reason = finish_reason(self.stop_reason.as_deref(), self.strict);
                 out.push(self.chunks.chunk(json!({}), reason));
                 if self.include_usage {

@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::GatewayError;
 use crate::providers::anthropic::request::{accepts_temperature_with_top_p, stop_sequences};
+use crate::providers::structured_output::{AnswerChoice, AnswerTool, ResponseFormat, answer_choice};
 
 /// A body and the caller's parameters it had to leave out.
 pub(super) struct Body {
@@ -53,15 +54,22 @@ pub(super) fn converse(params: &Value) -> Result<Body, GatewayError> {
             .flat_map(|t| t["content"].as_array().into_iter().flatten())
             .any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some())
     });
-    if let Some(tool_config) = tool_config(params, has_tool_blocks)? {
-        body.insert("toolConfig".into(), tool_config);
-    }
-    match output_config(params)? {
-        Format::Native(config) => {
-            body.insert("outputConfig".into(), config);
+    let mut tool_config = tool_config(params, has_tool_blocks)?;
+    match ResponseFormat::of(params)? {
+        ResponseFormat::Text => {}
+        ResponseFormat::JsonSchema { schema, name, description } => {
+            body.insert("outputConfig".into(), native_output_config(schema, name, description));
         }
-        Format::Dropped => dropped.push("response_format".into()),
-        Format::Default => {}
+        // Converse's structured output needs a schema: any JSON object is asked for
+        // through the answer tool.
+        format @ ResponseFormat::JsonObject => {
+            if let Some(tool) = format.answer_tool()? {
+                answer_through_tool(&mut tool_config, tool, answer_choice(params));
+            }
+        }
+    }
+    if let Some(tool_config) = tool_config {
+        body.insert("toolConfig".into(), tool_config);
     }
     Ok(Body { body: Value::Object(body), dropped })
 }
@@ -373,43 +381,34 @@ fn tool_config(params: &Value, history_has_tools: bool) -> Result<Option<Value>,
     Ok(Some(Value::Object(config)))
 }
 
-enum Format {
-    Default,
-    Native(Value),
-    Dropped,
+/// Converse structured output (`outputConfig.textFormat`, the schema as a JSON string).
+fn native_output_config(schema: &Value, name: Option<&str>, description: Option<&str>) -> Value {
+    let mut def = Map::new();
+    def.insert("schema".into(), schema.to_string().into());
+    for (key, value) in [("name", name), ("description", description)] {
+        if let Some(v) = value {
+            def.insert(key.into(), v.into());
+        }
+    }
+    json!({"textFormat": {"type": "json_schema", "structure": {"jsonSchema": def}}})
 }
 
-/// `response_format`: `json_schema` maps to Converse structured output
-/// (`outputConfig.textFormat`, the schema as a JSON string); `json_object` has no
-/// Converse equivalent and is dropped.
-fn output_config(params: &Value) -> Result<Format, GatewayError> {
-    let Some(format) = params.get("response_format").filter(|v| !v.is_null()) else {
-        return Ok(Format::Default);
+/// Offer the answer tool in `toolConfig` and make the model call it (or any tool, when the
+/// caller's tools are on offer with `auto`); with `required` or a named tool the caller's
+/// choice stands and the answer is that tool call.
+fn answer_through_tool(config: &mut Option<Value>, tool: AnswerTool, how: AnswerChoice) {
+    let choice = match how {
+        AnswerChoice::CallersChoice => return,
+        AnswerChoice::AnyTool => json!({"any": {}}),
+        AnswerChoice::ForceAnswer => json!({"tool": {"name": tool.name}}),
     };
-    match format.get("type").and_then(Value::as_str) {
-        Some("text") => Ok(Format::Default),
-        Some("json_object") => Ok(Format::Dropped),
-        Some("json_schema") => {
-            let spec = format.get("json_schema").unwrap_or(&Value::Null);
-            let schema = spec.get("schema").filter(|s| s.is_object()).ok_or_else(|| {
-                GatewayError::request("response_format.json_schema.schema", "json_schema needs a `schema` object")
-            })?;
-            let mut def = Map::new();
-            def.insert("schema".into(), schema.to_string().into());
-            for key in ["name", "description"] {
-                if let Some(v) = spec.get(key).and_then(Value::as_str) {
-                    def.insert(key.into(), v.into());
-                }
-            }
-            Ok(Format::Native(json!({
-                "textFormat": {"type": "json_schema", "structure": {"jsonSchema": def}}
-            })))
-        }
-        _ => Err(GatewayError::request(
-            "response_format.type",
-            "response_format.type must be text, json_object or json_schema",
-        )),
+    let spec = json!({"toolSpec": {"name": tool.name, "description": tool.description,
+        "inputSchema": {"json": tool.schema}}});
+    let config = config.get_or_insert_with(|| json!({"tools": []}));
+    if let Some(tools) = config.get_mut("tools").and_then(Value::as_array_mut) {
+        tools.push(spec);
     }
+    config["toolChoice"] = choice;
 }
 
 /// The embedding model families Bedrock serves through `invoke`.
@@ -549,8 +548,9 @@ mod tests {
             "temperature": 1.5,
         });
         let built = converse(&params).unwrap();
-        assert_eq!(built.dropped, ["seed", "user", "n", "logprobs", "unknown_param", "response_format"]);
+        assert_eq!(built.dropped, ["seed", "user", "n", "logprobs", "unknown_param"]);
         assert_eq!(built.body["inferenceConfig"], json!({"temperature": 1.5}), "not clamped");
+        assert_eq!(built.body["toolConfig"]["toolChoice"], json!({"tool": {"name": "json_answer"}}), "json_object");
 
         let schema = json!({"model": "m", "messages": [], "response_format": {"type": "json_schema",
             "json_schema": {"name": "x", "schema": {"type": "object"}}}});

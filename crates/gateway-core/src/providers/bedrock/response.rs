@@ -8,6 +8,7 @@ use super::request::EmbedFamily;
 use super::{NAME, SLUG};
 use crate::error::{ErrorCode, GatewayError};
 use crate::providers::body_text_message;
+use crate::providers::structured_output::{ANSWER_TOOL, answers_through_tool};
 use crate::providers::{ResponseContext, code_for_status, effective_params};
 
 /// Converse `stopReason` → OpenAI `finish_reason` (reference 8.2 table). Unknown values
@@ -63,11 +64,17 @@ pub(super) fn chat(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, Gatew
         .ok_or_else(|| invalid("no output.message.content"))?;
     // Text blocks are joined with nothing between them, exactly as the streamed deltas
     // concatenate (the reference joins with "\n", which makes the two disagree).
+    let through_tool = answers_through_tool(cx);
     let mut text: Option<String> = None;
+    let mut answer_json = None;
     let mut tool_calls = Vec::new();
     for block in blocks {
         if let Some(t) = block.get("text").and_then(Value::as_str) {
             text.get_or_insert_with(String::new).push_str(t);
+        } else if let Some(tu) = block.get("toolUse").filter(|tu| through_tool && tu["name"] == ANSWER_TOOL) {
+            // The JSON answer asked for through the answer tool is the message content.
+            answer_json =
+                Some(tu.get("input").filter(|i| !i.is_null()).map_or_else(|| "{}".to_owned(), Value::to_string));
         } else if let Some(tu) = block.get("toolUse") {
             let arguments = match tu.get("input") {
                 None | Some(Value::Null) => "{}".to_owned(),
@@ -80,6 +87,13 @@ pub(super) fn chat(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, Gatew
             }));
         }
         // reasoningContent, citations, guard content: no OpenAI field to carry them.
+    }
+    let mut stop_reason = v.get("stopReason").and_then(Value::as_str);
+    if answer_json.is_some() {
+        text = answer_json;
+        if tool_calls.is_empty() && stop_reason == Some("tool_use") {
+            stop_reason = Some("end_turn");
+        }
     }
     let mut message = Map::new();
     message.insert("role".into(), "assistant".into());
@@ -98,7 +112,7 @@ pub(super) fn chat(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, Gatew
             "index": 0,
             "message": message,
             "logprobs": null,
-            "finish_reason": finish_reason(v.get("stopReason").and_then(Value::as_str), cx.strict()),
+            "finish_reason": finish_reason(stop_reason, cx.strict()),
         }]),
     );
     if let Some(u) = v.get("usage") {

@@ -8,6 +8,7 @@ use super::response::{finish_reason, usage};
 use super::{NAME, SLUG};
 use crate::error::GatewayError;
 use crate::providers::sse_stream::stream_error_verbatim;
+use crate::providers::structured_output::{ANSWER_TOOL, answers_through_tool};
 use crate::providers::{ResponseContext, StreamTranslator};
 
 /// One ConverseStream answer being translated.
@@ -23,6 +24,10 @@ pub(super) struct ConverseStreamTranslator {
     started: bool,
     /// `contentBlockIndex` of each tool-use block → its OpenAI `tool_calls` index.
     tool_blocks: Vec<(u64, usize)>,
+    /// The request asked for JSON: a call of the answer tool is the content.
+    through_tool: bool,
+    /// The `contentBlockIndex` of the answer tool's call, once it started.
+    answer_block: Option<u64>,
     /// `messageStop` arrived: the answer is complete (usage may still follow).
     stopped: bool,
     /// `metadata` arrived: nothing more is expected.
@@ -47,6 +52,8 @@ impl ConverseStreamTranslator {
             include_usage: cx.include_usage(),
             started: false,
             tool_blocks: Vec::new(),
+            through_tool: answers_through_tool(cx),
+            answer_block: None,
             stopped: false,
             done: false,
             failed: None,
@@ -119,7 +126,11 @@ impl ConverseStreamTranslator {
         match event {
             "messageStart" => self.start(out),
             "contentBlockStart" => {
-                if let Some(tool) = p.pointer("/start/toolUse") {
+                let tool = p.pointer("/start/toolUse");
+                if tool.is_some_and(|t| self.through_tool && t["name"] == ANSWER_TOOL) {
+                    self.answer_block = Some(block_index.unwrap_or(u64::MAX));
+                    self.start(out);
+                } else if let Some(tool) = tool {
                     let index = self.tool_blocks.len();
                     self.tool_blocks.push((block_index.unwrap_or(u64::MAX), index));
                     let call = json!({
@@ -138,6 +149,12 @@ impl ConverseStreamTranslator {
                         self.delta(json!({"content": text}), out);
                     }
                 } else if let Some(input) = delta.pointer("/toolUse/input").and_then(Value::as_str) {
+                    if self.answer_block.is_some() && self.answer_block == block_index.or(Some(u64::MAX)) {
+                        if !input.is_empty() {
+                            self.delta(json!({"content": input}), out);
+                        }
+                        return Ok(());
+                    }
                     let index = self
                         .tool_blocks
                         .iter()
@@ -153,7 +170,12 @@ impl ConverseStreamTranslator {
             "messageStop" => {
                 self.start(out);
                 self.stopped = true;
-                let reason = finish_reason(p.get("stopReason").and_then(Value::as_str), self.strict);
+                let mut stop_reason = p.get("stopReason").and_then(Value::as_str);
+                // Calling the answer tool was answering, not asking for a tool.
+                if self.answer_block.is_some() && self.tool_blocks.is_empty() && stop_reason == Some("tool_use") {
+                    stop_reason = Some("end_turn");
+                }
+                let reason = finish_reason(stop_reason, self.strict);
                 out.push(
                     self.chunk(json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": reason}]), None),
                 );

@@ -24,6 +24,10 @@ const HANDLED: &[&str] = &[
     "top_k",
     "tools",
     "tool_choice",
+    // Structured outputs: `output_config.format` (its other fields are reported dropped)
+    // and the beta's `output_format`.
+    "output_config",
+    "output_format",
 ];
 
 /// Chat parameters and the Messages parameters left out of them.
@@ -112,11 +116,32 @@ pub(crate) fn chat_params(messages: &Value, dialect: ChatDialect) -> Result<Chat
             body.insert("parallel_tool_calls".into(), Value::Bool(false));
         }
     }
+    let output_config = get("output_config").and_then(Value::as_object);
+    if let Some(other) = output_config.and_then(|c| c.keys().find(|k| k.as_str() != "format")) {
+        dropped.push(format!("output_config.{other}"));
+    }
+    let format = output_config.and_then(|c| c.get("format")).or_else(|| get("output_format"));
+    if let Some(format) = format.filter(|f| !f.is_null()) {
+        let at = if get("output_format").is_some() { "output_format" } else { "output_config.format" };
+        body.insert("response_format".into(), response_format(format, at)?);
+    }
     dropped.extend(obj.iter().filter(|(k, v)| !v.is_null() && !HANDLED.contains(&k.as_str())).map(|(k, _)| k.clone()));
     Ok(ChatParams { body: Value::Object(body), dropped })
 }
 
 /// `system`: a string, or text blocks (kept as text parts).
+/// Anthropic's structured-output format → OpenAI's `response_format`. Anthropic decodes
+/// to the schema exactly, which is OpenAI's `strict`.
+fn response_format(format: &Value, at: &str) -> Result<Value, GatewayError> {
+    if format.get("type").and_then(Value::as_str) != Some("json_schema") {
+        return Err(GatewayError::request(format!("{at}.type"), "the output format's type must be `json_schema`"));
+    }
+    let schema = format.get("schema").filter(|s| s.is_object()).ok_or_else(|| {
+        GatewayError::request(format!("{at}.schema"), "a json_schema output format needs a `schema` object")
+    })?;
+    Ok(json!({"type": "json_schema", "json_schema": {"name": "output", "strict": true, "schema": schema}}))
+}
+
 fn system_content(system: &Value) -> Result<Value, GatewayError> {
     match system {
         Value::String(_) => Ok(system.clone()),
