@@ -156,6 +156,25 @@ test('the openai SDK through gw.fetch: chat, embeddings, streaming', async () =>
   assert.equal(response.headers.get('x-portkey-last-used-option-index'), 'config')
 })
 
+test('the rest of the OpenAI API passes through gw.fetch with its method, path, query and body', async () => {
+  const upstream = await startMock(async (req, res, body) => {
+    json(res, 200, { id: 'echo', object: 'echo', method: req.method, url: req.url, body })
+  })
+  extra.push(upstream)
+  const gw = new Gateway({ config: target(upstream) })
+  const client = new OpenAI({ fetch: gw.fetch, baseURL: BASE, apiKey: 'unused', maxRetries: 0 })
+  const model = await client.models.retrieve('gpt-4o')
+  assert.deepEqual([model.method, model.url], ['GET', '/v1/models/gpt-4o'])
+  const deleted = await client.vectorStores.delete('vs_1')
+  assert.deepEqual([deleted.method, deleted.url], ['DELETE', '/v1/vector_stores/vs_1'])
+  const page = await gw.fetch(`${BASE}/assistants?limit=2`, { headers: { 'openai-beta': 'assistants=v2' } })
+  assert.equal((await page.json()).url, '/v1/assistants?limit=2')
+  const run = await gw.fetch(`${BASE}/threads/t_1/runs`, { method: 'POST', body: '{"assistant_id":"a_1"}',
+    headers: { 'content-type': 'application/json' } })
+  assert.deepEqual(await run.json(), { id: 'echo', object: 'echo', method: 'POST', url: '/v1/threads/t_1/runs',
+    body: { assistant_id: 'a_1' } })
+})
+
 test('the openai SDK: breaking out of a stream cancels the upstream request', async () => {
   const slow = await startMock(async (req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' })

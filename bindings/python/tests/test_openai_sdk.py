@@ -52,12 +52,22 @@ def test_openai_async_sdk(mock):
     asyncio.run(main())
 
 
-def test_unknown_route_through_the_transport_is_a_404(mock):
+def test_a_route_outside_v1_through_the_transport_is_a_404(mock):
     gw = gatewise.Gateway(target(mock()))
     with httpx.Client(transport=gw.httpx_transport()) as http:
-        r = http.post(BASE + "/nope", json={})
+        r = http.post(BASE.removesuffix("/v1") + "/nope", json={})
     assert r.status_code == 404
     assert json.loads(r.content)["error"]["code"] == "invalid_request"
+
+
+def test_the_rest_of_the_openai_api_passes_through_in_process(mock):
+    m = mock({"body": {"id": "gpt-4o", "object": "model", "created": 1, "owned_by": "openai"}},
+             {"body": {"id": "vs_1", "object": "vector_store.deleted", "deleted": True}})
+    gw = gatewise.Gateway(target(m))
+    client = openai.OpenAI(base_url=BASE, api_key="unused", http_client=httpx.Client(transport=gw.httpx_transport()))
+    assert client.models.retrieve("gpt-4o").owned_by == "openai"
+    assert client.vector_stores.delete("vs_1").deleted
+    assert [(r["method"], r["path"]) for r in m.received] == [("GET", "/v1/models/gpt-4o"), ("DELETE", "/v1/vector_stores/vs_1")]
 
 
 def test_async_httpx_transport_of_a_sync_client_serves_async_openai(mock):

@@ -37,7 +37,9 @@ pub enum Endpoint {
     Messages,
     /// `POST /v1/messages/count_tokens` (Anthropic).
     CountTokens,
-    /// `/v1/files*`, `/v1/batches*`, `/v1/fine_tuning/*`: forwarded verbatim.
+    /// Every other `/v1/...` route, any method — files, batches, fine-tuning, assistants,
+    /// threads and runs, vector stores, uploads, containers, `/models/{id}`, the
+    /// `/organization/...` admin API: forwarded verbatim to providers with OpenAI's API.
     Passthrough,
 }
 
@@ -98,7 +100,7 @@ impl Endpoint {
             ("GET", "/models") => Self::ListModels,
             ("POST", "/messages") => Self::Messages,
             ("POST", "/messages/count_tokens") => Self::CountTokens,
-            (_, r) if ["/files", "/batches", "/fine_tuning/"].iter().any(|p| r.starts_with(p)) => Self::Passthrough,
+            (_, r) if r.len() > 1 && r.starts_with('/') => Self::Passthrough,
             _ => return None,
         };
         Some(ep)

@@ -15,7 +15,7 @@ use super::{
     caller_wants_usage, code_for_status, forward_headers, insert_header, join_url, json_body, passthrough_headers,
 };
 use crate::error::GatewayError;
-use crate::request::{Endpoint, RequestBody};
+use crate::request::{Endpoint, GatewayRequest, RequestBody};
 use crate::sse::SseEvent;
 
 /// How the upstream URL is formed.
@@ -171,7 +171,7 @@ impl OpenAiCompatible {
         let base = self.base_url(input)?;
         let request = input.request;
         let path = match request.endpoint {
-            Passthrough => request.path.strip_prefix("/v1").unwrap_or(&request.path),
+            Passthrough => passthrough_path(&request.path)?,
             ep => ep.openai_path(),
         };
         let mut url = join_url(&base, path);
@@ -189,8 +189,11 @@ impl OpenAiCompatible {
 
     fn auth_headers(&self, input: &BuildInput<'_>, headers: &mut HeaderMap) -> Result<(), GatewayError> {
         let target = input.target;
+        // OpenAI's admin API takes an admin key, not a project key; a configured admin key
+        // is only ever sent to it.
+        let admin_key = target.option("admin_api_key").filter(|_| is_admin_route(input.request));
         match self.auth {
-            Auth::Bearer => match target.option("api_key") {
+            Auth::Bearer => match admin_key.or(target.option("api_key")) {
                 Some(key) => insert_header(headers, "authorization", &super::bearer(key))?,
                 None if self.key_optional => {}
                 None => return Err(missing_key(self.slug)),
@@ -215,6 +218,32 @@ impl OpenAiCompatible {
         }
         Ok(())
     }
+}
+
+/// The caller's path below `/v1`, for a pass-through route. The path is the caller's and
+/// the URL it lands in carries the provider's credential, so only plain segments pass:
+/// no `.` or `..`, no empty segment, no percent-encoding (an encoded `/` or `.` could
+/// climb out of the base URL after decoding upstream), nothing outside RFC 3986's
+/// segment characters. OpenAI's resource ids never need more.
+fn passthrough_path(path: &str) -> Result<&str, GatewayError> {
+    const MAX_PATH: usize = 2048;
+    let rest = path.strip_prefix("/v1").unwrap_or(path);
+    let plain = |segment: &str| {
+        !segment.is_empty()
+            && segment != "."
+            && segment != ".."
+            && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:@!$&'()*+,;=".contains(&b))
+    };
+    match rest.strip_prefix('/') {
+        Some(segments) if path.len() <= MAX_PATH && segments.split('/').all(plain) => Ok(rest),
+        _ => Err(GatewayError::request("url", "a pass-through path must be plain `/v1/...` segments")),
+    }
+}
+
+/// Whether the request is for OpenAI's admin API (`/v1/organization/...`).
+fn is_admin_route(request: &GatewayRequest) -> bool {
+    request.endpoint == Passthrough
+        && request.path.strip_prefix("/v1/organization").is_some_and(|r| r.is_empty() || r.starts_with('/'))
 }
 
 fn required_option<'a>(input: &'a BuildInput<'_>, key: &str) -> Result<&'a str, GatewayError> {
@@ -382,5 +411,32 @@ impl SseEventHandler for OpenAiEvents {
             provider,
             format!("{provider} stream ended before the answer was complete (no finish_reason, no [DONE])"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn only_plain_paths_pass_through() {
+        assert_eq!(passthrough_path("/v1/threads/thread_1/runs").unwrap(), "/threads/thread_1/runs");
+        assert_eq!(passthrough_path("/v1/organization/users").unwrap(), "/organization/users");
+        for path in [
+            "/v1/files/../organization/users",
+            "/v1/./files",
+            "/v1/files/%2e%2e",
+            "/v1/files/a%2Fb",
+            "/v1/files//x",
+            "/v1/files/",
+            "/v1/",
+            "/v1/files/a\\b",
+            "/v1/files/a b",
+            "/v1/files?x=1",
+            &format!("/v1/{}", "a".repeat(4096)),
+        ] {
+            assert!(passthrough_path(path).is_err(), "{path}");
+        }
     }
 }
