@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gateway_core::config::{Leaf, Node};
-use gateway_core::providers::{BuildInput, ResponseContext};
+use gateway_core::providers::{BuildInput, ResponseContext, for_request};
 use gateway_core::{Config, Endpoint, GatewayRequest, RequestBody};
 use serde_json::{Value, json};
 
@@ -111,7 +111,14 @@ fn transcripts(provider: &str) -> Vec<Transcript> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("stream_")))
+        // `stream_*` chat streams, and streams of the caller APIs served through chat
+        // (`responses_stream_translated`, ...).
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with("stream_") || n.ends_with("_stream_translated")
+            })
+        })
         .collect();
     dirs.sort();
     dirs.into_iter()
@@ -204,11 +211,16 @@ fn stream_translation(c: &mut Criterion) {
         let mut measured = 0;
         for t in transcripts(provider) {
             let leaf = leaf(&t.spec["target"]);
-            let provider_impl = leaf.provider.clone().unwrap().provider;
-            let request = GatewayRequest::json(
-                Endpoint::ChatCompletions,
-                RequestBody::json(Bytes::from(t.spec["request"].to_string())).unwrap(),
-            );
+            let endpoint = match t.spec["endpoint"].as_str() {
+                Some("messages") => Endpoint::Messages,
+                Some("responses") => Endpoint::Responses,
+                _ => Endpoint::ChatCompletions,
+            };
+            let request =
+                GatewayRequest::json(endpoint, RequestBody::json(Bytes::from(t.spec["request"].to_string())).unwrap());
+            // A caller API the provider lacks is served through its chat translation.
+            let served = for_request(leaf.provider.clone().unwrap().provider, &request, &leaf.settings).unwrap();
+            let provider_impl = served.provider();
             let cx = ResponseContext {
                 request: &request,
                 settings: &leaf.settings,

@@ -417,6 +417,29 @@ export interface MessageStreamEvent extends JsonObject {
   type: string
 }
 
+export interface ResponseCreateParams extends JsonObject {
+  model: string
+  input: string | JsonObject[]
+  instructions?: string | null
+  stream?: boolean | null
+}
+
+/** A `response` of OpenAI's Responses API. */
+export interface ResponseObject extends JsonObject {
+  id: string
+  object: 'response'
+  status: string
+  model: string
+  output: Array<{ type: string } & JsonObject>
+  usage: ({ input_tokens: number; output_tokens: number; total_tokens: number } & JsonObject) | null
+}
+
+/** One event of a streamed response (`response.output_text.delta`, `response.completed`, ...). */
+export interface ResponseStreamEvent extends JsonObject {
+  type: string
+  sequence_number: number
+}
+
 /** One planned step of a dry run. */
 export interface PlannedAttempt {
   option_index: string
@@ -448,11 +471,13 @@ export type Endpoint =
   | 'models.list'
   | 'messages.create'
   | 'messages.count_tokens'
+  | 'responses.create'
   | 'chat.completions'
   | 'completions'
   | 'embeddings'
   | 'moderations'
   | 'messages'
+  | 'responses'
 
 export interface RouteOptions {
   /** Metadata for conditional routing; replaces the client's for this plan. */
@@ -536,6 +561,12 @@ export declare class Gateway {
     create(params: MessageCreateParams & { stream?: false | null }, options?: CallOptions): Promise<WithRoute<Message>>
     create(params: MessageCreateParams, options?: CallOptions): Promise<WithRoute<Message> | Stream<MessageStreamEvent>>
     countTokens(params: JsonObject, options?: CallOptions): Promise<WithRoute<{ input_tokens: number }>>
+  }
+  /** OpenAI's Responses API: OpenAI and Azure serve it; other providers a stateless `create` through chat. */
+  readonly responses: {
+    create(params: ResponseCreateParams & { stream: true }, options?: CallOptions): Promise<Stream<ResponseStreamEvent>>
+    create(params: ResponseCreateParams & { stream?: false | null }, options?: CallOptions): Promise<WithRoute<ResponseObject>>
+    create(params: ResponseCreateParams, options?: CallOptions): Promise<WithRoute<ResponseObject> | Stream<ResponseStreamEvent>>
   }
 
   /**

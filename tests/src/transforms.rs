@@ -35,6 +35,7 @@ pub fn endpoint(name: &str) -> Endpoint {
         "moderations" => Endpoint::Moderations,
         "messages" => Endpoint::Messages,
         "count_tokens" => Endpoint::CountTokens,
+        "responses" => Endpoint::Responses,
         other => panic!("unknown endpoint {other}"),
     }
 }

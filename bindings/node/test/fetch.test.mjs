@@ -175,6 +175,38 @@ test('the rest of the OpenAI API passes through gw.fetch with its method, path, 
     body: { assistant_id: 'a_1' } })
 })
 
+test('the Responses API through the openai SDK: passed to OpenAI, translated through chat elsewhere', async () => {
+  const native = await startMock(async (req, res) => {
+    json(res, 200, { id: 'resp_1', object: 'response', created_at: 1, status: 'completed', model: 'gpt-4.1',
+      output: [{ type: 'message', id: 'msg_1', status: 'completed', role: 'assistant',
+        content: [{ type: 'output_text', text: 'native', annotations: [] }] }],
+      usage: { input_tokens: 3, output_tokens: 1, total_tokens: 4 } })
+  })
+  extra.push(native)
+  let client = new OpenAI({ fetch: new Gateway({ config: target(native) }).fetch, baseURL: BASE, apiKey: 'unused' })
+  assert.equal((await client.responses.create({ model: 'gpt-4.1', input: 'Hi' })).output_text, 'native')
+  assert.equal(native.requests[0].url, '/v1/responses')
+
+  // A chat-only provider (the mock speaks chat): a stateless response, streamed too.
+  const gw = new Gateway({ config: target(mock, { provider: 'groq' }) })
+  client = new OpenAI({ fetch: gw.fetch, baseURL: BASE, apiKey: 'unused', maxRetries: 0 })
+  const r = await client.responses.create({ model: 'm', instructions: 'Be brief.', input: 'hello' })
+  assert.equal(r.output_text, 'a:hello')
+  assert.equal(r.status, 'completed')
+  let text = ''
+  let last
+  for await (const event of await client.responses.create({ model: 'm', input: 'hello', stream: true })) {
+    if (event.type === 'response.output_text.delta') text += event.delta
+    last = event
+  }
+  assert.equal(text, 'a:hello')
+  assert.equal(last.type, 'response.completed')
+  await assert.rejects(client.responses.create({ model: 'm', input: 'x', previous_response_id: 'resp_1' }),
+    (e) => e instanceof OpenAI.BadRequestError && /stored response/.test(e.message))
+  const direct = await gw.responses.create({ model: 'm', input: 'hello' })
+  assert.equal(direct.output[0].content[0].text, 'a:hello')
+})
+
 test('the openai SDK: breaking out of a stream cancels the upstream request', async () => {
   const slow = await startMock(async (req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' })

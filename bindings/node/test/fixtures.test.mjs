@@ -89,12 +89,16 @@ function transformCases() {
 function upstreamFor(mockUrl, c) {
   // The case's target, pointed at the mock with the same path prefix as the recorded URL.
   const recorded = new URL(c.upstream_request.url)
-  const base = recorded.pathname.replace(/\/(chat\/completions|completions|embeddings)$/, '')
+  const base = recorded.pathname.replace(/(\/v1)\/.*$/, '$1')
   return { ...c.target, custom_host: `${mockUrl}${base}` }
 }
 
-// The resource of a case's endpoint: a Messages case is answered in Anthropic's shape.
-const resourceOf = (gw, c) => ({ chat_completions: gw.chat.completions, messages: gw.messages })[c.endpoint ?? 'chat_completions']
+// The resource of a case's endpoint: a Messages case is answered in Anthropic's shape, a
+// Responses case in the Responses API's.
+const resourceOf = (gw, c) =>
+  ({ chat_completions: gw.chat.completions, messages: gw.messages, responses: gw.responses })[
+    c.endpoint ?? 'chat_completions'
+  ]
 
 for (const { name, c, stream } of transformCases()) {
   if (c.upstream_response?.status === 200) {

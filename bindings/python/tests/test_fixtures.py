@@ -57,7 +57,7 @@ def test_openai_transform_fixture_end_to_end(name, case, mock):
     target = dict(case["target"], custom_host=m.v1)
     gw = gatewise.Gateway(target)
     # The resource of the case's endpoint: a Messages case is answered in Anthropic's shape.
-    resource = {"chat_completions": gw.chat.completions, "messages": gw.messages}[case.get("endpoint", "chat_completions")]
+    resource = {"chat_completions": gw.chat.completions, "messages": gw.messages, "responses": gw.responses}[case.get("endpoint", "chat_completions")]
     r = resource.create(**case["request"])
     assert r.to_dict() == case["response"]["body"]
     assert json.loads(m.received[0]["body"]) == case["upstream_request"]["body"]

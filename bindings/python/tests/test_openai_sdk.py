@@ -129,3 +129,41 @@ def test_the_openai_sdk_names_a_registry_entry_by_model(mock):
     assert r.choices[0].message.content == "via the registry"
     assert m.received[0]["headers"]["authorization"] == "Bearer sk-prod"
     assert json.loads(m.received[0]["body"])["model"] == "gpt-4o"
+
+
+RESPONSE = {
+    "id": "resp_1", "object": "response", "created_at": 1, "status": "completed", "model": "gpt-4.1",
+    "output": [{"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+                "content": [{"type": "output_text", "text": "native", "annotations": []}]}],
+    "usage": {"input_tokens": 3, "output_tokens": 1, "total_tokens": 4},
+}
+
+
+def test_responses_through_the_openai_sdk_passed_to_openai_and_translated_for_others(mock):
+    m = mock({"body": RESPONSE})
+    gw = gatewise.Gateway(target(m))
+    client = openai.OpenAI(base_url=BASE, api_key="unused", http_client=httpx.Client(transport=gw.httpx_transport()))
+    assert client.responses.create(model="gpt-4.1", input="Hi", store=True).output_text == "native"
+    assert (m.received[0]["path"], json.loads(m.received[0]["body"])["store"]) == ("/v1/responses", True)
+
+    # A chat-only provider: a stateless response through its chat translation, streamed too.
+    chat = mock({"body": chat_answer("translated")}, {"sse": sse_events(["str", "eam"])})
+    groq = gatewise.Gateway(target(chat, provider="groq"))
+    client = openai.OpenAI(base_url=BASE, api_key="unused", http_client=httpx.Client(transport=groq.httpx_transport()))
+    r = client.responses.create(model="llama-3.3-70b", instructions="Be brief.", input="Hi")
+    assert (r.output_text, r.status, r.usage.input_tokens) == ("translated", "completed", 3)
+    events = list(client.responses.create(model="llama-3.3-70b", input="Hi", stream=True))
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "stream"
+    assert events[-1].type == "response.completed" and events[-1].response.output_text == "stream"
+    assert json.loads(chat.received[0]["body"])["messages"][0] == {"role": "system", "content": "Be brief."}
+    with pytest.raises(openai.BadRequestError, match="previous_response_id|stored response"):
+        client.responses.create(model="llama-3.3-70b", input="And?", previous_response_id="resp_1")
+
+
+def test_responses_create_on_the_client(mock):
+    m = mock({"body": chat_answer("hi there")}, {"sse": sse_events(["a", "b"])})
+    gw = gatewise.Gateway(target(m, provider="groq"))
+    r = gw.responses.create(model="llama-3.3-70b", input="Hi")
+    assert (r.object, r.output[0].content[0].text) == ("response", "hi there")
+    kinds = [e.type for e in gw.responses.create(model="llama-3.3-70b", input="Hi", stream=True)]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"

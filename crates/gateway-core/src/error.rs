@@ -377,7 +377,7 @@ impl GatewayError {
     /// The error body in the caller's dialect.
     pub fn to_json(&self, dialect: crate::Dialect) -> serde_json::Value {
         match dialect {
-            crate::Dialect::OpenAi => self.to_openai_json(),
+            crate::Dialect::OpenAi | crate::Dialect::Responses => self.to_openai_json(),
             crate::Dialect::Anthropic => self.to_anthropic_json(),
         }
     }

@@ -37,6 +37,9 @@ pub enum Endpoint {
     Messages,
     /// `POST /v1/messages/count_tokens` (Anthropic).
     CountTokens,
+    /// `POST /v1/responses`: OpenAI's Responses API, answered in its shapes and events.
+    /// (`/v1/responses/{id}` and below are [`Self::Passthrough`].)
+    Responses,
     /// Every other `/v1/...` route, any method — files, batches, fine-tuning, assistants,
     /// threads and runs, vector stores, uploads, containers, `/models/{id}`, the
     /// `/organization/...` admin API: forwarded verbatim to providers with OpenAI's API.
@@ -45,7 +48,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, for tables and docs.
-    pub const ALL: [Endpoint; 14] = [
+    pub const ALL: [Endpoint; 15] = [
         Self::ChatCompletions,
         Self::Completions,
         Self::Embeddings,
@@ -59,6 +62,7 @@ impl Endpoint {
         Self::ListModels,
         Self::Messages,
         Self::CountTokens,
+        Self::Responses,
         Self::Passthrough,
     ];
 
@@ -79,6 +83,7 @@ impl Endpoint {
             Self::ListModels => "/models",
             Self::Messages => "/messages",
             Self::CountTokens => "/messages/count_tokens",
+            Self::Responses => "/responses",
             Self::Passthrough => "",
         }
     }
@@ -100,6 +105,7 @@ impl Endpoint {
             ("GET", "/models") => Self::ListModels,
             ("POST", "/messages") => Self::Messages,
             ("POST", "/messages/count_tokens") => Self::CountTokens,
+            ("POST", "/responses") => Self::Responses,
             (_, r) if r.len() > 1 && r.starts_with('/') => Self::Passthrough,
             _ => return None,
         };
@@ -118,6 +124,7 @@ impl Endpoint {
                 | Self::Moderations
                 | Self::Messages
                 | Self::CountTokens
+                | Self::Responses
         )
     }
 
@@ -133,8 +140,15 @@ impl Endpoint {
     pub fn dialect(self) -> Dialect {
         match self {
             Self::Messages | Self::CountTokens => Dialect::Anthropic,
+            Self::Responses => Dialect::Responses,
             _ => Dialect::OpenAi,
         }
+    }
+
+    /// Whether a provider without this API of its own serves it through its chat
+    /// translation (Anthropic's Messages, OpenAI's Responses).
+    pub fn served_through_chat(self) -> bool {
+        matches!(self, Self::Messages | Self::Responses)
     }
 }
 
@@ -146,6 +160,9 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic: named events (`event: message_start`), `{"type": "error", "error": {...}}`.
     Anthropic,
+    /// OpenAI's Responses API: named events (`event: response.output_text.delta`), no
+    /// `[DONE]`; errors as OpenAI's.
+    Responses,
 }
 
 /// The request body as received.

@@ -162,6 +162,26 @@ class _AsyncMessages:
     ) -> GatewayObject: ...
     async def count_tokens(self, *, model: str, messages: List[Dict[str, Any]], **params: Any) -> GatewayObject: ...
 
+class _Responses:
+    """OpenAI's Responses API: OpenAI and Azure serve it; other providers a stateless
+    `create` through their chat translation."""
+    @overload
+    def create(self, *, model: str, input: Union[str, List[Dict[str, Any]]], stream: Literal[True], **params: Any) -> Stream: ...
+    @overload
+    def create(
+        self, *, model: str, input: Union[str, List[Dict[str, Any]]], stream: Literal[False] = ..., **params: Any
+    ) -> GatewayObject: ...
+
+class _AsyncResponses:
+    @overload
+    async def create(
+        self, *, model: str, input: Union[str, List[Dict[str, Any]]], stream: Literal[True], **params: Any
+    ) -> AsyncStream: ...
+    @overload
+    async def create(
+        self, *, model: str, input: Union[str, List[Dict[str, Any]]], stream: Literal[False] = ..., **params: Any
+    ) -> GatewayObject: ...
+
 class _Base:
     def __init__(
         self,
@@ -216,6 +236,7 @@ class Gateway(_Base):
     audio: _Audio
     models: _Models
     messages: _Messages
+    responses: _Responses
     def httpx_transport(self, package: Literal["httpx", "httpx2"] = "httpx") -> Any: ...
     def async_httpx_transport(self, package: Literal["httpx", "httpx2"] = "httpx") -> Any: ...
 
@@ -228,5 +249,6 @@ class AsyncGateway(_Base):
     audio: _AsyncAudio
     models: _AsyncModels
     messages: _AsyncMessages
+    responses: _AsyncResponses
     def httpx_transport(self, package: Literal["httpx", "httpx2"] = "httpx") -> Any: ...
     async_httpx_transport = httpx_transport

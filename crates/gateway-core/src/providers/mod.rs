@@ -11,9 +11,11 @@ mod cohere;
 mod gemini;
 mod messages;
 mod openai_compatible;
+mod responses;
 mod sse_stream;
 mod structured_output;
 mod target;
+mod via_chat;
 
 use std::time::SystemTime;
 
@@ -26,9 +28,10 @@ use crate::request::{Endpoint, GatewayRequest, RequestBody};
 use crate::settings::TargetSettings;
 
 pub use gemini::Gemini;
-pub use messages::{ViaChat, event_type};
+pub use messages::event_type;
 pub use openai_compatible::{OpenAiCompatible, UrlScheme};
 pub use target::{Held, ProviderTarget};
+pub use via_chat::ViaChat;
 
 /// Everything a provider needs to build one upstream request.
 #[derive(Debug, Clone, Copy)]
@@ -228,17 +231,17 @@ pub trait StreamTranslator: Send {
 static NATIVE: &[&dyn Provider] =
     &[&anthropic::ANTHROPIC, &gemini::GOOGLE, &gemini::VERTEX_AI, &bedrock::BEDROCK, &cohere::COHERE];
 
-/// Whether `provider` can serve `endpoint`: its own API offers it, or (for a Messages
-/// request) it offers chat, through which the request is translated.
+/// Whether `provider` can serve `endpoint`: its own API offers it, or (for a Messages or
+/// Responses request) it offers chat, through which the request is translated.
 pub fn offers(provider: &dyn Provider, endpoint: Endpoint) -> bool {
-    provider.supports(endpoint) || (endpoint == Endpoint::Messages && provider.supports(Endpoint::ChatCompletions))
+    provider.supports(endpoint) || (endpoint.served_through_chat() && provider.supports(Endpoint::ChatCompletions))
 }
 
 /// The provider as it serves one request: itself, or through chat.
 pub enum Served {
     /// The provider's own API serves the request.
     Native(&'static dyn Provider),
-    /// A Messages request through the provider's chat translation.
+    /// A Messages or Responses request through the provider's chat translation.
     ViaChat(Box<ViaChat>),
 }
 
@@ -252,14 +255,14 @@ impl Served {
     }
 }
 
-/// How `provider` serves `request` (with the leaf's `settings`): a Messages request to a
-/// provider that does not speak Messages for the model goes through chat.
+/// How `provider` serves `request` (with the leaf's `settings`): a Messages or Responses
+/// request to a provider that does not speak that API for the model goes through chat.
 pub fn for_request(
     provider: &'static dyn Provider,
     request: &GatewayRequest,
     settings: &TargetSettings,
 ) -> Result<Served, GatewayError> {
-    if request.endpoint != Endpoint::Messages {
+    if !request.endpoint.served_through_chat() {
         return Ok(Served::Native(provider));
     }
     let model = settings
@@ -267,7 +270,7 @@ pub fn for_request(
         .get("model")
         .or_else(|| request.body.value().and_then(|v| v.get("model")))
         .and_then(Value::as_str);
-    if provider.speaks(Endpoint::Messages, model) {
+    if provider.speaks(request.endpoint, model) {
         return Ok(Served::Native(provider));
     }
     Ok(Served::ViaChat(Box::new(ViaChat::new(provider, request, settings)?)))

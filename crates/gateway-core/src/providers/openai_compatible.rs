@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::Value;
 
+use super::responses::ResponsesEvents;
 use super::sse_stream::{SseEventHandler, SseTranslator, stream_error, stream_error_verbatim};
 use super::{
     BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, StreamUsage, body_text_message,
@@ -72,6 +73,7 @@ const ALL: &[Endpoint] = &[
     AudioTranslations,
     Moderations,
     ListModels,
+    Responses,
     Passthrough,
 ];
 const CHAT: &[Endpoint] = &[ChatCompletions, ListModels];
@@ -161,6 +163,9 @@ impl OpenAiCompatible {
             UrlScheme::Base(base) => Ok(base.to_owned()),
             UrlScheme::Azure => {
                 let resource = required_option(input, "resource_name")?;
+                if azure_v1(input.request.endpoint) {
+                    return Ok(format!("https://{resource}.openai.azure.com/openai/v1"));
+                }
                 let deployment = required_option(input, "deployment_id")?;
                 Ok(format!("https://{resource}.openai.azure.com/openai/deployments/{deployment}"))
             }
@@ -176,7 +181,7 @@ impl OpenAiCompatible {
         };
         let mut url = join_url(&base, path);
         let mut query: Vec<String> = request.query.iter().filter(|q| !q.is_empty()).cloned().collect();
-        if let UrlScheme::Azure = self.url {
+        if matches!(self.url, UrlScheme::Azure) && !azure_v1(request.endpoint) {
             let version = input.target.option("api_version").unwrap_or("2024-10-21");
             query.push(format!("api-version={version}"));
         }
@@ -238,6 +243,14 @@ fn passthrough_path(path: &str) -> Result<&str, GatewayError> {
         Some(segments) if path.len() <= MAX_PATH && segments.split('/').all(plain) => Ok(rest),
         _ => Err(GatewayError::request("url", "a pass-through path must be plain `/v1/...` segments")),
     }
+}
+
+/// Whether Azure serves `endpoint` on its v1 API (`/openai/v1/...`, no `api-version`,
+/// the deployment named by the body's `model`) rather than under a deployment: the
+/// Responses API and the resource-level routes (files, batches, assistants, vector
+/// stores, ...), which Azure never put under deployments.
+fn azure_v1(endpoint: Endpoint) -> bool {
+    matches!(endpoint, Responses | Passthrough)
 }
 
 /// Whether the request is for OpenAI's admin API (`/v1/organization/...`).
@@ -321,8 +334,12 @@ impl Provider for OpenAiCompatible {
         openai_style_error(self.name, status, body)
     }
 
-    fn stream_translator(&self, _cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
-        Box::new(SseTranslator::new(OpenAiEvents::new(self.name)))
+    fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
+        match cx.endpoint() {
+            // The Responses API's own events, for a caller of that API.
+            Responses => Box::new(SseTranslator::new(ResponsesEvents::new(self.name))),
+            _ => Box::new(SseTranslator::new(OpenAiEvents::new(self.name))),
+        }
     }
 
     fn stream_usage(&self) -> StreamUsage {

@@ -53,6 +53,7 @@ pub fn render(response: Response, dialect: Dialect) -> HttpReply {
             HttpReplyBody::Stream(match dialect {
                 Dialect::OpenAi => Box::pin(sse_frames(events)),
                 Dialect::Anthropic => Box::pin(anthropic_frames(events)),
+                Dialect::Responses => Box::pin(responses_frames(events)),
             })
         }
         Err(error) => {
@@ -73,6 +74,7 @@ pub fn error(e: GatewayError, trace_id: Option<String>, dialect: Dialect) -> Htt
 pub fn dialect_of(path: &str) -> Dialect {
     match path.strip_prefix("/v1/messages") {
         Some("" | "/count_tokens") => Dialect::Anthropic,
+        _ if path == "/v1/responses" => Dialect::Responses,
         _ => Dialect::OpenAi,
     }
 }
@@ -81,14 +83,32 @@ pub fn dialect_of(path: &str) -> Dialect {
 /// (Anthropic's SDKs dispatch on the event name), no `[DONE]`; a broken stream ends with
 /// an `error` event in Anthropic's shape.
 pub fn anthropic_frames(events: ChunkStream) -> impl Stream<Item = Bytes> + Send {
-    futures::stream::unfold(Some(events), |events| async move {
+    named_frames(events, |e| e.to_anthropic_json())
+}
+
+/// Responses SSE framing: each event named by its `type` (`event:
+/// response.output_text.delta`), no `[DONE]`; a broken stream ends with an `error` event
+/// that OpenAI's SDKs raise (it carries an `error` object), never a terminal event.
+pub fn responses_frames(events: ChunkStream) -> impl Stream<Item = Bytes> + Send {
+    named_frames(events, |e| {
+        serde_json::json!({"type": "error", "code": e.code.as_str(), "message": e.message, "param": null,
+            "error": {"type": "stream_error", "code": e.code.as_str(), "message": e.message}})
+    })
+}
+
+/// Events named by their `type`, and `error_event` for a broken stream, which ends it.
+fn named_frames(
+    events: ChunkStream,
+    error_event: fn(&GatewayError) -> serde_json::Value,
+) -> impl Stream<Item = Bytes> + Send {
+    futures::stream::unfold(Some(events), move |events| async move {
         let mut events = events?;
         match events.next().await {
             Some(Ok(event)) => {
                 let kind = std::str::from_utf8(&event).ok().and_then(gateway_core::providers::event_type);
                 Some((named_frame(kind.as_deref().unwrap_or("message"), &event), Some(events)))
             }
-            Some(Err(e)) => Some((named_frame("error", e.to_anthropic_json().to_string().as_bytes()), None)),
+            Some(Err(e)) => Some((named_frame("error", error_event(&e).to_string().as_bytes()), None)),
             None => None,
         }
     })

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::error::{ErrorCode, GatewayError};
+use crate::providers::via_chat::unreadable_answer;
 
 /// Chat `finish_reason` → Messages `stop_reason`.
 pub(crate) fn stop_reason(finish: Option<&str>) -> &'static str {
@@ -32,9 +33,9 @@ pub(crate) fn usage(chat: Option<&Value>) -> Value {
 
 /// Translate a complete chat answer.
 pub(crate) fn message(provider: &str, chat: &[u8]) -> Result<Bytes, GatewayError> {
-    let answer: Value = serde_json::from_slice(chat).map_err(|e| bad_answer(provider, &e.to_string()))?;
-    let choice = answer.pointer("/choices/0").ok_or_else(|| bad_answer(provider, "it has no choices"))?;
-    let reply = choice.get("message").ok_or_else(|| bad_answer(provider, "its choice has no message"))?;
+    let answer: Value = serde_json::from_slice(chat).map_err(|e| unreadable_answer(provider, &e.to_string()))?;
+    let choice = answer.pointer("/choices/0").ok_or_else(|| unreadable_answer(provider, "it has no choices"))?;
+    let reply = choice.get("message").ok_or_else(|| unreadable_answer(provider, "its choice has no message"))?;
     let mut content = Vec::new();
     let refusal = reply.get("refusal").and_then(Value::as_str).filter(|r| !r.is_empty());
     if let Some(text) = reply.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()).or(refusal) {
@@ -49,7 +50,7 @@ pub(crate) fn message(provider: &str, chat: &[u8]) -> Result<Bytes, GatewayError
             serde_json::from_str(arguments)
                 .ok()
                 .filter(Value::is_object)
-                .ok_or_else(|| bad_answer(provider, "a tool call's arguments are not a JSON object"))?
+                .ok_or_else(|| unreadable_answer(provider, "a tool call's arguments are not a JSON object"))?
         };
         content.push(json!({
             "type": "tool_use",
@@ -71,13 +72,4 @@ pub(crate) fn message(provider: &str, chat: &[u8]) -> Result<Bytes, GatewayError
         "usage": usage(answer.get("usage")),
     });
     serde_json::to_vec(&out).map(Bytes::from).map_err(|e| GatewayError::new(ErrorCode::Internal, e.to_string()))
-}
-
-fn bad_answer(provider: &str, why: &str) -> GatewayError {
-    GatewayError::new(
-        ErrorCode::UpstreamError,
-        format!("{provider} error: the answer cannot be read as a chat completion: {why}"),
-    )
-    .with_provider(provider)
-    .with_status(502)
 }

@@ -14,6 +14,7 @@ use super::from_chat::{stop_reason, usage};
 use crate::error::GatewayError;
 use crate::providers::StreamTranslator;
 use crate::providers::sse_stream::{SseEventHandler, stream_error};
+use crate::providers::via_chat::read_chunk;
 use crate::sse::SseEvent;
 
 /// The content block being streamed.
@@ -91,8 +92,7 @@ impl ChatToEvents {
     }
 
     fn on_chunk(&mut self, chunk: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        let chunk: Value = serde_json::from_slice(chunk)
-            .map_err(|e| stream_error(self.provider, format!("unreadable chunk ({e})")))?;
+        let chunk = read_chunk(self.provider, chunk)?;
         if let Some(model) = chunk.get("model").filter(|m| m.is_string())
             && !self.started
         {

@@ -9,6 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::error::GatewayError;
+use crate::providers::via_chat::{ChatDialect, ChatParams};
 
 /// Top-level Messages parameters translated here.
 const HANDLED: &[&str] = &[
@@ -29,26 +30,6 @@ const HANDLED: &[&str] = &[
     "output_config",
     "output_format",
 ];
-
-/// Chat parameters and the Messages parameters left out of them.
-#[derive(Debug)]
-pub(crate) struct ChatParams {
-    /// The chat request body.
-    pub(crate) body: Value,
-    /// Names of Messages parameters with no chat equivalent for this provider.
-    pub(crate) dropped: Vec<String>,
-}
-
-/// How the chat request is spelled for the provider it goes to.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ChatDialect {
-    /// An OpenAI-compatible upstream (it takes the body as is, so only OpenAI's own
-    /// parameters may be in it).
-    pub(crate) openai_family: bool,
-    /// The upstream wants `max_completion_tokens` (OpenAI's reasoning models refuse
-    /// `max_tokens`; every translating provider reads both).
-    pub(crate) max_completion_tokens: bool,
-}
 
 /// Translate a Messages request body.
 pub(crate) fn chat_params(messages: &Value, dialect: ChatDialect) -> Result<ChatParams, GatewayError> {
