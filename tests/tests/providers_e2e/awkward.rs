@@ -57,6 +57,16 @@ pub(crate) fn awkward_requests(model: &str) -> Vec<(&'static str, Value)> {
             ]}),
         ),
         (
+            "prompt caching marks (cache_control) on a system part, a user part and a tool",
+            json!({"model": model, "tools": [{"type": "function", "cache_control": {"type": "ephemeral"},
+                       "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}],
+                   "messages": [
+                {"role": "system", "content": [{"type": "text", "text": "Policy.", "cache_control": {"type": "ephemeral"}}]},
+                {"role": "user", "content": [{"type": "text", "text": "A long document.", "cache_control": {"type": "ephemeral"}},
+                    {"type": "text", "text": "Summarise it."}]}
+            ]}),
+        ),
+        (
             "json_object with a seed, n = 1, user, and explicit nulls",
             json!({"model": model, "messages": [user("JSON please")], "response_format": {"type": "json_object"},
                    "seed": 3, "n": 1, "user": "u-1", "stop": null, "tools": null, "temperature": null}),

@@ -341,9 +341,11 @@ pub(crate) fn check_converse_body(body: &Map<String, Value>) -> Result<(), Strin
     }
     if let Some(config) = body.get("toolConfig") {
         let tools = config["tools"].as_array().filter(|t| !t.is_empty());
-        let ok = tools.is_some_and(|t| {
-            t.iter().all(|t| t["toolSpec"]["name"].is_string() && t["toolSpec"]["inputSchema"]["json"].is_object())
-        });
+        // A Tool is a toolSpec, or a cachePoint after one (prompt caching of the tools).
+        let spec = |t: &Value| t["toolSpec"]["name"].is_string() && t["toolSpec"]["inputSchema"]["json"].is_object();
+        let cache_point =
+            |t: &Value| t["cachePoint"]["type"] == "default" && t.as_object().is_some_and(|o| o.len() == 1);
+        let ok = tools.is_some_and(|t| spec(&t[0]) && t.iter().all(|t| spec(t) || cache_point(t)));
         if !ok {
             return Err(
                 "The toolConfig field must hold at least one tool with a toolSpec (name and inputSchema.json).".into(),

@@ -117,10 +117,10 @@ fn messages_to_converse(messages: &[Value]) -> Result<(Vec<Value>, Vec<Turn>), G
         let role = m.get("role").and_then(Value::as_str).unwrap_or("");
         let content = m.get("content").unwrap_or(&Value::Null);
         match role {
-            "system" | "developer" => system.extend(text_blocks(content, &path)?),
+            "system" | "developer" => system.extend(text_blocks(content, &path, CachePoints::Kept)?),
             "user" => push_turn(&mut turns, "user", user_blocks(content, &path)?),
             "assistant" => {
-                let mut blocks = text_blocks(content, &path)?;
+                let mut blocks = text_blocks(content, &path, CachePoints::Kept)?;
                 blocks.extend(tool_uses(m, &path)?);
                 push_turn(&mut turns, "assistant", blocks);
             }
@@ -128,7 +128,8 @@ fn messages_to_converse(messages: &[Value]) -> Result<(Vec<Value>, Vec<Turn>), G
                 let id = m.get("tool_call_id").and_then(Value::as_str).ok_or_else(|| {
                     GatewayError::request(format!("{path}.tool_call_id"), "a `tool` message needs `tool_call_id`")
                 })?;
-                let result = text_blocks(content, &path)?;
+                // A tool result's content takes no cache point.
+                let result = text_blocks(content, &path, CachePoints::Dropped)?;
                 push_turn(&mut turns, "user", vec![json!({"toolResult": {"toolUseId": id, "content": result}})]);
             }
             other => {
@@ -142,9 +143,25 @@ fn messages_to_converse(messages: &[Value]) -> Result<(Vec<Value>, Vec<Turn>), G
     Ok((system, turns))
 }
 
+/// Whether a part's `cache_control` becomes a Converse cache point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CachePoints {
+    Kept,
+    Dropped,
+}
+
+/// Anthropic-style prompt caching: a part (or tool) marked with `cache_control` ends a
+/// cached prefix, which Converse marks with a `cachePoint` block right after it. A cache
+/// point needs content before it.
+fn cache_point_after(part: &Value, out: &mut Vec<Value>) {
+    if !out.is_empty() && part.get("cache_control").is_some_and(|c| !c.is_null()) {
+        out.push(json!({"cachePoint": {"type": "default"}}));
+    }
+}
+
 /// `{text}` blocks of a string or an array of text parts; empty texts are left out
 /// (Converse rejects blank text blocks).
-fn text_blocks(content: &Value, path: &str) -> Result<Vec<Value>, GatewayError> {
+fn text_blocks(content: &Value, path: &str, cache: CachePoints) -> Result<Vec<Value>, GatewayError> {
     match content {
         Value::Null => Ok(Vec::new()),
         Value::String(s) if s.is_empty() => Ok(Vec::new()),
@@ -153,6 +170,9 @@ fn text_blocks(content: &Value, path: &str) -> Result<Vec<Value>, GatewayError> 
             let mut out = Vec::new();
             for (j, part) in parts.iter().enumerate() {
                 out.extend(text_part(part, &format!("{path}.content[{j}]"))?);
+                if cache == CachePoints::Kept {
+                    cache_point_after(part, &mut out);
+                }
             }
             Ok(out)
         }
@@ -177,7 +197,7 @@ fn text_part(part: &Value, path: &str) -> Result<Option<Value>, GatewayError> {
 
 fn user_blocks(content: &Value, path: &str) -> Result<Vec<Value>, GatewayError> {
     let Value::Array(parts) = content else {
-        return text_blocks(content, path);
+        return text_blocks(content, path, CachePoints::Kept);
     };
     let mut out = Vec::new();
     for (j, part) in parts.iter().enumerate() {
@@ -192,6 +212,7 @@ fn user_blocks(content: &Value, path: &str) -> Result<Vec<Value>, GatewayError> 
             }
             _ => out.extend(text_part(part, &part_path)?),
         }
+        cache_point_after(part, &mut out);
     }
     Ok(out)
 }
@@ -354,6 +375,7 @@ fn tool_config(params: &Value, history_has_tools: bool) -> Result<Option<Value>,
             .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
         spec.insert("inputSchema".into(), json!({"json": schema}));
         specs.push(json!({"toolSpec": spec}));
+        cache_point_after(tool, &mut specs);
     }
     let choice = match params.get("tool_choice") {
         None | Some(Value::Null) => None,
