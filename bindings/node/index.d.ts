@@ -417,6 +417,20 @@ export interface MessageStreamEvent extends JsonObject {
   type: string
 }
 
+export interface RerankParams extends JsonObject {
+  model: string
+  query: string
+  documents: Array<string | ({ text: string } & JsonObject)>
+  top_n?: number | null
+  return_documents?: boolean | null
+}
+
+/** A rerank answer, in Cohere's shape whichever provider answered. */
+export interface RerankResponse extends JsonObject {
+  id: string | null
+  results: Array<{ index: number; relevance_score: number; document?: { text: string } } & JsonObject>
+}
+
 export interface ResponseCreateParams extends JsonObject {
   model: string
   input: string | JsonObject[]
@@ -471,12 +485,14 @@ export type Endpoint =
   | 'models.list'
   | 'messages.create'
   | 'messages.count_tokens'
+  | 'rerank.create'
   | 'responses.create'
   | 'chat.completions'
   | 'completions'
   | 'embeddings'
   | 'moderations'
   | 'messages'
+  | 'rerank'
   | 'responses'
 
 export interface RouteOptions {
@@ -561,6 +577,10 @@ export declare class Gateway {
     create(params: MessageCreateParams & { stream?: false | null }, options?: CallOptions): Promise<WithRoute<Message>>
     create(params: MessageCreateParams, options?: CallOptions): Promise<WithRoute<Message> | Stream<MessageStreamEvent>>
     countTokens(params: JsonObject, options?: CallOptions): Promise<WithRoute<{ input_tokens: number }>>
+  }
+  /** Reranking in Cohere's shape (Cohere, Voyage, Jina, Together). */
+  readonly rerank: {
+    create(params: RerankParams, options?: CallOptions): Promise<WithRoute<RerankResponse>>
   }
   /** OpenAI's Responses API: OpenAI and Azure serve it; other providers a stateless `create` through chat. */
   readonly responses: {

@@ -36,6 +36,7 @@ pub fn endpoint(name: &str) -> Endpoint {
         "messages" => Endpoint::Messages,
         "count_tokens" => Endpoint::CountTokens,
         "responses" => Endpoint::Responses,
+        "rerank" => Endpoint::Rerank,
         other => panic!("unknown endpoint {other}"),
     }
 }

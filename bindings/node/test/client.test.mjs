@@ -65,6 +65,29 @@ test('completions, embeddings, images and moderations', async () => {
   assert.equal(mock.requests.at(-1).url, '/v1/moderations')
 })
 
+test('rerank answers in Cohere\'s shape whichever provider serves it', async () => {
+  const jina = await startMock((req, res, body) =>
+    json(res, 200, {
+      model: body.model,
+      usage: { total_tokens: 9 },
+      results: body.documents.map((text, index) => ({ index, relevance_score: 1 / (index + 1), document: { text } })),
+    }),
+  )
+  try {
+    const gw = new Gateway({ config: target(jina, { provider: 'jina' }) })
+    const r = await gw.rerank.create({ model: 'jina-reranker-v2', query: 'q', documents: ['a', { text: 'b' }] })
+    assert.deepEqual(r.results, [
+      { index: 0, relevance_score: 1 },
+      { index: 1, relevance_score: 0.5 },
+    ])
+    assert.deepEqual(jina.requests[0].body.documents, ['a', 'b'])
+    await assert.rejects(new Gateway({ config: target(mock) }).rerank.create({ model: 'm', query: 'q', documents: ['a'] }),
+      (e) => e instanceof GatewayError && e.code === 'unsupported_endpoint')
+  } finally {
+    await jina.close()
+  }
+})
+
 test('provider + apiKey + customHost without a config', async () => {
   const gw = new Gateway({ provider: 'openai', apiKey: 'sk-direct', customHost: other.v1 })
   const r = await gw.chat.completions.create(hello())

@@ -305,3 +305,24 @@ def test_a_registry_names_providers_and_configs(mock, tmp_path):
     with pytest.raises(gatewise.ConfigError) as info:
         gatewise.Gateway(registry={"providers": {"p": {"provider": "nope"}}})
     assert info.value.param == "registry.providers.p.provider"
+
+
+def test_rerank_in_cohere_shape_from_voyage_sync_and_async(mock):
+    voyage = {"object": "list", "data": [{"relevance_score": 0.9, "index": 1}], "model": "rerank-2.5",
+              "usage": {"total_tokens": 12}}
+    m = mock({"body": voyage}, {"body": voyage})
+    config = target(m, provider="voyage")
+    r = gatewise.Gateway(config).rerank.create(model="rerank-2.5", query="capital?", documents=["Paris", "Rome"],
+                                               top_n=1, return_documents=True)
+    assert r.to_dict()["results"] == [{"relevance_score": 0.9, "index": 1, "document": {"text": "Rome"}}]
+    assert json.loads(m.received[0]["body"])["top_k"] == 1
+    assert m.received[0]["path"] == "/v1/rerank"
+
+    async def main() -> float:
+        r = await gatewise.AsyncGateway(config).rerank.create(model="rerank-2.5", query="q", documents=["a", "b"])
+        return r.results[0].relevance_score
+
+    assert asyncio.run(main()) == 0.9
+    with pytest.raises(gatewise.GatewayError) as e:
+        gatewise.Gateway(target(m)).rerank.create(model="m", query="q", documents=["a"])
+    assert e.value.code == "unsupported_endpoint"

@@ -37,6 +37,8 @@ pub enum Endpoint {
     Messages,
     /// `POST /v1/messages/count_tokens` (Anthropic).
     CountTokens,
+    /// `POST /v1/rerank`, in Cohere's shape (Cohere, Voyage, Jina, Together).
+    Rerank,
     /// `POST /v1/responses`: OpenAI's Responses API, answered in its shapes and events.
     /// (`/v1/responses/{id}` and below are [`Self::Passthrough`].)
     Responses,
@@ -48,7 +50,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, for tables and docs.
-    pub const ALL: [Endpoint; 15] = [
+    pub const ALL: [Endpoint; 16] = [
         Self::ChatCompletions,
         Self::Completions,
         Self::Embeddings,
@@ -62,6 +64,7 @@ impl Endpoint {
         Self::ListModels,
         Self::Messages,
         Self::CountTokens,
+        Self::Rerank,
         Self::Responses,
         Self::Passthrough,
     ];
@@ -83,6 +86,7 @@ impl Endpoint {
             Self::ListModels => "/models",
             Self::Messages => "/messages",
             Self::CountTokens => "/messages/count_tokens",
+            Self::Rerank => "/rerank",
             Self::Responses => "/responses",
             Self::Passthrough => "",
         }
@@ -105,6 +109,7 @@ impl Endpoint {
             ("GET", "/models") => Self::ListModels,
             ("POST", "/messages") => Self::Messages,
             ("POST", "/messages/count_tokens") => Self::CountTokens,
+            ("POST", "/rerank") => Self::Rerank,
             ("POST", "/responses") => Self::Responses,
             (_, r) if r.len() > 1 && r.starts_with('/') => Self::Passthrough,
             _ => return None,
@@ -124,6 +129,7 @@ impl Endpoint {
                 | Self::Moderations
                 | Self::Messages
                 | Self::CountTokens
+                | Self::Rerank
                 | Self::Responses
         )
     }

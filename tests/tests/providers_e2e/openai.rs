@@ -137,10 +137,14 @@ pub(crate) async fn openai_compatible_table_entry_end_to_end() {
 
 #[tokio::test]
 async fn every_openai_family_provider_end_to_end() {
-    // Azure speaks OpenAI with a URL scheme of its own, tested above.
+    // Azure speaks OpenAI with a URL scheme of its own, tested above; embedding and
+    // reranking providers (Voyage, Jina) have no chat.
+    let chats = |s: &str| {
+        gateway_core::providers::lookup(s).is_some_and(|p| p.supports(gateway_core::Endpoint::ChatCompletions))
+    };
     let family: Vec<&str> = gateway_core::providers::slugs()
         .into_iter()
-        .filter(|s| gateway_core::providers::speaks_openai(s) && *s != "azure-openai")
+        .filter(|s| gateway_core::providers::speaks_openai(s) && *s != "azure-openai" && chats(s))
         .collect();
     assert!(family.contains(&"openai") && family.contains(&"groq") && family.len() >= 10, "{family:?}");
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();

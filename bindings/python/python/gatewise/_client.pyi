@@ -162,6 +162,15 @@ class _AsyncMessages:
     ) -> GatewayObject: ...
     async def count_tokens(self, *, model: str, messages: List[Dict[str, Any]], **params: Any) -> GatewayObject: ...
 
+class _Rerank:
+    """Reranking in Cohere's shape (Cohere, Voyage, Jina, Together)."""
+    def create(self, *, model: str, query: str, documents: List[Union[str, Dict[str, Any]]], **params: Any) -> GatewayObject: ...
+
+class _AsyncRerank:
+    async def create(
+        self, *, model: str, query: str, documents: List[Union[str, Dict[str, Any]]], **params: Any
+    ) -> GatewayObject: ...
+
 class _Responses:
     """OpenAI's Responses API: OpenAI and Azure serve it; other providers a stateless
     `create` through their chat translation."""
@@ -237,6 +246,7 @@ class Gateway(_Base):
     models: _Models
     messages: _Messages
     responses: _Responses
+    rerank: _Rerank
     def httpx_transport(self, package: Literal["httpx", "httpx2"] = "httpx") -> Any: ...
     def async_httpx_transport(self, package: Literal["httpx", "httpx2"] = "httpx") -> Any: ...
 
@@ -250,5 +260,6 @@ class AsyncGateway(_Base):
     models: _AsyncModels
     messages: _AsyncMessages
     responses: _AsyncResponses
+    rerank: _AsyncRerank
     def httpx_transport(self, package: Literal["httpx", "httpx2"] = "httpx") -> Any: ...
     async_httpx_transport = httpx_transport

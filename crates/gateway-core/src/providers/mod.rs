@@ -11,6 +11,8 @@ mod cohere;
 mod gemini;
 mod messages;
 mod openai_compatible;
+mod own_events;
+mod rerank;
 mod responses;
 mod sse_stream;
 mod structured_output;

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::Value;
 
-use super::responses::ResponsesEvents;
+use super::own_events::OwnEvents;
+use super::rerank::RerankDialect;
 use super::sse_stream::{SseEventHandler, SseTranslator, stream_error, stream_error_verbatim};
 use super::{
     BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, StreamUsage, body_text_message,
@@ -57,6 +58,9 @@ pub struct OpenAiCompatible {
     /// How a stream reports usage: `OnRequest` providers understand
     /// `stream_options.include_usage`, which the gateway then adds.
     pub stream_usage: StreamUsage,
+    /// How its `/rerank` differs from the caller's (Cohere's) shape, for providers that
+    /// offer [`Endpoint::Rerank`].
+    pub rerank: Option<RerankDialect>,
 }
 
 use Endpoint::*;
@@ -82,9 +86,12 @@ const CHAT_COMPLETE_EMBED: &[Endpoint] = &[ChatCompletions, Completions, Embeddi
 
 macro_rules! compatible {
     ($slug:literal, $name:literal, $base:literal, $endpoints:expr) => {
-        compatible!($slug, $name, $base, $endpoints, false, &[])
+        compatible!($slug, $name, $base, $endpoints, false, &[], None)
     };
     ($slug:literal, $name:literal, $base:literal, $endpoints:expr, $key_optional:expr, $drop:expr) => {
+        compatible!($slug, $name, $base, $endpoints, $key_optional, $drop, None)
+    };
+    ($slug:literal, $name:literal, $base:literal, $endpoints:expr, $key_optional:expr, $drop:expr, $rerank:expr) => {
         &OpenAiCompatible {
             slug: $slug,
             name: $name,
@@ -94,6 +101,7 @@ macro_rules! compatible {
             endpoints: $endpoints,
             drop_params: $drop,
             stream_usage: StreamUsage::OnRequest,
+            rerank: $rerank,
         }
     };
 }
@@ -110,6 +118,7 @@ pub(super) static TABLE: &[&OpenAiCompatible] = &[
         endpoints: ALL,
         drop_params: &[],
         stream_usage: StreamUsage::OnRequest,
+        rerank: None,
     },
     compatible!(
         "groq",
@@ -127,7 +136,10 @@ pub(super) static TABLE: &[&OpenAiCompatible] = &[
         "together-ai",
         "together-ai",
         "https://api.together.xyz/v1",
-        &[ChatCompletions, Completions, Embeddings, ImageGenerations, ListModels]
+        &[ChatCompletions, Completions, Embeddings, ImageGenerations, ListModels, Rerank],
+        false,
+        &[],
+        Some(RerankDialect::Jina)
     ),
     compatible!("fireworks-ai", "fireworks-ai", "https://api.fireworks.ai/inference/v1", CHAT_COMPLETE_EMBED),
     compatible!("deepseek", "deepseek", "https://api.deepseek.com/v1", CHAT),
@@ -152,6 +164,17 @@ pub(super) static TABLE: &[&OpenAiCompatible] = &[
     compatible!("deepinfra", "deepinfra", "https://api.deepinfra.com/v1/openai", CHAT_COMPLETE_EMBED),
     compatible!("ollama", "ollama", "http://localhost:11434/v1", CHAT_COMPLETE_EMBED, true, &[]),
     compatible!("lm-studio", "lm-studio", "http://localhost:1234/v1", CHAT_COMPLETE_EMBED, true, &[]),
+    // Embedding and reranking providers.
+    compatible!(
+        "voyage",
+        "voyage",
+        "https://api.voyageai.com/v1",
+        &[Embeddings, Rerank],
+        false,
+        &[],
+        Some(RerankDialect::Voyage)
+    ),
+    compatible!("jina", "jina", "https://api.jina.ai/v1", &[Embeddings, Rerank], false, &[], Some(RerankDialect::Jina)),
 ];
 
 impl OpenAiCompatible {
@@ -291,7 +314,15 @@ impl Provider for OpenAiCompatible {
         }
         self.auth_headers(input, &mut headers)?;
         forward_headers(input, &mut headers);
+        let rerank = self.rerank.filter(|_| request.endpoint == Rerank);
+        let mut dropped_params = Vec::new();
         let body = match &request.body {
+            RequestBody::Json { .. } if let Some(dialect) = rerank => {
+                headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                let (body, dropped) = super::rerank::request(dialect, &input.params()?)?;
+                dropped_params = dropped;
+                Bytes::from(Value::Object(body).to_string())
+            }
             RequestBody::Json { .. } => {
                 headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
                 // The engine reads every answer's usage: ask for it where the caller did not.
@@ -315,19 +346,20 @@ impl Provider for OpenAiCompatible {
             _ => Method::POST,
         };
         // Only parse the body (see RequestBody::value) when there are params to look for.
-        let dropped_params: Vec<String> = if self.drop_params.is_empty() {
-            Vec::new()
-        } else {
+        if !self.drop_params.is_empty() {
             let body = request.body.value();
             let present = |k: &&&str| body.is_some_and(|v| v.get(**k).is_some());
-            self.drop_params.iter().filter(present).map(|k| (*k).to_owned()).collect()
-        };
+            dropped_params.extend(self.drop_params.iter().filter(present).map(|k| (*k).to_owned()));
+        }
         Ok(HttpRequest { method, url: self.url(input)?, headers, body, stream: input.stream(), dropped_params })
     }
 
-    fn transform_response(&self, _cx: &ResponseContext<'_>, body: Bytes) -> Result<Bytes, GatewayError> {
-        // Already the OpenAI shape: hand the bytes back without touching them.
-        Ok(body)
+    fn transform_response(&self, cx: &ResponseContext<'_>, body: Bytes) -> Result<Bytes, GatewayError> {
+        match self.rerank.filter(|_| cx.endpoint() == Rerank) {
+            Some(dialect) => super::rerank::answer_bytes(self.name, dialect, cx, &body),
+            // Already the OpenAI shape: hand the bytes back without touching them.
+            None => Ok(body),
+        }
     }
 
     fn upstream_error(&self, status: u16, body: &[u8]) -> GatewayError {
@@ -337,7 +369,7 @@ impl Provider for OpenAiCompatible {
     fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
         match cx.endpoint() {
             // The Responses API's own events, for a caller of that API.
-            Responses => Box::new(SseTranslator::new(ResponsesEvents::new(self.name))),
+            Responses => Box::new(SseTranslator::new(OwnEvents::responses(self.name))),
             _ => Box::new(SseTranslator::new(OpenAiEvents::new(self.name))),
         }
     }

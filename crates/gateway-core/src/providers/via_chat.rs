@@ -41,14 +41,9 @@ pub(crate) trait ChatBridge: Send + Sync {
     /// A complete chat answer as the caller's answer.
     fn answer(&self, provider: &str, chat: &[u8]) -> Result<Bytes, GatewayError>;
 
-    /// A translator of the provider's chat chunks (from `inner`) into the caller's events;
-    /// `model` is the one asked for, until the first chunk names one.
-    fn events(
-        &self,
-        inner: Box<dyn StreamTranslator>,
-        provider: &'static str,
-        model: Option<&str>,
-    ) -> Box<dyn StreamTranslator>;
+    /// The caller's events for one streamed answer; `model` is the one asked for, until
+    /// the first chunk names one.
+    fn events(&self, model: Option<&str>) -> Box<dyn ChatChunkEvents>;
 }
 
 /// A caller's request as chat, and the bridge back.
@@ -81,10 +76,47 @@ pub(crate) fn unreadable_answer(provider: &str, why: &str) -> GatewayError {
     .with_status(502)
 }
 
-/// One chat chunk from the provider's own translator, parsed.
-pub(crate) fn read_chunk(provider: &str, chunk: &[u8]) -> Result<Value, GatewayError> {
-    serde_json::from_slice(chunk)
-        .map_err(|e| super::sse_stream::stream_error(provider, format!("unreadable chunk ({e})")))
+/// A caller API's events, made from chat chunks one at a time.
+pub(crate) trait ChatChunkEvents: Send {
+    /// One chat chunk, parsed.
+    fn on_chunk(&mut self, chunk: &Value, out: &mut Vec<Bytes>);
+
+    /// The chat stream ended cleanly: close what is open and send the last events.
+    fn on_end(&mut self, out: &mut Vec<Bytes>);
+}
+
+/// The provider's chat translator, with its chunks handed to `events` as they come.
+struct FromChatChunks {
+    inner: Box<dyn StreamTranslator>,
+    provider: &'static str,
+    /// Chunks of the current read, kept to reuse the allocation.
+    chunks: Vec<Bytes>,
+    events: Box<dyn ChatChunkEvents>,
+}
+
+impl FromChatChunks {
+    fn translate(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        for chunk in self.chunks.drain(..) {
+            let chunk: Value = serde_json::from_slice(&chunk)
+                .map_err(|e| super::sse_stream::stream_error(self.provider, format!("unreadable chunk ({e})")))?;
+            self.events.on_chunk(&chunk, out);
+        }
+        Ok(())
+    }
+}
+
+impl StreamTranslator for FromChatChunks {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        self.inner.feed(bytes, &mut self.chunks)?;
+        self.translate(out)
+    }
+
+    fn finish(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        self.inner.finish(&mut self.chunks)?;
+        self.translate(out)?;
+        self.events.on_end(out);
+        Ok(())
+    }
 }
 
 /// A provider that serves a Messages or Responses request through its chat translation.
@@ -159,8 +191,12 @@ impl Provider for ViaChat {
 
     fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
         let chat_cx = ResponseContext { request: &self.chat, settings: &self.settings, usage_chunk: true, ..*cx };
-        let inner = self.inner.stream_translator(&chat_cx);
-        self.back.events(inner, self.inner.slug(), chat_cx.model())
+        Box::new(FromChatChunks {
+            inner: self.inner.stream_translator(&chat_cx),
+            provider: self.inner.slug(),
+            chunks: Vec::new(),
+            events: self.back.events(chat_cx.model()),
+        })
     }
 
     fn stream_usage(&self) -> StreamUsage {

@@ -57,6 +57,8 @@ pub const RESOURCES: &[Resource] = &[
     // Anthropic's Messages API, answered in Anthropic's shapes.
     Resource { method: "messages.create", endpoint: Endpoint::Messages, body: BodyKind::Json },
     Resource { method: "messages.count_tokens", endpoint: Endpoint::CountTokens, body: BodyKind::Json },
+    // Reranking, in Cohere's shape, whichever provider answers.
+    Resource { method: "rerank.create", endpoint: Endpoint::Rerank, body: BodyKind::Json },
     // OpenAI's Responses API, answered in its shapes and events.
     Resource { method: "responses.create", endpoint: Endpoint::Responses, body: BodyKind::Json },
 ];

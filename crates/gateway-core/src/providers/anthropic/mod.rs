@@ -16,8 +16,8 @@ use request::{MessagesBody, messages_body};
 use response::chat_completion;
 use stream::MessagesEvents;
 
-use super::messages::AnthropicEvents;
 use super::openai_compatible::openai_style_error;
+use super::own_events::OwnEvents;
 use super::sse_stream::SseTranslator;
 use super::{
     BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, forward_headers, insert_header, join_url,
@@ -111,7 +111,7 @@ impl Provider for Anthropic {
 
     fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
         match cx.endpoint() {
-            Endpoint::Messages => Box::new(SseTranslator::new(AnthropicEvents::new(SLUG))),
+            Endpoint::Messages => Box::new(SseTranslator::new(OwnEvents::messages(SLUG))),
             _ => Box::new(SseTranslator::new(MessagesEvents::new(SLUG, cx))),
         }
     }

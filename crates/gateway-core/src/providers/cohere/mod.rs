@@ -1,4 +1,4 @@
-//! Cohere's v2 API: `POST /v2/chat` and `POST /v2/embed`.
+//! Cohere's v2 API: `POST /v2/chat`, `POST /v2/embed` and `POST /v2/rerank`.
 
 mod request;
 mod response;
@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use serde_json::Value;
 
 use super::openai_compatible::openai_style_error;
+use super::rerank::{self, RerankDialect};
 use super::sse_stream::SseTranslator;
 use super::{
     BuildInput, HttpRequest, Provider, ResponseContext, StreamTranslator, forward_headers, insert_header, join_url,
@@ -34,7 +35,7 @@ impl Provider for Cohere {
     }
 
     fn supports(&self, endpoint: Endpoint) -> bool {
-        matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Embeddings)
+        matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Embeddings | Endpoint::Rerank)
     }
 
     fn build_request(&self, input: &BuildInput<'_>) -> Result<HttpRequest, GatewayError> {
@@ -47,10 +48,14 @@ impl Provider for Cohere {
         let (path, CohereBody { body, dropped }) = match input.request.endpoint {
             Endpoint::ChatCompletions => ("/v2/chat", chat_body(&params)?),
             Endpoint::Embeddings => ("/v2/embed", embed_body(&params)?),
+            Endpoint::Rerank => {
+                let (body, dropped) = rerank::request(RerankDialect::Cohere, &params)?;
+                ("/v2/rerank", CohereBody { body, dropped })
+            }
             _ => {
                 return Err(GatewayError::new(
                     ErrorCode::UnsupportedEndpoint,
-                    "cohere offers chat completions and embeddings only",
+                    "cohere offers chat completions, embeddings and rerank only",
                 ));
             }
         };
@@ -74,6 +79,7 @@ impl Provider for Cohere {
     fn transform_response(&self, cx: &ResponseContext<'_>, body: Bytes) -> Result<Bytes, GatewayError> {
         match cx.endpoint() {
             Endpoint::Embeddings => response::embedding_list(cx, &body),
+            Endpoint::Rerank => rerank::answer_bytes(SLUG, RerankDialect::Cohere, cx, &body),
             _ => response::chat_completion(cx, &body),
         }
     }

@@ -361,7 +361,7 @@ impl Provider for Gemini {
     fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
         match self.answer_publisher(cx) {
             Publisher::Anthropic if cx.endpoint() == Endpoint::Messages => {
-                Box::new(SseTranslator::new(crate::providers::messages::AnthropicEvents::new(self.slug)))
+                Box::new(SseTranslator::new(crate::providers::own_events::OwnEvents::messages(self.slug)))
             }
             Publisher::Anthropic => vertex_claude::stream_translator(self.slug, cx),
             Publisher::Google => Box::new(SseTranslator::new(GeminiEvents::new(self.slug, cx))),

@@ -2,7 +2,7 @@
 //!
 //! A Claude provider (Anthropic, Claude on Vertex) takes the request as it came and its
 //! answer goes back untouched: `cache_control`, `thinking`, documents and betas intact
-//! ([`AnthropicEvents`] passes its stream on). Every other provider gets it through chat
+//! ([`super::own_events`] passes its stream on). Every other provider gets it through chat
 //! ([`super::via_chat`]): Messages → chat here, and the chat answer or chunks back.
 
 mod from_chat;
@@ -12,11 +12,9 @@ mod to_chat;
 use bytes::Bytes;
 use serde_json::Value;
 
-pub(crate) use stream::AnthropicEvents;
 pub use stream::event_type;
 
-use super::StreamTranslator;
-use super::via_chat::{Bridged, ChatBridge, ChatDialect};
+use super::via_chat::{Bridged, ChatBridge, ChatChunkEvents, ChatDialect};
 use crate::error::GatewayError;
 
 /// A Messages request as chat, and the way back.
@@ -32,12 +30,7 @@ impl ChatBridge for ToMessages {
         from_chat::message(provider, chat)
     }
 
-    fn events(
-        &self,
-        inner: Box<dyn StreamTranslator>,
-        provider: &'static str,
-        model: Option<&str>,
-    ) -> Box<dyn StreamTranslator> {
-        Box::new(stream::ChatToEvents::new(inner, provider, model))
+    fn events(&self, model: Option<&str>) -> Box<dyn ChatChunkEvents> {
+        Box::new(stream::ChatToEvents::new(model))
     }
 }

@@ -1,5 +1,5 @@
-//! Streams for Messages callers: a translated provider's chat chunks → Anthropic's
-//! events, and a Claude provider's own events passed on as they came.
+//! Streams for Messages callers of a translated provider: its chat chunks → Anthropic's
+//! events. (A Claude provider's own events are passed on by `own_events`.)
 //!
 //! Anthropic's event flow: `message_start`; per content block `content_block_start`,
 //! `content_block_delta`* and `content_block_stop`; `message_delta` (stop reason and the
@@ -11,11 +11,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::from_chat::{stop_reason, usage};
-use crate::error::GatewayError;
-use crate::providers::StreamTranslator;
-use crate::providers::sse_stream::{SseEventHandler, stream_error};
-use crate::providers::via_chat::read_chunk;
-use crate::sse::SseEvent;
+use crate::providers::via_chat::ChatChunkEvents;
 
 /// The content block being streamed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,10 +24,6 @@ enum Open {
 
 /// Chat chunks (from the provider's own translator) → Messages events.
 pub(crate) struct ChatToEvents {
-    inner: Box<dyn StreamTranslator>,
-    provider: &'static str,
-    /// Chunks of the current read, kept to reuse the allocation.
-    chunks: Vec<Bytes>,
     started: bool,
     model: Value,
     open: Open,
@@ -42,13 +34,10 @@ pub(crate) struct ChatToEvents {
 }
 
 impl ChatToEvents {
-    /// Wrap the provider's chat translator; `model` is the one asked for, until the
-    /// first chunk names one.
-    pub(crate) fn new(inner: Box<dyn StreamTranslator>, provider: &'static str, model: Option<&str>) -> Self {
+    /// Events for one answer; `model` is the one asked for, until the first chunk names
+    /// one.
+    pub(crate) fn new(model: Option<&str>) -> Self {
         Self {
-            inner,
-            provider,
-            chunks: Vec::new(),
             started: false,
             model: model.map_or(Value::Null, Value::from),
             open: Open::None,
@@ -90,9 +79,10 @@ impl ChatToEvents {
     fn delta(&self, delta: Value, out: &mut Vec<Bytes>) {
         push(out, &json!({"type": "content_block_delta", "index": self.next_index - 1, "delta": delta}));
     }
+}
 
-    fn on_chunk(&mut self, chunk: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        let chunk = read_chunk(self.provider, chunk)?;
+impl ChatChunkEvents for ChatToEvents {
+    fn on_chunk(&mut self, chunk: &Value, out: &mut Vec<Bytes>) {
         if let Some(model) = chunk.get("model").filter(|m| m.is_string())
             && !self.started
         {
@@ -102,7 +92,7 @@ impl ChatToEvents {
         if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(usage.clone());
         }
-        let Some(choice) = chunk.pointer("/choices/0") else { return Ok(()) };
+        let Some(choice) = chunk.pointer("/choices/0") else { return };
         let delta = choice.get("delta");
         if let Some(text) = delta.and_then(|d| d.get("content")).and_then(Value::as_str).filter(|t| !t.is_empty()) {
             if self.open != Open::Text {
@@ -130,27 +120,9 @@ impl ChatToEvents {
         if let Some(finish) = choice.get("finish_reason").and_then(Value::as_str) {
             self.finish = Some(finish.to_owned());
         }
-        Ok(())
     }
 
-    fn translate(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        let chunks = std::mem::take(&mut self.chunks);
-        let result = chunks.iter().try_for_each(|chunk| self.on_chunk(chunk, out));
-        self.chunks = chunks;
-        self.chunks.clear();
-        result
-    }
-}
-
-impl StreamTranslator for ChatToEvents {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        self.inner.feed(bytes, &mut self.chunks)?;
-        self.translate(out)
-    }
-
-    fn finish(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        self.inner.finish(&mut self.chunks)?;
-        self.translate(out)?;
+    fn on_end(&mut self, out: &mut Vec<Bytes>) {
         self.start(None, out);
         self.close_block(out);
         push(
@@ -162,7 +134,6 @@ impl StreamTranslator for ChatToEvents {
             }),
         );
         push(out, &json!({"type": "message_stop"}));
-        Ok(())
     }
 }
 
@@ -178,48 +149,4 @@ pub fn event_type(data: &str) -> Option<String> {
 
 fn push(out: &mut Vec<Bytes>, event: &Value) {
     out.push(Bytes::from(event.to_string()));
-}
-
-/// A Claude provider's own Messages events, passed on untouched: the caller reads them
-/// with Anthropic's SDK. `ping`s stay (they keep idle connections open); an `error` event
-/// ends the stream as an error, rendered in Anthropic's shape at the edge.
-#[derive(Debug)]
-pub(crate) struct AnthropicEvents {
-    provider: &'static str,
-    done: bool,
-}
-
-impl AnthropicEvents {
-    /// A handler for one answer from `provider`.
-    pub(crate) fn new(provider: &'static str) -> Self {
-        Self { provider, done: false }
-    }
-}
-
-impl SseEventHandler for AnthropicEvents {
-    fn on_event(&mut self, event: SseEvent, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        if self.done || event.data.trim().is_empty() {
-            return Ok(());
-        }
-        let kind = if event.event.is_empty() { event_type(&event.data) } else { Some(event.event.clone()) };
-        match kind.as_deref() {
-            Some("error") => {
-                let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-                let message = data.pointer("/error/message").and_then(Value::as_str).unwrap_or(&event.data);
-                return Err(stream_error(self.provider, message));
-            }
-            Some("message_stop") => self.done = true,
-            _ => {}
-        }
-        out.push(Bytes::from(event.data));
-        Ok(())
-    }
-
-    fn is_complete(&self) -> bool {
-        self.done
-    }
-
-    fn cut_short(&self) -> GatewayError {
-        stream_error(self.provider, "the stream ended before `message_stop`")
-    }
 }

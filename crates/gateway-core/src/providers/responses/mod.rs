@@ -1,7 +1,7 @@
 //! OpenAI's Responses API as the caller's API (`POST /v1/responses`).
 //!
 //! OpenAI and Azure take the request as it came, and their answer and events go back
-//! untouched ([`ResponsesEvents`] passes the stream on); retrieving, deleting and listing
+//! untouched ([`super::own_events`] passes the stream on); retrieving, deleting and listing
 //! stored responses (`/v1/responses/{id}...`) are pass-through routes. Every other provider
 //! gets a stateless `responses.create` through chat ([`super::via_chat`]): Responses →
 //! chat here, and the chat answer or chunks back as a `response` or its events.
@@ -15,10 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-pub(crate) use stream::ResponsesEvents;
-
-use super::StreamTranslator;
-use super::via_chat::{Bridged, ChatBridge, ChatDialect};
+use super::via_chat::{Bridged, ChatBridge, ChatChunkEvents, ChatDialect};
 use crate::error::GatewayError;
 
 /// A Responses request as chat, and the way back.
@@ -37,12 +34,7 @@ impl ChatBridge for ToResponses {
         from_chat::answer(provider, chat, &self.echo)
     }
 
-    fn events(
-        &self,
-        inner: Box<dyn StreamTranslator>,
-        provider: &'static str,
-        model: Option<&str>,
-    ) -> Box<dyn StreamTranslator> {
-        Box::new(stream::ChatToResponseEvents::new(inner, provider, model, Arc::clone(&self.echo)))
+    fn events(&self, model: Option<&str>) -> Box<dyn ChatChunkEvents> {
+        Box::new(stream::ChatToResponseEvents::new(model, Arc::clone(&self.echo)))
     }
 }

@@ -1,5 +1,5 @@
-//! Streams for Responses callers: a translated provider's chat chunks → Responses events,
-//! and OpenAI's (or Azure's) own events passed on as they came.
+//! Streams for Responses callers of a translated provider: its chat chunks → Responses
+//! events. (OpenAI's and Azure's own events are passed on by `own_events`.)
 //!
 //! The event flow OpenAI's SDKs read: `response.created`, `response.in_progress`; per
 //! output item `response.output_item.added`, then for a message
@@ -15,11 +15,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::from_chat::{Status, function_call_item, message_id, message_item, response, text_part, usage};
-use crate::error::GatewayError;
-use crate::providers::StreamTranslator;
-use crate::providers::sse_stream::{SseEventHandler, stream_error};
-use crate::providers::via_chat::read_chunk;
-use crate::sse::SseEvent;
+use crate::providers::via_chat::ChatChunkEvents;
 
 /// The output item being streamed.
 #[derive(Debug)]
@@ -42,11 +38,7 @@ enum Open {
 
 /// Chat chunks (from the provider's own translator) → Responses events.
 pub(super) struct ChatToResponseEvents {
-    inner: Box<dyn StreamTranslator>,
-    provider: &'static str,
     echo: Arc<Map<String, Value>>,
-    /// Chunks of the current read, kept to reuse the allocation.
-    chunks: Vec<Bytes>,
     started: bool,
     sequence: u64,
     id: String,
@@ -60,17 +52,11 @@ pub(super) struct ChatToResponseEvents {
 }
 
 impl ChatToResponseEvents {
-    pub(super) fn new(
-        inner: Box<dyn StreamTranslator>,
-        provider: &'static str,
-        model: Option<&str>,
-        echo: Arc<Map<String, Value>>,
-    ) -> Self {
+    /// Events for one answer; `model` is the one asked for, until the first chunk names
+    /// one. `echo`: the request fields every `response` repeats.
+    pub(super) fn new(model: Option<&str>, echo: Arc<Map<String, Value>>) -> Self {
         Self {
-            inner,
-            provider,
             echo,
-            chunks: Vec::new(),
             started: false,
             sequence: 0,
             id: "gatewise".to_owned(),
@@ -178,14 +164,15 @@ impl ChatToResponseEvents {
             self.emit("response.function_call_arguments.delta", event, out);
         }
     }
+}
 
-    fn on_chunk(&mut self, chunk: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        let chunk = read_chunk(self.provider, chunk)?;
-        self.start(Some(&chunk), out);
+impl ChatChunkEvents for ChatToResponseEvents {
+    fn on_chunk(&mut self, chunk: &Value, out: &mut Vec<Bytes>) {
+        self.start(Some(chunk), out);
         if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(usage.clone());
         }
-        let Some(choice) = chunk.pointer("/choices/0") else { return Ok(()) };
+        let Some(choice) = chunk.pointer("/choices/0") else { return };
         let delta = choice.get("delta");
         if let Some(text) = delta.and_then(|d| d.get("content")).and_then(Value::as_str).filter(|t| !t.is_empty()) {
             self.on_text(text, out);
@@ -196,82 +183,14 @@ impl ChatToResponseEvents {
         if let Some(finish) = choice.get("finish_reason").and_then(Value::as_str) {
             self.finish = Some(finish.to_owned());
         }
-        Ok(())
     }
 
-    fn translate(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        let chunks = std::mem::take(&mut self.chunks);
-        let result = chunks.iter().try_for_each(|chunk| self.on_chunk(chunk, out));
-        self.chunks = chunks;
-        self.chunks.clear();
-        result
-    }
-}
-
-impl StreamTranslator for ChatToResponseEvents {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        self.inner.feed(bytes, &mut self.chunks)?;
-        self.translate(out)
-    }
-
-    fn finish(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        self.inner.finish(&mut self.chunks)?;
-        self.translate(out)?;
+    fn on_end(&mut self, out: &mut Vec<Bytes>) {
         self.start(None, out);
         self.close(out);
         let status = Status::of(self.finish.as_deref());
         let last = if status == Status::Completed { "response.completed" } else { "response.incomplete" };
         let snapshot = self.snapshot(status, usage(self.usage.as_ref()));
         self.emit(last, json!({"response": snapshot}), out);
-        Ok(())
-    }
-}
-
-/// OpenAI's (or Azure's) own Responses events, passed on untouched: the caller reads them
-/// with OpenAI's SDK. The stream is complete at its terminal event; an `error` event ends
-/// it as an error.
-#[derive(Debug)]
-pub(crate) struct ResponsesEvents {
-    provider: &'static str,
-    done: bool,
-}
-
-impl ResponsesEvents {
-    /// A handler for one answer from `provider`.
-    pub(crate) fn new(provider: &'static str) -> Self {
-        Self { provider, done: false }
-    }
-}
-
-impl SseEventHandler for ResponsesEvents {
-    fn on_event(&mut self, event: SseEvent, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        if self.done || event.data.trim().is_empty() || event.data.trim() == "[DONE]" {
-            return Ok(());
-        }
-        let kind =
-            if event.event.is_empty() { crate::providers::event_type(&event.data) } else { Some(event.event.clone()) };
-        match kind.as_deref() {
-            Some("error") => {
-                let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-                let message = data
-                    .get("message")
-                    .or_else(|| data.pointer("/error/message"))
-                    .and_then(Value::as_str)
-                    .unwrap_or(&event.data);
-                return Err(stream_error(self.provider, message));
-            }
-            Some("response.completed" | "response.incomplete" | "response.failed") => self.done = true,
-            _ => {}
-        }
-        out.push(Bytes::from(event.data));
-        Ok(())
-    }
-
-    fn is_complete(&self) -> bool {
-        self.done
-    }
-
-    fn cut_short(&self) -> GatewayError {
-        stream_error(self.provider, "the stream ended before `response.completed`")
     }
 }
