@@ -34,7 +34,7 @@ impl Transport for Answering {
         let mut headers = http::HeaderMap::new();
         headers.insert("content-type", http::HeaderValue::from_static("application/json"));
         let body = futures::stream::iter(vec![Ok(self.0.clone())]);
-        Ok(HttpResponse { status: 200, headers, body: Box::pin(body) })
+        Ok(HttpResponse { status: 200, headers, body: Box::pin(body), upgraded: None })
     }
 
     async fn sleep(&self, duration: Duration) {

@@ -127,7 +127,7 @@ impl Transport for ScriptedTransport {
                     map.append(k, v.parse().unwrap());
                 }
                 let body = futures::stream::iter(vec![Ok(Bytes::from(body))]);
-                Ok(HttpResponse { status, headers: map, body: Box::pin(body) })
+                Ok(HttpResponse { status, headers: map, body: Box::pin(body), upgraded: None })
             }
             Some(Reply::Stream(chunks, error)) => {
                 let mut items: Vec<Result<Bytes, TransportError>> =
@@ -137,7 +137,7 @@ impl Transport for ScriptedTransport {
                 }
                 let mut headers = HeaderMap::new();
                 headers.insert("content-type", "text/event-stream".parse().unwrap());
-                Ok(HttpResponse { status: 200, headers, body: Box::pin(futures::stream::iter(items)) })
+                Ok(HttpResponse { status: 200, headers, body: Box::pin(futures::stream::iter(items)), upgraded: None })
             }
         }
     }

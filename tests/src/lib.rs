@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fake;
+pub mod log_lines;
 pub mod mock;
+pub mod realtime_mock;
 pub mod transforms;
 
 use std::path::PathBuf;

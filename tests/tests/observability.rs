@@ -4,49 +4,15 @@
 //! OTLP spans decoded by a receiver the test runs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gateway_http::telemetry::{LogFormat, Metrics, RequestLog, Telemetry, Traces};
+use gateway_tests::log_lines::Lines;
 use gateway_tests::mock::{Gateway, GatewayOptions, MockReply, MockUpstream, hello, start_gateway};
 use serde_json::{Value, json};
 
 const SECRET: &str = "sk-secret-0123456789";
-
-/// Log lines, as the writer thread writes them.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-
-    /// The first `n` records, waiting for the writer thread.
-    async fn records(&self, n: usize) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let text = self.text();
-            let lines: Vec<&str> = text.lines().collect();
-            if lines.len() >= n {
-                return lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
-            }
-            assert!(Instant::now() < deadline, "only {} of {n} log lines: {text}", lines.len());
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
 
 /// POST `body` to the gateway's chat endpoint with these headers.
 async fn post(gateway: &Gateway, headers: &[(&str, String)], body: &Value) -> reqwest::Response {

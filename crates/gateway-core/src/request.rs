@@ -42,6 +42,9 @@ pub enum Endpoint {
     /// `POST /v1/responses`: OpenAI's Responses API, answered in its shapes and events.
     /// (`/v1/responses/{id}` and below are [`Self::Passthrough`].)
     Responses,
+    /// `GET /v1/realtime?model=...` upgraded to a WebSocket: OpenAI's Realtime API, the
+    /// session relayed between caller and provider once the handshake has been routed.
+    Realtime,
     /// Every other `/v1/...` route, any method — files, batches, fine-tuning, assistants,
     /// threads and runs, vector stores, uploads, containers, `/models/{id}`, the
     /// `/organization/...` admin API: forwarded verbatim to providers with OpenAI's API.
@@ -50,7 +53,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, for tables and docs.
-    pub const ALL: [Endpoint; 16] = [
+    pub const ALL: [Endpoint; 17] = [
         Self::ChatCompletions,
         Self::Completions,
         Self::Embeddings,
@@ -66,6 +69,7 @@ impl Endpoint {
         Self::CountTokens,
         Self::Rerank,
         Self::Responses,
+        Self::Realtime,
         Self::Passthrough,
     ];
 
@@ -88,6 +92,7 @@ impl Endpoint {
             Self::CountTokens => "/messages/count_tokens",
             Self::Rerank => "/rerank",
             Self::Responses => "/responses",
+            Self::Realtime => "/realtime",
             Self::Passthrough => "",
         }
     }
@@ -111,6 +116,7 @@ impl Endpoint {
             ("POST", "/messages/count_tokens") => Self::CountTokens,
             ("POST", "/rerank") => Self::Rerank,
             ("POST", "/responses") => Self::Responses,
+            ("GET", "/realtime") => Self::Realtime,
             (_, r) if r.len() > 1 && r.starts_with('/') => Self::Passthrough,
             _ => return None,
         };
@@ -309,7 +315,8 @@ pub struct GatewayRequest {
 impl GatewayRequest {
     /// A JSON request for `endpoint` at its standard path.
     pub fn json(endpoint: Endpoint, body: RequestBody) -> Self {
-        let method = if endpoint == Endpoint::ListModels { Method::GET } else { Method::POST };
+        let method =
+            if matches!(endpoint, Endpoint::ListModels | Endpoint::Realtime) { Method::GET } else { Method::POST };
         Self {
             endpoint,
             method,
@@ -319,6 +326,72 @@ impl GatewayRequest {
             headers: HeaderMap::new(),
         }
     }
+
+    /// The value of a query parameter (`?model=...`), percent-decoded: the first one of
+    /// that name (`None` also when its encoding is not UTF-8).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        let value = self.query.as_deref()?.split('&').find_map(|pair| match pair.split_once('=') {
+            Some((key, value)) if key == name => Some(value),
+            None if pair == name => Some(""),
+            _ => None,
+        })?;
+        percent_decode(value)
+    }
+
+    /// Set the query parameter `name` to `value` (see [`with_query_param`]).
+    pub fn set_query_param(&mut self, name: &str, value: &str) {
+        self.query = Some(with_query_param(self.query.as_deref().unwrap_or(""), name, value));
+    }
+}
+
+/// `query` with every `name` parameter replaced by one set to `value` (percent-encoded
+/// here), the other parameters kept in their order.
+pub fn with_query_param(query: &str, name: &str, value: &str) -> String {
+    let mut pairs: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && pair.split_once('=').map_or(*pair, |(key, _)| key) != name)
+        .collect();
+    let pair = format!("{name}={}", percent_encode(value));
+    pairs.push(&pair);
+    pairs.join("&")
+}
+
+/// A query value percent-decoded; `None` when the bytes it decodes to are not UTF-8. A
+/// `%` not followed by two hex digits is kept as it is.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `text` with everything but RFC 3986's unreserved characters percent-encoded, for a
+/// query value.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+        }
+    }
+    out
 }
 
 /// Check the endpoint's required fields (SPEC.md "Request bodies"). Unknown fields are
@@ -395,6 +468,23 @@ fn validate_messages(messages: Option<&Messages>) -> Result<(), GatewayError> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn query_parameters_are_read_decoded_and_replaced_in_place() {
+        let mut request = super::GatewayRequest::json(super::Endpoint::Realtime, super::RequestBody::Empty);
+        assert_eq!(request.method, http::Method::GET);
+        assert_eq!(request.query_param("model"), None);
+        request.query = Some("model=%40openai-prod%2Fgpt-realtime&x=1&flag&model=second".to_owned());
+        assert_eq!(request.query_param("model").as_deref(), Some("@openai-prod/gpt-realtime"));
+        assert_eq!(request.query_param("flag").as_deref(), Some(""));
+        request.set_query_param("model", "gpt-realtime mini/é");
+        assert_eq!(request.query.as_deref(), Some("x=1&flag&model=gpt-realtime%20mini%2F%C3%A9"));
+        assert_eq!(request.query_param("model").as_deref(), Some("gpt-realtime mini/é"));
+        request.query = Some("model=%ff%zz".to_owned());
+        assert_eq!(request.query_param("model"), None, "not UTF-8");
+        request.query = Some("model=100%".to_owned());
+        assert_eq!(request.query_param("model").as_deref(), Some("100%"));
+    }
 
     fn renamed(body: &str) -> (String, Value) {
         let mut b = RequestBody::json(Bytes::from(body.to_owned())).unwrap();

@@ -44,9 +44,10 @@ struct OpenAiUsage {
     completion_tokens: Option<u64>,
     #[serde(default)]
     total_tokens: Option<u64>,
-    #[serde(default, alias = "input_tokens_details")]
+    // The Realtime API's `response.done` says `input_token_details` (no second s).
+    #[serde(default, alias = "input_tokens_details", alias = "input_token_details")]
     prompt_tokens_details: Option<Details>,
-    #[serde(default, alias = "output_tokens_details")]
+    #[serde(default, alias = "output_tokens_details", alias = "output_token_details")]
     completion_tokens_details: Option<Details>,
     #[serde(default)]
     cache_read_input_tokens: Option<u64>,
@@ -102,6 +103,18 @@ impl Usage {
             cached_input_tokens: self.cached_input_tokens.max(later.cached_input_tokens),
             reasoning_tokens: self.reasoning_tokens.max(later.reasoning_tokens),
             cache_write_input_tokens: self.cache_write_input_tokens.max(later.cache_write_input_tokens),
+        }
+    }
+
+    /// The usage of two answers together (a realtime session's responses), field by field.
+    pub fn plus(self, other: Usage) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens.saturating_add(other.input_tokens),
+            output_tokens: self.output_tokens.saturating_add(other.output_tokens),
+            total_tokens: self.total_tokens.saturating_add(other.total_tokens),
+            cached_input_tokens: self.cached_input_tokens.saturating_add(other.cached_input_tokens),
+            reasoning_tokens: self.reasoning_tokens.saturating_add(other.reasoning_tokens),
+            cache_write_input_tokens: self.cache_write_input_tokens.saturating_add(other.cache_write_input_tokens),
         }
     }
 }
@@ -226,5 +239,17 @@ mod tests {
             "prompt_tokens_details":{"cached_tokens":50},"cache_read_input_tokens":50,"cache_creation_input_tokens":10}}"#)
         .unwrap();
         assert_eq!((u.cached_input_tokens, u.cache_write_input_tokens), (50, 10));
+    }
+
+    #[test]
+    fn a_realtime_response_done_is_read_and_responses_add_up() {
+        let done = br#"{"type":"response.done","response":{"id":"resp_1","usage":{"total_tokens":180,
+            "input_tokens":120,"output_tokens":60,"input_token_details":{"cached_tokens":20,"audio_tokens":80},
+            "output_token_details":{"audio_tokens":50}}}}"#;
+        let u = usage_in(done).unwrap();
+        assert_eq!((u.input_tokens, u.output_tokens, u.total_tokens, u.cached_input_tokens), (120, 60, 180, 20));
+        let both = u.plus(u);
+        assert_eq!((both.input_tokens, both.total_tokens, both.cached_input_tokens), (240, 360, 40));
+        assert_eq!(Usage { input_tokens: u64::MAX, ..u }.plus(u).input_tokens, u64::MAX, "saturates");
     }
 }

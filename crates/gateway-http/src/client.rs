@@ -213,6 +213,10 @@ impl Gateway {
             Ok(Answer { content_type, body: ResponseBody::Full(body) }) => {
                 Ok(Created::Reply(Reply { status: response.status, content_type, body, route }))
             }
+            // No resource is a realtime session (see RESOURCES).
+            Ok(Answer { body: ResponseBody::Upgraded(_), .. }) => {
+                Err(CallError { error: crate::protocol::not_relayed(), route })
+            }
         }
     }
 

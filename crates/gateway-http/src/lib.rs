@@ -17,6 +17,7 @@ pub mod registry;
 pub mod server;
 pub mod telemetry;
 pub mod transport;
+pub mod upgrade;
 
 pub use error::HttpError;
 pub use transport::{HyperTransport, TransportOptions};

@@ -55,13 +55,15 @@ impl Default for TransportOptions {
 
 /// The pooled HTTP(S) client.
 pub(crate) type HttpClient = Client<Connector, Full<Bytes>>;
-type Connector = HttpsConnector<HttpConnector<FilteringResolver>>;
+pub(crate) type Connector = HttpsConnector<HttpConnector<FilteringResolver>>;
 
 /// hyper + rustls + tokio transport.
 #[derive(Clone)]
 pub struct HyperTransport {
     client: HttpClient,
     connector: Connector,
+    /// HTTP/1.1 only (ALPN), for WebSocket upgrades.
+    upgrade_connector: Connector,
     pool_max_idle_per_host: usize,
     egress: Arc<EgressPolicy>,
     idle_timeout: Duration,
@@ -86,10 +88,16 @@ impl HyperTransport {
             .with_platform_verifier()
             .https_or_http()
             .enable_all_versions()
+            .wrap_connector(http.clone());
+        let http1 = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_platform_verifier()
+            .https_or_http()
+            .enable_http1()
             .wrap_connector(http);
         Ok(Self {
             client: pooled_client(https.clone(), options.pool_max_idle_per_host),
             connector: https,
+            upgrade_connector: http1,
             pool_max_idle_per_host: options.pool_max_idle_per_host,
             egress,
             idle_timeout: options.idle_timeout,
@@ -120,6 +128,9 @@ impl HyperTransport {
             let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
             self.egress.check(host, port).map_err(|why| TransportError::new(TransportErrorKind::Forbidden, why))?;
         }
+        if request.headers.get(http::header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")) {
+            return crate::upgrade::open(&self.upgrade_connector, uri, request, self.idle_timeout).await;
+        }
         let mut outgoing = http::Request::new(Full::new(request.body));
         *outgoing.method_mut() = request.method;
         *outgoing.uri_mut() = uri;
@@ -131,6 +142,7 @@ impl HyperTransport {
             status: parts.status.as_u16(),
             headers: parts.headers,
             body: idle_limited(body, self.idle_timeout),
+            upgraded: None,
         })
     }
 }
@@ -162,7 +174,7 @@ fn pooled_client(connector: Connector, max_idle_per_host: usize) -> HttpClient {
 }
 
 /// A body stream that fails with `IdleTimeout` when no chunk arrives for `idle`.
-fn idle_limited(
+pub(crate) fn idle_limited(
     body: impl Stream<Item = Result<Bytes, TransportError>> + Send + 'static,
     idle: Duration,
 ) -> ByteStream {
@@ -223,7 +235,7 @@ impl Stream for IdleLimited {
 }
 
 /// Map a hyper error to the engine's classification by walking its causes.
-fn classify(e: &(dyn std::error::Error + 'static)) -> TransportError {
+pub(crate) fn classify(e: &(dyn std::error::Error + 'static)) -> TransportError {
     let mut text = e.to_string();
     let mut source = e.source();
     let mut io_kind = None;

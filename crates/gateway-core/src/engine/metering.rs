@@ -33,7 +33,7 @@ pub(crate) struct Pricing {
 }
 
 impl Pricing {
-    fn totals(&self, usage: Option<Usage>, answered_model: Option<String>) -> Totals {
+    pub(crate) fn totals(&self, usage: Option<Usage>, answered_model: Option<String>) -> Totals {
         let model = answered_model.or_else(|| self.requested_model.clone());
         let cost = match (&usage, &model) {
             (Some(_), _) if self.cache_hit => Some(0.0),

@@ -12,6 +12,7 @@ mod options;
 mod record;
 mod retry_after;
 mod route_info;
+mod session;
 mod stream;
 mod stream_cache;
 mod trace_context;
@@ -33,6 +34,7 @@ pub use options::RequestOptions;
 pub use record::{Observers, RequestObserver, RequestRecord, rfc3339};
 pub use retry_after::{parse_http_date, requested_delay};
 pub use route_info::{Attempt, CacheStatus, RouteInfo, Skipped, StreamTotals, Totals};
+pub use session::{Session, Upgraded};
 pub use stream::{ChunkStream, EarlyFailure};
 pub use trace_context::{TRACEPARENT, TraceContext};
 pub use transport::{ByteStream, HttpResponse, Transport, TransportError, TransportErrorKind, collect_body};
@@ -65,6 +67,9 @@ pub enum ResponseBody {
     Full(Bytes),
     /// A streamed chat/completions answer as OpenAI chunk payloads.
     Events(ChunkStream),
+    /// The upstream switched protocols (a realtime WebSocket): the session to relay
+    /// (boxed: it carries the session's record, and answers are moved around a lot).
+    Upgraded(Box<Session>),
 }
 
 impl std::fmt::Debug for ResponseBody {
@@ -72,6 +77,7 @@ impl std::fmt::Debug for ResponseBody {
         match self {
             Self::Full(b) => f.debug_tuple("Full").field(&b.len()).finish(),
             Self::Events(_) => f.write_str("Events(..)"),
+            Self::Upgraded(_) => f.write_str("Upgraded(..)"),
         }
     }
 }
@@ -294,6 +300,11 @@ impl Engine {
                 let clock = self.transport.clone();
                 *events = Box::pin(record::Reported { events: inner, record: Some(record), observer, clock, started });
             }
+            Ok(Answer { body: ResponseBody::Upgraded(session), .. }) => {
+                // Recorded when the session ends, with its length and usage.
+                record.route = response.route.clone();
+                session.report(record, observer, self.transport.clone(), started);
+            }
             Ok(Answer { body: ResponseBody::Full(body), .. }) => {
                 if bodies {
                     record.response_body = Some(body.clone());
@@ -432,7 +443,7 @@ impl Engine {
         let provider = target.provider;
         route.provider = Some(provider.slug().to_owned());
         let settings = &leaf.settings;
-        route.model = requested_model(request, settings).map(str::to_owned);
+        route.model = requested_model(request, settings);
         if let Err(e) = held_credentials_allow(target, settings, options, request) {
             return Outcome::error(e);
         }
@@ -549,6 +560,12 @@ impl Engine {
                 route.stream_totals = Some(totals.clone());
                 ResponseBody::Events(metering::stream(events, remove_usage, pricing, totals))
             }
+            ResponseBody::Upgraded(mut session) => {
+                let totals = StreamTotals::default();
+                route.stream_totals = Some(totals.clone());
+                session.meter(pricing, totals);
+                ResponseBody::Upgraded(session)
+            }
         };
         Outcome { status, headers, result: Ok(Answer { content_type, body }) }
     }
@@ -598,6 +615,8 @@ impl Engine {
                 let max = self.limits.max_response_bytes;
                 ResponseBody::Events(stream_cache::store_when_complete(events, self.cache.clone(), key, ttl, max))
             }
+            // Sessions are never cacheable (see `Endpoint::is_cacheable`).
+            upgraded @ ResponseBody::Upgraded(_) => upgraded,
         };
         Outcome { status, headers, result: Ok(Answer { content_type, body }) }
     }
@@ -756,6 +775,18 @@ impl Engine {
         let headers = passthrough_response_headers(&response.headers);
         let content_type =
             response.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        if let Some(upgraded) = response.upgraded {
+            if cx.endpoint() != Endpoint::Realtime {
+                let e = GatewayError::invalid_upstream_response(slug, "it switched protocols unasked");
+                return Err(Failure::gave_up(e));
+            }
+            let session = ResponseBody::Upgraded(Box::new(session::Session::new(upgraded)));
+            return Ok(Outcome {
+                status: response.status,
+                headers,
+                result: Ok(Answer { content_type, body: session }),
+            });
+        }
         if !(200..300).contains(&response.status) {
             let status = response.status;
             // An error body too long to read is reported without its text.
@@ -829,11 +860,13 @@ fn too_large(provider: &str, limit: usize) -> GatewayError {
     .with_provider(provider)
 }
 
-/// The model a leaf asks for: its `override_params` model, else the body's.
-fn requested_model<'a>(request: &'a GatewayRequest, settings: &'a TargetSettings) -> Option<&'a str> {
+/// The model a leaf asks for: its `override_params` model, else the body's (a realtime
+/// session's: its `?model=`).
+fn requested_model(request: &GatewayRequest, settings: &TargetSettings) -> Option<String> {
     match settings.override_params.get("model") {
-        Some(model) => model.as_str(),
-        None => request.body.shape().and_then(|shape| shape.model_name.as_deref()),
+        Some(model) => model.as_str().map(str::to_owned),
+        None if request.endpoint == Endpoint::Realtime => request.query_param("model"),
+        None => request.body.shape().and_then(|shape| shape.model_name.clone()),
     }
 }
 

@@ -20,6 +20,9 @@ pub struct HttpResponse {
     pub headers: HeaderMap,
     /// The body, pulled on demand.
     pub body: ByteStream,
+    /// For `101 Switching Protocols` to a request that asked to upgrade (`upgrade:
+    /// websocket`), the connection in its new protocol.
+    pub upgraded: Option<super::Upgraded>,
 }
 
 impl std::fmt::Debug for HttpResponse {

@@ -12,6 +12,7 @@ mod gemini;
 mod messages;
 mod openai_compatible;
 mod own_events;
+mod realtime;
 mod rerank;
 mod responses;
 mod sse_stream;
@@ -32,6 +33,7 @@ use crate::settings::TargetSettings;
 pub use gemini::Gemini;
 pub use messages::event_type;
 pub use openai_compatible::{OpenAiCompatible, UrlScheme};
+pub use realtime::INSECURE_KEY_PROTOCOL;
 pub use target::{Held, ProviderTarget};
 pub use via_chat::ViaChat;
 

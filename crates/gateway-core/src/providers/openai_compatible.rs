@@ -17,7 +17,7 @@ use super::{
     caller_wants_usage, code_for_status, forward_headers, insert_header, join_url, json_body, passthrough_headers,
 };
 use crate::error::GatewayError;
-use crate::request::{Endpoint, GatewayRequest, RequestBody};
+use crate::request::{Endpoint, GatewayRequest, RequestBody, with_query_param};
 use crate::sse::SseEvent;
 
 /// How the upstream URL is formed.
@@ -78,6 +78,7 @@ const ALL: &[Endpoint] = &[
     Moderations,
     ListModels,
     Responses,
+    Realtime,
     Passthrough,
 ];
 const CHAT: &[Endpoint] = &[ChatCompletions, ListModels];
@@ -186,6 +187,10 @@ impl OpenAiCompatible {
             UrlScheme::Base(base) => Ok(base.to_owned()),
             UrlScheme::Azure => {
                 let resource = required_option(input, "resource_name")?;
+                // Realtime sits beside the deployments, which its query names.
+                if input.request.endpoint == Realtime {
+                    return Ok(format!("https://{resource}.openai.azure.com/openai"));
+                }
                 if azure_v1(input.request.endpoint) {
                     return Ok(format!("https://{resource}.openai.azure.com/openai/v1"));
                 }
@@ -203,8 +208,20 @@ impl OpenAiCompatible {
             ep => ep.openai_path(),
         };
         let mut url = join_url(&base, path);
-        let mut query: Vec<String> = request.query.iter().filter(|q| !q.is_empty()).cloned().collect();
-        if matches!(self.url, UrlScheme::Azure) && !azure_v1(request.endpoint) {
+        let azure = matches!(self.url, UrlScheme::Azure);
+        let mut query: Vec<String> = match request.endpoint {
+            Realtime => {
+                super::realtime::query(input, if azure { &["model", "api-version", "deployment"] } else { &[] })
+                    .into_iter()
+                    .collect()
+            }
+            _ => request.query.iter().filter(|q| !q.is_empty()).cloned().collect(),
+        };
+        if azure && request.endpoint == Realtime {
+            let version = input.target.option("api_version").unwrap_or(AZURE_REALTIME_API_VERSION);
+            query.push(with_query_param("", "api-version", version));
+            query.push(with_query_param("", "deployment", required_option(input, "deployment_id")?));
+        } else if azure && !azure_v1(request.endpoint) {
             let version = input.target.option("api_version").unwrap_or("2024-10-21");
             query.push(format!("api-version={version}"));
         }
@@ -268,6 +285,9 @@ fn passthrough_path(path: &str) -> Result<&str, GatewayError> {
     }
 }
 
+/// The first API version with the Realtime API (the GA `2024-10-21` has none).
+const AZURE_REALTIME_API_VERSION: &str = "2025-04-01-preview";
+
 /// Whether Azure serves `endpoint` on its v1 API (`/openai/v1/...`, no `api-version`,
 /// the deployment named by the body's `model`) rather than under a deployment: the
 /// Responses API and the resource-level routes (files, batches, assistants, vector
@@ -309,8 +329,10 @@ impl Provider for OpenAiCompatible {
     fn build_request(&self, input: &BuildInput<'_>) -> Result<HttpRequest, GatewayError> {
         let request = input.request;
         let mut headers = HeaderMap::new();
-        if request.endpoint == Passthrough {
-            passthrough_headers(request, &mut headers);
+        match request.endpoint {
+            Passthrough => passthrough_headers(request, &mut headers),
+            Realtime => super::realtime::handshake_headers(input, &mut headers),
+            _ => {}
         }
         self.auth_headers(input, &mut headers)?;
         forward_headers(input, &mut headers);
@@ -342,7 +364,7 @@ impl Provider for OpenAiCompatible {
         };
         let method = match request.endpoint {
             Passthrough => request.method.clone(),
-            ListModels => Method::GET,
+            ListModels | Realtime => Method::GET,
             _ => Method::POST,
         };
         // Only parse the body (see RequestBody::value) when there are params to look for.

@@ -36,7 +36,8 @@ pub use options::{
 pub use request::{gateway_request, read_body};
 pub use resolve::{Resolved, Resolver, address_model, api_key_env_vars};
 pub use respond::{
-    HttpReply, HttpReplyBody, TRACE_ID, anthropic_frames, dialect_of, error, render, route_headers, sse_frames,
+    HttpReply, HttpReplyBody, TRACE_ID, anthropic_frames, dialect_of, error, not_relayed, render, route_headers,
+    sse_frames,
 };
 
 use gateway_core::engine::RouteInfo;

@@ -235,7 +235,12 @@ pub fn address_model(
     options: &mut Options,
     view: &RegistryView,
 ) -> Result<(), GatewayError> {
-    let Some(model) = request.body.shape().and_then(|shape| shape.model_entry().map(str::to_owned)) else {
+    // A realtime session names its model in the query (`?model=@slug/model`).
+    let model = match request.endpoint {
+        gateway_core::Endpoint::Realtime => request.query_param("model").filter(|m| m.starts_with('@')),
+        _ => request.body.shape().and_then(|shape| shape.model_entry().map(str::to_owned)),
+    };
+    let Some(model) = model else {
         return Ok(());
     };
     let Some((slug, name)) = model[1..].split_once('/').filter(|(s, n)| !s.is_empty() && !n.is_empty()) else {
@@ -250,5 +255,9 @@ pub fn address_model(
     }
     options.provider = Some(super::options::Text(format!("@{slug}")));
     options.virtual_key = None;
+    if request.endpoint == gateway_core::Endpoint::Realtime {
+        request.set_query_param("model", name);
+        return Ok(());
+    }
     request.body.set_model(&model, name)
 }

@@ -36,7 +36,7 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 /// Render an engine response in the caller's dialect (the request's
 /// [`gateway_core::Endpoint::dialect`]).
 pub fn render(response: Response, dialect: Dialect) -> HttpReply {
-    let Response { status, mut headers, result, route } = response;
+    let Response { mut status, mut headers, result, route } = response;
     route_headers(&route, &mut headers);
     let body = match result {
         Ok(Answer { content_type, body: ResponseBody::Full(bytes) }) => {
@@ -56,12 +56,30 @@ pub fn render(response: Response, dialect: Dialect) -> HttpReply {
                 Dialect::Responses => Box::pin(responses_frames(events)),
             })
         }
+        // Only the server relays a session (it holds the caller's connection); anywhere
+        // else the upstream connection is closed as the session is dropped here.
+        Ok(Answer { body: ResponseBody::Upgraded(_), .. }) => {
+            let error = not_relayed();
+            status = error.status;
+            headers.insert(CONTENT_TYPE, JSON);
+            HttpReplyBody::Full(Bytes::from(error.to_json(dialect).to_string()))
+        }
         Err(error) => {
             headers.insert(CONTENT_TYPE, JSON);
             HttpReplyBody::Full(Bytes::from(error.to_json(dialect).to_string()))
         }
     };
     HttpReply { status, headers, body }
+}
+
+/// A realtime session asked for where it cannot be relayed (in-process, or over plain
+/// HTTP without a WebSocket handshake).
+pub fn not_relayed() -> GatewayError {
+    GatewayError::new(
+        gateway_core::ErrorCode::UnsupportedEndpoint,
+        "`/v1/realtime` is a WebSocket: connect to `gatewise serve` with a WebSocket client (GET with `upgrade: websocket`)",
+    )
+    .with_param("url")
 }
 
 /// A gateway-made error before routing (bad header, bad body, unknown route).

@@ -191,8 +191,14 @@ fn serve_connection(
     let first_request_within = state.header_read_timeout;
     let seen = Arc::new(AtomicBool::new(false));
     let seen_by_service = seen.clone();
-    let service = service_fn(move |request| {
+    // Sessions relayed off this connection (WebSockets) hold a sender each; the connection
+    // counts until the last is dropped (see `realtime::ConnectionHold`).
+    let (hold, mut holds_released) = mpsc::channel::<()>(1);
+    let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         seen_by_service.store(true, Ordering::Relaxed);
+        if super::realtime::asks_for_websocket(request.headers()) {
+            request.extensions_mut().insert(super::realtime::ConnectionHold { _released_on_drop: hold.clone() });
+        }
         let state = state.clone();
         async move {
             if busy {
@@ -201,7 +207,7 @@ fn serve_connection(
             Ok::<_, Infallible>(super::handle(&state, request).await)
         }
     });
-    let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+    let connection = graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
     tokio::spawn(async move {
         let ended = match first_request_within {
             Some(limit) => tokio::select! {
@@ -216,6 +222,8 @@ fn serve_connection(
             None => tracing::trace!("connection closed: no request within the header-read timeout"),
             Some(Ok(())) => {}
         }
+        // Every sender is gone once the connection and the sessions it upgraded to are.
+        let _ = holds_released.recv().await;
         drop((guard, admitted));
     });
 }

@@ -7,6 +7,7 @@
 
 mod gate;
 mod listen;
+mod realtime;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -214,7 +215,7 @@ where
     B: http_body::Body<Data = Bytes> + Unpin,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let trace_id = match parts.headers.get(protocol::TRACE_ID).and_then(|v| v.to_str().ok()) {
         Some(t) if !t.is_empty() => t.to_owned(),
         _ => state.new_trace_id(),
@@ -233,6 +234,10 @@ where
     // A request that has been here before is refused before anything else is looked at.
     let via = match protocol::next_hop(&parts.headers, &state.instance_id) {
         Ok(via) => via,
+        Err(e) => return fail(e),
+    };
+    let realtime = match realtime::Handshake::take(&mut parts) {
+        Ok(realtime) => realtime,
         Err(e) => return fail(e),
     };
     let view = state.resolver.registry();
@@ -264,7 +269,10 @@ where
         options.limits = key.limit_scopes(options.metadata.as_object().unwrap_or(&serde_json::Map::new())).into();
     }
     let response = state.engine.handle(&request, &options).await;
-    into_hyper(protocol::render(response, request.endpoint.dialect()))
+    match realtime {
+        Some(handshake) => handshake.answer(response),
+        None => into_hyper(protocol::render(response, request.endpoint.dialect())),
+    }
 }
 
 /// The request's options resolved against the registry (`@slug/model` in the body names
@@ -279,8 +287,17 @@ fn routed(
     protocol::address_model(request, &mut options, view)?;
     let resolved = state.resolver.resolve_in(options, view)?;
     if let Some(key) = key {
-        // The body is read for the model only when the key restricts models.
-        let model = key.models.as_ref().and_then(|_| request.body.value()?.get("model")?.as_str());
+        // The body (a realtime session's query) is read for the model only when the key
+        // restricts models.
+        let realtime_model = key
+            .models
+            .as_ref()
+            .filter(|_| request.endpoint == gateway_core::Endpoint::Realtime)
+            .and_then(|_| request.query_param("model"));
+        let model = match &realtime_model {
+            Some(model) => Some(model.as_str()),
+            None => key.models.as_ref().and_then(|_| request.body.value()?.get("model")?.as_str()),
+        };
         protocol::check_scope(key, &resolved.options, resolved.request.config.as_deref(), model, view)?;
     }
     Ok(resolved.request)
