@@ -10,6 +10,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import OpenAI from 'openai'
+import { OpenAIRealtimeWS } from 'openai/realtime/ws'
+import { WebSocketServer } from 'ws'
 import { startMock, openaiHandler, sleep } from './helpers.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -66,3 +68,55 @@ test('the openai SDK with a gateway key and a registry model', { skip: !fs.exist
   assert.equal(m.requests.length, 1)
   m.close()
 })
+
+// A mock realtime provider: records each handshake, sends `session.created` naming the
+// `?model=`, answers `response.create` with a `response.done` carrying usage, echoes the rest.
+async function startRealtimeMock() {
+  const handshakes = []
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  await new Promise((r) => server.once('listening', r))
+  server.on('connection', (socket, request) => {
+    handshakes.push({ url: request.url, headers: request.headers })
+    const model = new URL(request.url, 'http://mock').searchParams.get('model')
+    socket.send(JSON.stringify({ type: 'session.created', event_id: 'event_1', session: { model } }))
+    socket.on('message', (data) => {
+      const event = JSON.parse(data.toString())
+      const usage = { total_tokens: 9, input_tokens: 6, output_tokens: 3 }
+      socket.send(JSON.stringify(event.type === 'response.create'
+        ? { type: 'response.done', event_id: 'event_2', response: { id: 'resp_1', status: 'completed', usage } }
+        : { type: 'echo', received: event }))
+    })
+  })
+  after(() => server.close())
+  return { v1: `http://127.0.0.1:${server.address().port}/v1`, handshakes }
+}
+
+test("the openai SDK's realtime WebSocket, routed by the registry and relayed", { skip: !fs.existsSync(BINARY) && 'no gatewise binary' }, async () => {
+  const mock = await startRealtimeMock()
+  const baseURL = await serve({
+    providers: { 'openai-prod': { provider: 'openai', api_key: 'sk-prod', custom_host: mock.v1 } },
+    keys: { 'team-a': { hash: hash('gw-team-a'), providers: ['openai-prod'] } },
+  })
+  const client = new OpenAI({ baseURL, apiKey: 'gw-team-a' })
+  // The SDK always dials wss:// (a deployment terminates TLS in front of the gateway); the
+  // socket under it here is plain TCP to the loopback server, all above it is the SDK's.
+  const port = Number(new URL(baseURL).port)
+  const createConnection = () => net.connect(port, '127.0.0.1')
+  const rt = new OpenAIRealtimeWS({ model: '@openai-prod/gpt-realtime', options: { createConnection } }, client)
+  const errors = []
+  rt.on('error', (e) => errors.push(e))
+  const created = await new Promise((resolve) => rt.on('session.created', resolve))
+  assert.equal(created.session.model, 'gpt-realtime', 'the registry name is taken off the model')
+  const done = new Promise((resolve) => rt.on('response.done', resolve))
+  rt.send({ type: 'response.create' })
+  assert.equal((await done).response.usage.total_tokens, 9)
+  const echoed = new Promise((resolve) => rt.on('event', (e) => e.type === 'echo' && resolve(e)))
+  rt.send({ type: 'session.update', session: { instructions: 'be brief' } })
+  assert.deepEqual((await echoed).received, { type: 'session.update', session: { instructions: 'be brief' } })
+  rt.close()
+  assert.deepEqual(errors, [])
+  const [handshake] = mock.handshakes
+  assert.equal(handshake.url, '/v1/realtime?model=gpt-realtime')
+  assert.equal(handshake.headers.authorization, 'Bearer sk-prod', "the entry's key, not the gateway key")
+})
+

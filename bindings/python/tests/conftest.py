@@ -4,13 +4,17 @@ when the client goes away (so cancellation is observable)."""
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
+import os
 import select
 import socket
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -166,3 +170,45 @@ def target(m: Mock, **extra: object) -> dict:
 
 
 HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
+
+
+def _binary() -> str:
+    path = os.environ.get("GATEWISE_BIN") or str(FIXTURES.parents[1] / "target" / "debug" / "gatewise")
+    if not os.path.exists(path):
+        pytest.skip("no gatewise binary (scripts/test.sh sets GATEWISE_BIN after cargo test builds it)")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator:
+    """Start `gatewise serve` with a registry; answers its `/v1` base URL."""
+    servers: list[subprocess.Popen] = []
+
+    def start(registry: dict) -> str:
+        path = tmp_path / "registry.json"
+        path.write_text(json.dumps(registry))
+        port = _free_port()
+        servers.append(subprocess.Popen([_binary(), "serve", "--port", str(port), "--registry", str(path), "--log-level", "warn"]))
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                return f"http://127.0.0.1:{port}/v1"
+            except OSError:
+                time.sleep(0.025)
+        raise RuntimeError("gatewise serve did not start")
+
+    yield start
+    for server in servers:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def key_hash(key: str) -> str:
+    """A gateway key's `hash` as a registry holds it."""
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()

@@ -11,8 +11,7 @@ import anthropic
 import pytest
 
 import gatewise
-from conftest import chat_answer, sse_events, target
-from test_server_sdk import _hash, serve  # noqa: F401  (the server fixture)
+from conftest import chat_answer, key_hash, sse_events, target
 
 BASE = "http://gatewise.local"
 MESSAGES = [{"role": "user", "content": "Hi"}]
@@ -103,7 +102,7 @@ def test_anthropic_sdk_against_the_server_with_a_gateway_key(mock, serve):  # no
     base = serve({
         "providers": {"claude": {"provider": "anthropic", "api_key": "sk-ant-prod", "custom_host": m.v1},
                       "openai-prod": {"provider": "openai", "api_key": "sk-prod", "custom_host": m.v1}},
-        "keys": {"team-a": {"hash": _hash("gw-team-a")}},
+        "keys": {"team-a": {"hash": key_hash("gw-team-a")}},
     })
     client = anthropic.Anthropic(base_url=base.removesuffix("/v1"), api_key="gw-team-a", max_retries=0)
     r = client.messages.create(model="@claude/claude-sonnet-4-5", max_tokens=8, messages=MESSAGES)
