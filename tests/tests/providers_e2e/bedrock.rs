@@ -553,3 +553,96 @@ pub(crate) async fn the_bedrock_mock_refuses_a_wrong_secret() {
 }
 
 // Cohere v2
+
+/// What `InvokeModel` checks of a Claude Messages body: the Bedrock version in the body, no
+/// `model` or `stream` (the URL says both), Anthropic's own fields as written.
+fn check_claude_invoke(r: &Received, model: &str) -> Result<(), MockReply> {
+    let encoded: String = model.replace(':', "%3A");
+    let invoke = format!("/model/{encoded}/invoke");
+    let stream = format!("/model/{encoded}/invoke-with-response-stream");
+    ensure!(
+        r.method == "POST" && (r.uri == invoke || r.uri == stream),
+        aws_error(404, "UnknownOperationException", &format!("Unknown operation {}", r.uri))
+    );
+    sigv4_check::verify(r, AWS_SECRET, AWS_REGION, "bedrock")?;
+    let body = body_json(r).map_err(|m| aws_error(400, "ValidationException", &m))?;
+    ensure!(
+        body.get("anthropic_version") == Some(&json!("bedrock-2023-05-31")),
+        aws_error(400, "ValidationException", "anthropic_version: bedrock-2023-05-31 is required")
+    );
+    if let Some(key) = ["model", "stream"].into_iter().find(|k| body.contains_key(*k)) {
+        return Err(aws_error(400, "ValidationException", &format!("extraneous key [{key}] is not permitted")));
+    }
+    ensure!(
+        body.get("max_tokens").is_some_and(Value::is_u64),
+        aws_error(400, "ValidationException", "max_tokens: field required")
+    );
+    ensure!(r.header("anthropic-version").is_none(), aws_error(400, "ValidationException", "unexpected header"));
+    Ok(())
+}
+
+/// Anthropic's events as `InvokeModelWithResponseStream` carries them: base64 `bytes` in
+/// `chunk` frames, cut into pieces that straddle frame boundaries.
+fn claude_event_stream(events: &[Value]) -> MockReply {
+    use base64::Engine as _;
+    let mut bytes = Vec::new();
+    for event in events {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(event.to_string());
+        bytes.extend(event_frame("chunk", &json!({"bytes": encoded, "p": "abcdef"})));
+    }
+    let chunks = bytes.chunks(41).map(<[u8]>::to_vec).collect();
+    MockReply::Chunked { content_type: "application/vnd.amazon.eventstream", chunks, gap: Duration::from_millis(1) }
+}
+
+#[tokio::test]
+pub(crate) async fn claude_on_bedrock_serves_a_messages_caller_through_invoke_model() {
+    let model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let message = json!({"id": "msg_bdrk", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+        "content": [{"type": "thinking", "thinking": "Short.", "signature": "sig"}, {"type": "text", "text": "Bonjour !"}],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 12, "output_tokens": 8, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}});
+    let events = [
+        json!({"type": "message_start", "message": {"id": "msg_s", "type": "message", "role": "assistant",
+               "model": "claude-sonnet-4-5-20250929", "content": [], "stop_reason": null, "stop_sequence": null,
+               "usage": {"input_tokens": 12, "output_tokens": 1}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Bon"}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "jour 👋"}}),
+        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+               "usage": {"output_tokens": 6}}),
+        json!({"type": "message_stop"}),
+    ];
+    let mock = MockUpstream::start_checked(
+        move |r| check_claude_invoke(r, model),
+        [MockReply::ok(message.clone()), claude_event_stream(&events)],
+    )
+    .await;
+    let gw = start_gateway(GatewayOptions::default()).await;
+    let target = bedrock_target(&mock);
+    let request = json!({"model": model, "max_tokens": 1024, "thinking": {"type": "enabled", "budget_tokens": 512},
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": "Say hello in French"}]});
+
+    let (status, _, text) = post(&gw, "/v1/messages", &target, &request).await;
+    assert_eq!(status, 200, "{text} {:?}", mock.rejected());
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), message, "Claude's message as it came");
+
+    let mut streamed = request.clone();
+    streamed["stream"] = json!(true);
+    let (status, _, text) = post(&gw, "/v1/messages", &target, &streamed).await;
+    assert_eq!(status, 200, "{text} {:?}", mock.rejected());
+    let names: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("event: ")).collect();
+    let data: Vec<Value> =
+        text.lines().filter_map(|l| l.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap()).collect();
+    assert_eq!(data, events, "every event as Claude sent it");
+    assert_eq!(names.first(), Some(&"message_start"));
+    assert_eq!(names.last(), Some(&"message_stop"));
+
+    let sent = mock.received();
+    assert!(sent[0].uri.ends_with("/invoke") && sent[1].uri.ends_with("/invoke-with-response-stream"));
+    let body = body_json(&sent[0]).unwrap();
+    assert_eq!(body["thinking"], request["thinking"]);
+    assert_eq!(body["system"], request["system"], "cache_control intact");
+    assert!(mock.rejected().is_empty(), "{:?}", mock.rejected());
+}

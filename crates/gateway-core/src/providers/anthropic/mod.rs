@@ -163,21 +163,26 @@ fn caller_header(input: &BuildInput<'_>, name: &str) -> String {
 
 /// `anthropic-beta`: the caller's betas and the target's, joined, each once.
 pub(crate) fn caller_betas(input: &BuildInput<'_>, headers: &mut HeaderMap) -> Result<(), GatewayError> {
+    let betas = betas(input);
+    if !betas.is_empty() {
+        insert_header(headers, "anthropic-beta", &betas.join(","))?;
+    }
+    Ok(())
+}
+
+/// The caller's betas (its `anthropic-beta` headers) and the target's, each once, in order.
+pub(crate) fn betas(input: &BuildInput<'_>) -> Vec<String> {
     let from_caller = caller_header(input, "anthropic-beta");
-    let betas: Vec<&str> = [from_caller.as_str(), input.target.option("anthropic_beta").unwrap_or("")]
+    let mut unique: Vec<String> = Vec::new();
+    for beta in [from_caller.as_str(), input.target.option("anthropic_beta").unwrap_or("")]
         .iter()
         .flat_map(|b| b.split(','))
         .map(str::trim)
         .filter(|b| !b.is_empty())
-        .collect::<Vec<_>>();
-    if !betas.is_empty() {
-        let mut unique: Vec<&str> = Vec::with_capacity(betas.len());
-        for beta in betas {
-            if !unique.contains(&beta) {
-                unique.push(beta);
-            }
+    {
+        if !unique.iter().any(|u| u == beta) {
+            unique.push(beta.to_owned());
         }
-        insert_header(headers, "anthropic-beta", &unique.join(","))?;
     }
-    Ok(())
+    unique
 }

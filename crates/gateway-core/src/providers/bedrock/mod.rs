@@ -1,11 +1,14 @@
 //! AWS Bedrock: chat through the Converse API (`/model/{id}/converse` and
-//! `/converse-stream`), embeddings through `/model/{id}/invoke` (Titan, Cohere).
+//! `/converse-stream`), embeddings through `/model/{id}/invoke` (Titan, Cohere), and
+//! Anthropic's Messages API for Claude through `/invoke` and `/invoke-with-response-stream`
+//! ([`claude`]; other models serve Messages through chat).
 //!
 //! Requests are signed with SigV4 for the host actually called, so a `custom_host` (a VPC
 //! endpoint, a proxy) verifies too; a Bedrock API key (`api_key`) is sent as a bearer
 //! token instead when no AWS keys are configured. Streams arrive in the binary AWS
 //! event-stream framing, decoded by [`eventstream`].
 
+mod claude;
 mod eventstream;
 mod request;
 mod response;
@@ -96,6 +99,12 @@ fn encode_model_id(model: &str) -> String {
     sigv4::uri_encode(model, true)
 }
 
+fn json_bytes(body: &serde_json::Value) -> Result<Bytes, GatewayError> {
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))
+}
+
 /// The pieces of an absolute URL that signing needs.
 struct UrlParts<'a> {
     /// The `host` header value: the authority without userinfo or a default port.
@@ -129,7 +138,14 @@ impl Provider for Bedrock {
     }
 
     fn supports(&self, endpoint: Endpoint) -> bool {
-        matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Embeddings)
+        matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Embeddings | Endpoint::CountTokens)
+    }
+
+    fn speaks(&self, endpoint: Endpoint, model: Option<&str>) -> bool {
+        match endpoint {
+            Endpoint::Messages | Endpoint::CountTokens => model.is_some_and(claude::is_claude),
+            _ => self.supports(endpoint),
+        }
     }
 
     fn build_request(&self, input: &BuildInput<'_>) -> Result<HttpRequest, GatewayError> {
@@ -141,12 +157,22 @@ impl Provider for Bedrock {
                 GatewayError::request("model", "bedrock needs `model`: a model id, inference profile id or ARN")
             })?;
         let endpoint = input.request.endpoint;
-        let stream = endpoint == Endpoint::ChatCompletions && input.stream();
-        let (operation, built) = match endpoint {
+        let stream = matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Messages) && input.stream();
+        let (operation, body, dropped) = match endpoint {
             Endpoint::ChatCompletions => {
-                (if stream { "converse-stream" } else { "converse" }, request::converse(&params)?)
+                let built = request::converse(&params)?;
+                (if stream { "converse-stream" } else { "converse" }, json_bytes(&built.body)?, built.dropped)
             }
-            Endpoint::Embeddings => ("invoke", request::embeddings(model, &params)?),
+            Endpoint::Embeddings => {
+                let built = request::embeddings(model, &params)?;
+                ("invoke", json_bytes(&built.body)?, built.dropped)
+            }
+            Endpoint::Messages if claude::is_claude(model) => {
+                (claude::operation(stream), claude::body(input, &params)?, Vec::new())
+            }
+            Endpoint::CountTokens if claude::is_claude(model) => {
+                ("count-tokens", claude::count_tokens_body(input, &params)?, Vec::new())
+            }
             other => {
                 return Err(GatewayError::new(
                     ErrorCode::UnsupportedEndpoint,
@@ -161,9 +187,6 @@ impl Provider for Bedrock {
         let url = join_url(&base, &format!("/model/{}/{operation}", encode_model_id(model)));
         let parts = split_url(&url)
             .ok_or_else(|| GatewayError::config("custom_host", format!("`{base}` is not an absolute http(s) URL")))?;
-        let body = serde_json::to_vec(&built.body)
-            .map(Bytes::from)
-            .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))?;
 
         let mut headers = HeaderMap::new();
         // Forwarded first, so they can never replace a signed header.
@@ -199,12 +222,15 @@ impl Provider for Bedrock {
                 insert_header(&mut headers, "authorization", &sigv4::authorization(&creds, &scope, &signable))?;
             }
         }
-        Ok(HttpRequest { method: Method::POST, url, headers, body, stream, dropped_params: built.dropped })
+        Ok(HttpRequest { method: Method::POST, url, headers, body, stream, dropped_params: dropped })
     }
 
     fn transform_response(&self, cx: &ResponseContext<'_>, body: Bytes) -> Result<Bytes, GatewayError> {
         match cx.endpoint() {
             Endpoint::Embeddings => response::embeddings(cx, &body),
+            // Claude's own message, for a Messages caller.
+            Endpoint::Messages => Ok(body),
+            Endpoint::CountTokens => claude::token_count(&body),
             _ => response::chat(cx, &body),
         }
     }
@@ -214,7 +240,10 @@ impl Provider for Bedrock {
     }
 
     fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
-        Box::new(stream::ConverseStreamTranslator::new(cx))
+        match cx.endpoint() {
+            Endpoint::Messages => Box::new(claude::ClaudeEvents::new()),
+            _ => Box::new(stream::ConverseStreamTranslator::new(cx)),
+        }
     }
 }
 

@@ -213,11 +213,18 @@ impl Gemini {
         mut headers: HeaderMap,
     ) -> Result<HttpRequest, GatewayError> {
         let endpoint = input.request.endpoint;
+        if endpoint == Endpoint::CountTokens {
+            // One `count-tokens` model for every Claude; the model counted is named in the body.
+            crate::providers::anthropic::caller_betas(input, &mut headers)?;
+            let url = format!("{}:rawPredict", self.model_url(input, Publisher::Anthropic, "count-tokens")?);
+            let body = vertex_claude::count_tokens_body(params, vertex_claude::url_model(model))?;
+            return Ok(HttpRequest { method: Method::POST, url, headers, body, stream: false, dropped_params: vec![] });
+        }
         if !matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Messages) {
             return Err(GatewayError::new(
                 ErrorCode::UnsupportedEndpoint,
                 format!(
-                    "vertex-ai: Claude models offer chat completions and messages only, not {}",
+                    "vertex-ai: Claude models offer chat completions, messages and token counts only, not {}",
                     endpoint.openai_path()
                 ),
             ));
@@ -315,13 +322,15 @@ impl Provider for Gemini {
         match self.api {
             // Vertex embeddings use a different API (`:predict`), not built yet.
             Api::GeminiApi => matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Embeddings),
-            Api::Vertex => matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Messages),
+            Api::Vertex => matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::CountTokens),
         }
     }
 
     fn speaks(&self, endpoint: Endpoint, model: Option<&str>) -> bool {
         match endpoint {
-            Endpoint::Messages => self.api == Api::Vertex && model.is_some_and(vertex_claude::is_claude),
+            Endpoint::Messages | Endpoint::CountTokens => {
+                self.api == Api::Vertex && model.is_some_and(vertex_claude::is_claude)
+            }
             _ => self.supports(endpoint),
         }
     }
@@ -342,7 +351,8 @@ impl Provider for Gemini {
 
     fn transform_response(&self, cx: &ResponseContext<'_>, body: Bytes) -> Result<Bytes, GatewayError> {
         match (self.answer_publisher(cx), cx.endpoint()) {
-            (Publisher::Anthropic, Endpoint::Messages) => Ok(body),
+            // Claude's own message and token count, for a Messages caller.
+            (Publisher::Anthropic, Endpoint::Messages | Endpoint::CountTokens) => Ok(body),
             (Publisher::Anthropic, _) => vertex_claude::chat(self.slug, cx, &body),
             (_, Endpoint::Embeddings) => response::embedding_list(self.slug, cx, &body),
             _ => response::chat_completion(self.slug, cx, &body),

@@ -64,6 +64,16 @@ pub(super) fn raw_messages_body(params: &Value, version: &str) -> Result<Bytes, 
         .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))
 }
 
+/// A `count_tokens` request as Vertex's `count-tokens:rawPredict` takes it: Anthropic's,
+/// with the model as Vertex names it.
+pub(super) fn count_tokens_body(params: &Value, model: &str) -> Result<Bytes, GatewayError> {
+    let mut body = params.as_object().cloned().unwrap_or_default();
+    body.insert("model".into(), model.into());
+    serde_json::to_vec(&Value::Object(body))
+        .map(Bytes::from)
+        .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))
+}
+
 /// A successful answer: an Anthropic Messages response.
 pub(super) fn chat(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
     chat_completion(provider, cx, body)
