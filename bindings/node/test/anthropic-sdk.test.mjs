@@ -1,19 +1,12 @@
 // The official `@anthropic-ai/sdk` against the gateway's Messages API: in-process through
 // gw.fetch, and against a real `gatewise serve` with a gateway key as the SDK's apiKey.
 // Claude targets get the request as sent; others get it translated and answered back.
-import { test, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import fs from 'node:fs'
-import net from 'node:net'
-import os from 'node:os'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import Anthropic from '@anthropic-ai/sdk'
 
 import { Gateway } from 'gatewise'
-import { openaiHandler, json, mockRegistry, sleep, target } from './helpers.mjs'
+import { openaiHandler, json, keyHash, mockRegistry, serveGateway, target } from './helpers.mjs'
 
 const BASE = 'http://gatewise.local'
 const MESSAGES = [{ role: 'user', content: 'hello' }]
@@ -95,33 +88,12 @@ test('the client resource answers in Anthropic shapes', async () => {
   assert.equal(events.at(-1), 'message_stop')
 })
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
-const BINARY = process.env.GATEWISE_BIN ?? path.join(ROOT, 'target/debug/gatewise')
-const servers = []
-after(() => servers.forEach((s) => s.kill('SIGTERM')))
-
-async function serve(registry) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatewise-'))
-  const file = path.join(dir, 'registry.json')
-  fs.writeFileSync(file, JSON.stringify(registry))
-  const probe = net.createServer().listen(0, '127.0.0.1')
-  await new Promise((r) => probe.once('listening', r))
-  const { port } = probe.address()
-  await new Promise((r) => probe.close(r))
-  servers.push(spawn(BINARY, ['serve', '--port', String(port), '--registry', file, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] }))
-  for (let i = 0; i < 200; i++) {
-    if (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)) return `http://127.0.0.1:${port}`
-    await sleep(25)
-  }
-  throw new Error('gatewise serve did not start')
-}
-
 test('against the server: the gateway key as the SDK apiKey, registry models on both kinds of provider', async () => {
   const mock = await mockOf((req, res, body) =>
     req.url.endsWith('/messages') ? json(res, 200, claudeAnswer('from claude')) : openaiHandler({ tag: 'gpt' })(req, res, body),
   )
-  const hash = 'sha256:' + createHash('sha256').update('gw-team-a').digest('hex')
-  const base = await serve({
+  const hash = keyHash('gw-team-a')
+  const base = await serveGateway({
     providers: {
       claude: { provider: 'anthropic', api_key: 'sk-ant-prod', custom_host: mock.v1 },
       'openai-prod': { provider: 'openai', api_key: 'sk-prod', custom_host: mock.v1 },

@@ -1,6 +1,10 @@
 // Mock provider servers on 127.0.0.1:0 (node:http) and small builders for OpenAI-shaped
 // answers. Each mock records what it received and when a client hung up on it.
 import http from 'node:http'
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import net from 'node:net'
+import os from 'node:os'
 import { once } from 'node:events'
 import path from 'node:path'
 import fs from 'node:fs'
@@ -234,3 +238,32 @@ export function mockRegistry() {
     return m
   }
 }
+
+/** The `gatewise` binary the server suites start (`cargo test` builds it). */
+export const GATEWISE_BIN =
+  process.env.GATEWISE_BIN ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../target/debug/gatewise')
+
+/** A gateway key's `hash` as a registry holds it. */
+export const keyHash = (key) => `sha256:${createHash('sha256').update(key).digest('hex')}`
+
+const servers = []
+after(() => servers.forEach((s) => s.kill('SIGTERM')))
+
+/** Start `gatewise serve` with this registry on a free port; resolves to its origin. */
+export async function serveGateway(registry) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatewise-'))
+  const file = path.join(dir, 'registry.json')
+  fs.writeFileSync(file, JSON.stringify(registry))
+  const probe = net.createServer().listen(0, '127.0.0.1')
+  await once(probe, 'listening')
+  const { port } = probe.address()
+  await new Promise((r) => probe.close(r))
+  const args = ['serve', '--port', String(port), '--registry', file, '--log-level', 'warn']
+  servers.push(spawn(GATEWISE_BIN, args, { stdio: ['ignore', 'ignore', 'inherit'] }))
+  for (let i = 0; i < 200; i++) {
+    if (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)) return `http://127.0.0.1:${port}`
+    await sleep(25)
+  }
+  throw new Error('gatewise serve did not start')
+}
+

@@ -2,55 +2,23 @@
 // apiKey is a gateway key, and the model names a registry entry (`@slug/model`).
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import net from 'node:net'
-import os from 'node:os'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import OpenAI from 'openai'
 import { OpenAIRealtimeWS } from 'openai/realtime/ws'
 import { WebSocketServer } from 'ws'
-import { startMock, openaiHandler, sleep } from './helpers.mjs'
+import { GATEWISE_BIN, keyHash, openaiHandler, serveGateway, startMock } from './helpers.mjs'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
-const BINARY = process.env.GATEWISE_BIN ?? path.join(ROOT, 'target/debug/gatewise')
-const servers = []
-after(() => servers.forEach((s) => s.kill('SIGTERM')))
+const serve = async (registry) => `${await serveGateway(registry)}/v1`
 
-async function freePort() {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await new Promise((r) => server.once('listening', r))
-  const { port } = server.address()
-  await new Promise((r) => server.close(r))
-  return port
-}
-
-async function serve(registry) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatewise-'))
-  const file = path.join(dir, 'registry.json')
-  fs.writeFileSync(file, JSON.stringify(registry))
-  const port = await freePort()
-  servers.push(spawn(BINARY, ['serve', '--port', String(port), '--registry', file, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] }))
-  for (let i = 0; i < 200; i++) {
-    const up = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)
-    if (up) return `http://127.0.0.1:${port}/v1`
-    await sleep(25)
-  }
-  throw new Error('gatewise serve did not start')
-}
-
-const hash = (key) => `sha256:${createHash('sha256').update(key).digest('hex')}`
-
-test('the openai SDK with a gateway key and a registry model', { skip: !fs.existsSync(BINARY) && 'no gatewise binary' }, async () => {
+test('the openai SDK with a gateway key and a registry model', { skip: !fs.existsSync(GATEWISE_BIN) && 'no gatewise binary' }, async () => {
   const m = await startMock(openaiHandler({ tag: 'served' }))
   const baseURL = await serve({
     providers: {
       'openai-prod': { provider: 'openai', api_key: 'sk-prod', custom_host: m.v1 },
       claude: { provider: 'anthropic', api_key: 'sk-ant', custom_host: m.v1 },
     },
-    keys: { 'team-a': { hash: hash('gw-team-a'), providers: ['openai-prod'] } },
+    keys: { 'team-a': { hash: keyHash('gw-team-a'), providers: ['openai-prod'] } },
   })
   const client = new OpenAI({ baseURL, apiKey: 'gw-team-a' })
   const messages = [{ role: 'user', content: 'hello' }]
@@ -67,6 +35,31 @@ test('the openai SDK with a gateway key and a registry model', { skip: !fs.exist
   )
   assert.equal(m.requests.length, 1)
   m.close()
+})
+
+test("the openai SDK's Responses API through the server, translated to a chat-only provider", { skip: !fs.existsSync(GATEWISE_BIN) && 'no gatewise binary' }, async () => {
+  const m = await startMock(openaiHandler({ tag: 'groq' }))
+  const baseURL = await serve({ providers: { 'groq-prod': { provider: 'groq', api_key: 'gsk-prod', custom_host: m.v1 } } })
+  const client = new OpenAI({ baseURL, apiKey: 'unused' })
+  const r = await client.responses.create({ model: '@groq-prod/llama-3.3-70b', instructions: 'Be brief.', input: 'hello' })
+  assert.equal(r.output_text, 'groq:hello')
+  const kinds = []
+  let text = ''
+  for await (const event of await client.responses.create({ model: '@groq-prod/llama-3.3-70b', input: 'hi', stream: true })) {
+    kinds.push(event.type)
+    if (event.type === 'response.output_text.delta') text += event.delta
+  }
+  assert.equal(text, 'groq:hi')
+  assert.equal(kinds.at(-1), 'response.completed')
+  const sent = m.requests[0]
+  assert.ok(sent.url.endsWith('/chat/completions'))
+  assert.deepEqual(sent.body.messages[0], { role: 'system', content: 'Be brief.' })
+  assert.equal(sent.body.model, 'llama-3.3-70b')
+  await assert.rejects(
+    client.responses.create({ model: '@groq-prod/llama-3.3-70b', input: 'And?', previous_response_id: 'resp_1' }),
+    (e) => e.status === 400 && e.param === 'previous_response_id',
+  )
+  await m.close()
 })
 
 // A mock realtime provider: records each handshake, sends `session.created` naming the
@@ -91,11 +84,11 @@ async function startRealtimeMock() {
   return { v1: `http://127.0.0.1:${server.address().port}/v1`, handshakes }
 }
 
-test("the openai SDK's realtime WebSocket, routed by the registry and relayed", { skip: !fs.existsSync(BINARY) && 'no gatewise binary' }, async () => {
+test("the openai SDK's realtime WebSocket, routed by the registry and relayed", { skip: !fs.existsSync(GATEWISE_BIN) && 'no gatewise binary' }, async () => {
   const mock = await startRealtimeMock()
   const baseURL = await serve({
     providers: { 'openai-prod': { provider: 'openai', api_key: 'sk-prod', custom_host: mock.v1 } },
-    keys: { 'team-a': { hash: hash('gw-team-a'), providers: ['openai-prod'] } },
+    keys: { 'team-a': { hash: keyHash('gw-team-a'), providers: ['openai-prod'] } },
   })
   const client = new OpenAI({ baseURL, apiKey: 'gw-team-a' })
   // The SDK always dials wss:// (a deployment terminates TLS in front of the gateway); the

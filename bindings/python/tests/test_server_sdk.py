@@ -31,3 +31,22 @@ def test_openai_sdk_with_a_gateway_key_and_a_registry_model(mock, serve):
         client.chat.completions.create(model="@claude/claude-sonnet-4-5", messages=HELLO["messages"])
     assert "claude" in str(info.value)
     assert len(m.received) == 2
+
+
+def test_openai_sdk_responses_through_the_server_translated_to_a_chat_only_provider(mock, serve):
+    m = mock({"body": chat_answer("translated")}, {"sse": sse_events(["tr", "ans"])})
+    base = serve({"providers": {"groq-prod": {"provider": "groq", "api_key": "gsk-prod", "custom_host": m.v1}}})
+    client = openai.OpenAI(base_url=base, api_key="unused")
+    r = client.responses.create(model="@groq-prod/llama-3.3-70b", instructions="Be brief.", input="Hi")
+    assert r.output_text == "translated"
+    events = list(client.responses.create(model="@groq-prod/llama-3.3-70b", input="Hi", stream=True))
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "trans"
+    assert events[-1].type == "response.completed"
+    sent = json.loads(m.received[0]["body"])
+    assert m.received[0]["path"].endswith("/chat/completions")
+    assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert sent["model"] == "llama-3.3-70b"
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="@groq-prod/llama-3.3-70b", input="And?", previous_response_id="resp_1")
+    assert info.value.param == "previous_response_id"
+
