@@ -56,6 +56,15 @@ fn refusal_status(result: Result<(Caller, Handshake), WsError>) -> (u16, Value) 
     }
 }
 
+/// Straight to `up` as `openai`, with the caller's own key.
+fn direct_to(up: &MockRealtime) -> Vec<(&'static str, String)> {
+    vec![
+        ("x-portkey-provider", "openai".to_owned()),
+        ("x-portkey-custom-host", up.v1()),
+        ("authorization", "Bearer sk-caller".to_owned()),
+    ]
+}
+
 fn log_telemetry() -> (Telemetry, Lines) {
     let lines = Lines::default();
     let log = RequestLog::to_writer(LogFormat::Json, false, lines.clone()).unwrap();
@@ -163,14 +172,10 @@ async fn azure_gets_its_deployment_and_api_version_and_a_target_can_override_the
 async fn a_browsers_key_in_a_subprotocol_is_its_bearer_and_never_goes_upstream() {
     let up = MockRealtime::start().await;
     let gateway = start_gateway(GatewayOptions::default()).await;
-    let headers = [
-        ("x-portkey-provider", "openai".to_owned()),
-        ("x-portkey-custom-host", up.v1()),
-        (
-            "sec-websocket-protocol",
-            "realtime, openai-insecure-api-key.sk-browser-key, openai-beta.realtime-v1".to_owned(),
-        ),
-    ];
+    let mut headers = direct_to(&up);
+    headers.pop(); // no authorization: a browser cannot send one
+    let protocols = "realtime, openai-insecure-api-key.sk-browser-key, openai-beta.realtime-v1";
+    headers.push(("sec-websocket-protocol", protocols.to_owned()));
     let (mut caller, handshake) = connect(&gateway, "model=gpt-realtime", &headers).await.unwrap();
     assert_eq!(handshake.headers()["sec-websocket-protocol"], "realtime");
     assert_eq!(next_event(&mut caller).await["type"], "session.created");
@@ -184,11 +189,7 @@ async fn a_browsers_key_in_a_subprotocol_is_its_bearer_and_never_goes_upstream()
 async fn an_upstream_close_reaches_the_caller_with_its_code() {
     let up = MockRealtime::start().await;
     let gateway = start_gateway(GatewayOptions::default()).await;
-    let headers = [
-        ("x-portkey-provider", "openai".to_owned()),
-        ("x-portkey-custom-host", up.v1()),
-        ("authorization", "Bearer sk-caller".to_owned()),
-    ];
+    let headers = direct_to(&up);
     let (mut caller, _) = connect(&gateway, "model=gpt-realtime", &headers).await.unwrap();
     next_event(&mut caller).await;
     caller.send(Message::text(json!({"type": "test.close"}).to_string())).await.unwrap();
@@ -228,11 +229,7 @@ async fn handshakes_the_gateway_cannot_serve_are_refused_with_a_clear_error() {
 async fn a_session_holds_its_connection_against_the_servers_cap_until_it_ends() {
     let up = MockRealtime::start().await;
     let gateway = start_gateway(GatewayOptions { max_connections: Some(1), ..GatewayOptions::default() }).await;
-    let headers = [
-        ("x-portkey-provider", "openai".to_owned()),
-        ("x-portkey-custom-host", up.v1()),
-        ("authorization", "Bearer sk-caller".to_owned()),
-    ];
+    let headers = direct_to(&up);
     let (mut caller, _) = connect(&gateway, "model=gpt-realtime", &headers).await.unwrap();
     next_event(&mut caller).await;
     let chat = || async {

@@ -335,7 +335,7 @@ impl GatewayRequest {
             None if pair == name => Some(""),
             _ => None,
         })?;
-        percent_decode(value)
+        String::from_utf8(percent_decode(value)).ok()
     }
 
     /// Set the query parameter `name` to `value` (see [`with_query_param`]).
@@ -356,9 +356,9 @@ pub fn with_query_param(query: &str, name: &str, value: &str) -> String {
     pairs.join("&")
 }
 
-/// A query value percent-decoded; `None` when the bytes it decodes to are not UTF-8. A
-/// `%` not followed by two hex digits is kept as it is.
-fn percent_decode(text: &str) -> Option<String> {
+/// `text` with its `%XX` escapes decoded; a `%` not followed by two hex digits is kept as
+/// it is. (Bytes, not text: what they decode to need not be UTF-8.)
+pub(crate) fn percent_decode(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -375,7 +375,7 @@ fn percent_decode(text: &str) -> Option<String> {
             }
         }
     }
-    String::from_utf8(out).ok()
+    out
 }
 
 /// `text` with everything but RFC 3986's unreserved characters percent-encoded, for a

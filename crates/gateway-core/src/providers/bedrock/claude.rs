@@ -12,12 +12,12 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::eventstream::{Frame, FrameDecoder};
+use super::eventstream::{EventStream, Frame, FrameEvents, stream_error};
 use super::{NAME, SLUG, json_bytes};
 use crate::error::GatewayError;
+use crate::providers::BuildInput;
 use crate::providers::own_events::OwnEvents;
-use crate::providers::sse_stream::{SseEventHandler, stream_error_verbatim};
-use crate::providers::{BuildInput, StreamTranslator};
+use crate::providers::sse_stream::SseEventHandler;
 use crate::sse::SseEvent;
 
 /// The Messages API version Bedrock expects when the config names none.
@@ -78,39 +78,19 @@ fn invoke_body(input: &BuildInput<'_>, params: &Value) -> Value {
 }
 
 /// `InvokeModelWithResponseStream` frames → Anthropic's events, passed on as Anthropic's
-/// own stream is (an `error` event or a Bedrock exception ends it as an error).
+/// own stream is (an `error` event ends it as an error).
 #[derive(Debug)]
-pub(super) struct ClaudeEvents {
-    decoder: FrameDecoder,
-    frames: Vec<Frame>,
-    events: OwnEvents,
-    failed: Option<GatewayError>,
+pub(super) struct ClaudeEvents(OwnEvents);
+
+/// The translator of one Claude stream for a Messages caller.
+pub(super) fn translator() -> EventStream<ClaudeEvents> {
+    EventStream::new(ClaudeEvents(OwnEvents::messages(SLUG)))
 }
 
-impl ClaudeEvents {
-    pub(super) fn new() -> Self {
-        Self { decoder: FrameDecoder::new(), frames: Vec::new(), events: OwnEvents::messages(SLUG), failed: None }
-    }
-
-    fn handle(&mut self, frame: &Frame, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        match frame.header(":message-type").unwrap_or("event") {
-            "event" if frame.header(":event-type") == Some("chunk") => {}
-            "event" => return Ok(()),
-            "exception" => {
-                let kind = frame.header(":exception-type").unwrap_or("exception");
-                let message = serde_json::from_slice::<Value>(&frame.payload)
-                    .ok()
-                    .and_then(|v| {
-                        v.get("message").or_else(|| v.get("Message")).and_then(Value::as_str).map(str::to_owned)
-                    })
-                    .unwrap_or_else(|| String::from_utf8_lossy(&frame.payload).into_owned());
-                return Err(stream_error(format!("{NAME} error: {kind}: {message}")));
-            }
-            other => {
-                let code = frame.header(":error-code").unwrap_or(other);
-                let message = frame.header(":error-message").unwrap_or("");
-                return Err(stream_error(format!("{NAME} error: {code}: {message}")));
-            }
+impl FrameEvents for ClaudeEvents {
+    fn event(&mut self, frame: &Frame, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        if frame.header(":event-type") != Some("chunk") {
+            return Ok(());
         }
         let chunk: Value = serde_json::from_slice(&frame.payload)
             .map_err(|e| stream_error(format!("{NAME} sent a chunk that is not JSON: {e}")))?;
@@ -120,43 +100,11 @@ impl ClaudeEvents {
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .ok_or_else(|| stream_error(format!("{NAME} sent a chunk without base64 `bytes`")))?;
-        self.events.on_event(SseEvent { event: String::new(), data: event, id: None }, out)
-    }
-}
-
-fn stream_error(message: String) -> GatewayError {
-    stream_error_verbatim(SLUG, message)
-}
-
-impl StreamTranslator for ClaudeEvents {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        let decoded = self.decoder.feed(bytes, &mut self.frames);
-        let frames = std::mem::take(&mut self.frames);
-        // Frames decoded before a corrupt one are still delivered, then the error.
-        let result = frames
-            .iter()
-            .try_for_each(|frame| self.handle(frame, out))
-            .and(decoded.map_err(|e| stream_error(format!("{NAME} error: {}", e.0))));
-        if let Err(e) = &result {
-            self.failed = Some(e.clone());
-        }
-        result
+        self.0.on_event(SseEvent { event: String::new(), data: event, id: None }, out)
     }
 
-    fn finish(&mut self, _out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        if self.decoder.has_partial() {
-            return Err(stream_error(format!("{NAME} stream ended in the middle of an event-stream message")));
-        }
-        if !self.events.is_complete() {
-            return Err(self.events.cut_short());
-        }
-        Ok(())
+    fn finish(&mut self) -> Result<(), GatewayError> {
+        if self.0.is_complete() { Ok(()) } else { Err(self.0.cut_short()) }
     }
 }
 

@@ -11,6 +11,17 @@
 //! `prelude_crc` is the CRC32 of the first 8 bytes, `message_crc` that of everything before
 //! it. Both are checked: a frame that fails either is corruption, not data. Bytes may
 //! arrive split anywhere; they are buffered until a whole frame is present.
+//!
+//! [`EventStream`] turns a stream of frames into a [`StreamTranslator`] for whichever
+//! [`FrameEvents`] reads its events.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::{NAME, SLUG};
+use crate::error::GatewayError;
+use crate::providers::StreamTranslator;
+use crate::providers::sse_stream::stream_error_verbatim;
 
 /// Smallest possible message: prelude plus message CRC, no headers, no payload.
 const MIN_FRAME: usize = 16;
@@ -162,6 +173,91 @@ pub(crate) fn crc32(bytes: &[u8]) -> u32 {
         crc = TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
     }
     !crc
+}
+
+/// What one kind of Bedrock stream makes of its event frames (ConverseStream's events,
+/// or Claude's Messages events in `chunk` frames).
+pub(super) trait FrameEvents: Send {
+    /// One `:message-type: event` frame.
+    fn event(&mut self, frame: &Frame, out: &mut Vec<Bytes>) -> Result<(), GatewayError>;
+
+    /// The framing ended cleanly: the answer is complete, or why it is not.
+    fn finish(&mut self) -> Result<(), GatewayError>;
+}
+
+/// A Bedrock event stream as a [`StreamTranslator`]: frames decoded across any split,
+/// exception and error frames turned into stream errors, events handed to `E`, and a
+/// stream that stops mid-frame or before its answer is complete never ending cleanly.
+#[derive(Debug)]
+pub(super) struct EventStream<E> {
+    decoder: FrameDecoder,
+    frames: Vec<Frame>,
+    events: E,
+    failed: Option<GatewayError>,
+}
+
+impl<E: FrameEvents> EventStream<E> {
+    pub(super) fn new(events: E) -> Self {
+        Self { decoder: FrameDecoder::new(), frames: Vec::new(), events, failed: None }
+    }
+
+    fn handle(&mut self, frame: &Frame, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        match frame.header(":message-type").unwrap_or("event") {
+            "event" => self.events.event(frame, out),
+            "exception" => {
+                let kind = frame.header(":exception-type").unwrap_or("exception");
+                let message = serde_json::from_slice::<Value>(&frame.payload)
+                    .ok()
+                    .and_then(|v| {
+                        v.get("message").or_else(|| v.get("Message")).and_then(Value::as_str).map(str::to_owned)
+                    })
+                    .unwrap_or_else(|| String::from_utf8_lossy(&frame.payload).into_owned());
+                Err(stream_error(format!("{NAME} error: {kind}: {message}")))
+            }
+            "error" => {
+                let code = frame.header(":error-code").unwrap_or("error");
+                let message = frame.header(":error-message").unwrap_or("");
+                Err(stream_error(format!("{NAME} error: {code}: {message}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<E: FrameEvents> StreamTranslator for EventStream<E> {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let decoded = self.decoder.feed(bytes, &mut self.frames);
+        let mut frames = std::mem::take(&mut self.frames);
+        // Frames decoded before a corrupt one are still delivered, then the error.
+        let result = frames
+            .drain(..)
+            .try_for_each(|frame| self.handle(&frame, out))
+            .and(decoded.map_err(|e| stream_error(format!("{NAME} error: {}", e.0))));
+        // Kept for its capacity (the drain emptied it, even when a frame failed).
+        self.frames = frames;
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    fn finish(&mut self, _out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.decoder.has_partial() {
+            return Err(stream_error(format!("{NAME} stream ended in the middle of an event-stream message")));
+        }
+        self.events.finish()
+    }
+}
+
+/// Verbatim: the messages name the provider by `NAME`, which need not be the slug.
+pub(super) fn stream_error(message: String) -> GatewayError {
+    stream_error_verbatim(SLUG, message)
 }
 
 #[cfg(test)]

@@ -241,8 +241,8 @@ impl Provider for Bedrock {
 
     fn stream_translator(&self, cx: &ResponseContext<'_>) -> Box<dyn StreamTranslator> {
         match cx.endpoint() {
-            Endpoint::Messages => Box::new(claude::ClaudeEvents::new()),
-            _ => Box::new(stream::ConverseStreamTranslator::new(cx)),
+            Endpoint::Messages => Box::new(claude::translator()),
+            _ => Box::new(stream::translator(cx)),
         }
     }
 }

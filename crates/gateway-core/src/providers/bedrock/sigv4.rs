@@ -178,23 +178,7 @@ pub(crate) fn uri_encode(s: &str, encode_slash: bool) -> String {
 
 /// Decode `%XX` escapes (invalid escapes are kept as they are).
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex_at = |j: usize| bytes.get(j).and_then(|c| (*c as char).to_digit(16));
-        match (bytes[i], hex_at(i + 1), hex_at(i + 2)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&crate::request::percent_decode(s)).into_owned()
 }
 
 /// Query parameters decoded, re-encoded strictly and sorted by name, then value.

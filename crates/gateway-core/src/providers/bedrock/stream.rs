@@ -3,19 +3,16 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::eventstream::{Frame, FrameDecoder};
+use super::NAME;
+use super::eventstream::{EventStream, Frame, FrameEvents, stream_error};
 use super::response::{finish_reason, usage};
-use super::{NAME, SLUG};
 use crate::error::GatewayError;
-use crate::providers::sse_stream::stream_error_verbatim;
+use crate::providers::ResponseContext;
 use crate::providers::structured_output::{ANSWER_TOOL, answers_through_tool};
-use crate::providers::{ResponseContext, StreamTranslator};
 
 /// One ConverseStream answer being translated.
 #[derive(Debug)]
-pub(super) struct ConverseStreamTranslator {
-    decoder: FrameDecoder,
-    frames: Vec<Frame>,
+pub(super) struct ConverseEvents {
     id: String,
     created: u64,
     model: Value,
@@ -32,19 +29,16 @@ pub(super) struct ConverseStreamTranslator {
     stopped: bool,
     /// `metadata` arrived: nothing more is expected.
     done: bool,
-    failed: Option<GatewayError>,
 }
 
-/// Verbatim: the messages name the provider by `NAME`, which need not be the slug.
-fn stream_error(message: String) -> GatewayError {
-    stream_error_verbatim(SLUG, message)
+/// The translator of one ConverseStream answer.
+pub(super) fn translator(cx: &ResponseContext<'_>) -> EventStream<ConverseEvents> {
+    EventStream::new(ConverseEvents::new(cx))
 }
 
-impl ConverseStreamTranslator {
-    pub(super) fn new(cx: &ResponseContext<'_>) -> Self {
+impl ConverseEvents {
+    fn new(cx: &ResponseContext<'_>) -> Self {
         Self {
-            decoder: FrameDecoder::new(),
-            frames: Vec::new(),
             id: cx.fallback_id.to_owned(),
             created: cx.created(),
             model: cx.model().map(Value::from).unwrap_or(Value::Null),
@@ -56,7 +50,6 @@ impl ConverseStreamTranslator {
             answer_block: None,
             stopped: false,
             done: false,
-            failed: None,
         }
     }
 
@@ -90,27 +83,10 @@ impl ConverseStreamTranslator {
             ));
         }
     }
+}
 
-    fn handle(&mut self, frame: &Frame, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        match frame.header(":message-type").unwrap_or("event") {
-            "event" => {}
-            "exception" => {
-                let kind = frame.header(":exception-type").unwrap_or("exception");
-                let message = serde_json::from_slice::<Value>(&frame.payload)
-                    .ok()
-                    .and_then(|v| {
-                        v.get("message").or_else(|| v.get("Message")).and_then(Value::as_str).map(str::to_owned)
-                    })
-                    .unwrap_or_else(|| String::from_utf8_lossy(&frame.payload).into_owned());
-                return Err(stream_error(format!("{NAME} error: {kind}: {message}")));
-            }
-            "error" => {
-                let code = frame.header(":error-code").unwrap_or("error");
-                let message = frame.header(":error-message").unwrap_or("");
-                return Err(stream_error(format!("{NAME} error: {code}: {message}")));
-            }
-            _ => return Ok(()),
-        }
+impl FrameEvents for ConverseEvents {
+    fn event(&mut self, frame: &Frame, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
         if self.done {
             return Ok(());
         }
@@ -190,38 +166,8 @@ impl ConverseStreamTranslator {
         }
         Ok(())
     }
-}
 
-impl StreamTranslator for ConverseStreamTranslator {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        let decoded = self.decoder.feed(bytes, &mut self.frames);
-        let mut frames = std::mem::take(&mut self.frames);
-        let mut result = Ok(());
-        for frame in frames.drain(..) {
-            result = self.handle(&frame, out);
-            if result.is_err() {
-                break;
-            }
-        }
-        self.frames = frames;
-        // Frames decoded before a corrupt one are still delivered, then the error.
-        let result = result.and(decoded.map_err(|e| stream_error(format!("{NAME} error: {}", e.0))));
-        if let Err(e) = &result {
-            self.failed = Some(e.clone());
-        }
-        result
-    }
-
-    fn finish(&mut self, _out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        if self.decoder.has_partial() {
-            return Err(stream_error(format!("{NAME} stream ended in the middle of an event-stream message")));
-        }
+    fn finish(&mut self) -> Result<(), GatewayError> {
         if !self.stopped {
             return Err(stream_error(format!("{NAME} stream ended before the answer was complete (no messageStop)")));
         }
@@ -235,10 +181,11 @@ mod tests {
     use super::super::eventstream::tests::encode;
     use super::*;
     use crate::error::ErrorCode;
+    use crate::providers::StreamTranslator;
     use crate::request::{Endpoint, GatewayRequest, RequestBody};
     use crate::settings::TargetSettings;
 
-    fn translator(body: Value) -> ConverseStreamTranslator {
+    fn converse(body: Value) -> EventStream<ConverseEvents> {
         let request = GatewayRequest::json(Endpoint::ChatCompletions, RequestBody::from_value(body).unwrap());
         let settings = TargetSettings { strict_open_ai_compliance: true, ..Default::default() };
         let cx = ResponseContext {
@@ -248,7 +195,7 @@ mod tests {
             fallback_id: "id-1",
             usage_chunk: false,
         };
-        ConverseStreamTranslator::new(&cx)
+        translator(&cx)
     }
 
     fn event(kind: &str, payload: Value) -> Vec<u8> {
@@ -260,7 +207,7 @@ mod tests {
 
     #[test]
     fn exception_frame_is_a_stream_error() {
-        let mut t = translator(json!({"model": "m", "messages": [], "stream": true}));
+        let mut t = converse(json!({"model": "m", "messages": [], "stream": true}));
         let mut bytes = event("messageStart", json!({"role": "assistant"}));
         bytes.extend(encode(
             &[
@@ -280,7 +227,7 @@ mod tests {
 
     #[test]
     fn unknown_events_are_skipped_and_stop_without_metadata_is_complete() {
-        let mut t = translator(json!({"model": "m", "messages": [], "stream": true}));
+        let mut t = converse(json!({"model": "m", "messages": [], "stream": true}));
         let mut bytes = event("messageStart", json!({"role": "assistant"}));
         bytes.extend(event("somethingNew", json!({"x": 1})));
         bytes.extend(event("messageStop", json!({"stopReason": "end_turn"})));
