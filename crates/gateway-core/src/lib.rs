@@ -22,6 +22,7 @@ pub mod hex_id;
 pub mod interpolate;
 pub mod json_path;
 pub mod pricing;
+pub mod prompts;
 pub mod providers;
 pub mod query;
 pub mod registry;

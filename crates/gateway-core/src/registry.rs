@@ -7,6 +7,8 @@
 //!   the entry's host, and only for the models it allows.
 //! - `configs`: id → a config (the usual schema), usable wherever a config name is.
 //! - `keys`: gateway keys, stored as SHA-256 hashes, each with a name and a scope.
+//! - `prompts`: id → a chat request whose message texts are Mustache templates, and where
+//!   it runs ([`crate::prompts`]); `partials`: name → a template prompts include.
 //!
 //! Pure: the text is parsed and `${VAR}`s are filled by the caller (gateway-http reads the
 //! file, JSON or YAML, and the environment); this module validates and compiles, reporting
@@ -23,6 +25,7 @@ pub use crate::config::{ProviderEntry, Providers, unknown_entry};
 use crate::error::{ConfigErrors, GatewayError};
 use crate::json_path::JsonPath;
 use crate::pricing::{ModelPrices, Price};
+use crate::prompts::{Partials, Prompt};
 use crate::providers::{Held, ProviderTarget};
 use crate::state::{LimitScope, UsageLimits};
 
@@ -61,12 +64,17 @@ impl GatewayKey {
     }
 }
 
+/// The registry's sections.
+const SECTIONS: &[&str] = &["providers", "configs", "keys", "prompts", "partials"];
+
 /// A validated, compiled registry.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     providers: Providers,
     configs: HashMap<String, Arc<Config>>,
     keys: Vec<GatewayKey>,
+    prompts: HashMap<String, Arc<Prompt>>,
+    partials: Arc<Partials>,
 }
 
 impl Registry {
@@ -78,10 +86,10 @@ impl Registry {
             return Err(ConfigErrors(vec![GatewayError::config("", "a registry must be a JSON object")]));
         };
         for key in root.keys() {
-            if !["providers", "configs", "keys"].contains(&key.as_str()) {
+            if !SECTIONS.contains(&key.as_str()) {
                 errors.push(GatewayError::config(
                     JsonPath::root().key(key).as_str(),
-                    "unknown registry section (expected providers, configs, keys)",
+                    format!("unknown registry section (expected {})", SECTIONS.join(", ")),
                 ));
             }
         }
@@ -129,7 +137,49 @@ impl Registry {
                 Err(e) => errors.extend(e),
             }
         }
-        if errors.is_empty() { Ok(Self { providers, configs, keys }) } else { Err(ConfigErrors(errors)) }
+        let partials =
+            match crate::prompts::load_partials(&section("partials", &mut errors), &JsonPath::root().key("partials")) {
+                Ok(partials) => partials,
+                Err(e) => {
+                    errors.extend(e);
+                    Partials::new()
+                }
+            };
+        let mut prompts = HashMap::new();
+        for (id, entry) in section("prompts", &mut errors) {
+            let at = JsonPath::root().key("prompts").key(&id);
+            match Prompt::load(&id, &entry, &at, &partials) {
+                Ok(prompt) => {
+                    if let Some(slug) = prompt.route.provider.as_deref().filter(|s| providers.get(s).is_none()) {
+                        let field = if entry.get("virtual_key").is_some() { "virtual_key" } else { "provider" };
+                        errors.push(unknown_entry(slug, &providers, at.key(field).as_str()));
+                    }
+                    if let Some(config) = prompt.route.config.as_deref().filter(|c| !configs.contains_key(*c)) {
+                        errors.push(GatewayError::config(
+                            at.key("config").as_str(),
+                            format!("no config `{config}` in `configs`"),
+                        ));
+                    }
+                    prompts.insert(id, Arc::new(prompt));
+                }
+                Err(e) => errors.extend(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Self { providers, configs, keys, prompts, partials: Arc::new(partials) })
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// The prompt with this id.
+    pub fn prompt(&self, id: &str) -> Option<&Arc<Prompt>> {
+        self.prompts.get(id)
+    }
+
+    /// The partials prompts include.
+    pub fn partials(&self) -> &Partials {
+        &self.partials
     }
 
     /// The provider entries.
@@ -392,7 +442,11 @@ mod tests {
             "configs": {"pc-support": {"strategy": {"mode": "fallback"},
                                         "targets": [{"virtual_key": "openai-prod"}, {"provider": "@claude"}]}},
             "keys": {"team-a": {"hash": key_hash("gw-team-a"), "providers": ["openai-prod"], "configs": ["pc-support"],
-                                "metadata": {"team": "a"}}}
+                                "metadata": {"team": "a"}}},
+            "prompts": {"support-reply": {"virtual_key": "openai-prod", "model": "gpt-4o-mini", "max_tokens": 256,
+                                          "messages": [{"role": "system", "content": "You help {{product}} users. {{>sig}}"},
+                                                       {"role": "user", "content": "{{question}}"}]}},
+            "partials": {"sig": "Be brief."}
         })
     }
 
@@ -458,6 +512,10 @@ mod tests {
             json!({"providers": {"a": {"provider": "openai", "pricing": {"m": {"input": -1, "output": 1}}}}}),
             json!({"providers": {"a": {"provider": "openai", "pricing": {"m": {"input": 1}}}}}),
             json!({"providers": {"a": {"provider": "openai", "pricing": {"m": {"input": 1, "output": 1, "per": 2}}}}}),
+            json!({"prompts": {"p": {"model": "m"}}}),
+            json!({"prompts": {"p": {"messages": []}}}),
+            json!({"partials": {"sig": 3}}),
+            json!({"prompts": {"p": {"virtual_key": "a", "provider": "@a", "messages": [{"role": "user"}]}}}),
         ] {
             assert!(!validator.is_valid(&bad), "schema: {bad}");
             assert!(Registry::load(&bad).is_err(), "loader: {bad}");
@@ -482,6 +540,9 @@ mod tests {
             "configs": {"c": {"virtual_key": "missing"}},
             "keys": {"k": {"hash": "md5:00", "providers": ["zzz"], "extra": 1},
                      "j": {"hash": key_hash("j"), "configs": [], "config": "c"}},
+            "prompts": {"p": {"virtual_key": "nobody", "config": "none", "messages": [{"role": "user", "content": "{{>gone}}"}]},
+                        "q": {"provider": "@b", "messages": [{"role": "user", "content": "{{#open}}"}]}},
+            "partials": {"x": "{{>y}}"},
             "other": {}
         });
         let errors = Registry::load(&bad).unwrap_err().0;
@@ -496,8 +557,27 @@ mod tests {
             "keys.k.hash",
             "keys.k.providers[0]",
             "keys.j.config",
+            "prompts.p.messages[0].content",
+            "prompts.q.messages[0].content",
+            "partials.x",
         ] {
             assert!(paths.contains(&want), "{want} in {paths:?}");
         }
+    }
+
+    #[test]
+    fn prompts_load_with_their_partials_and_must_name_what_exists() {
+        let r = Registry::load(&registry()).unwrap();
+        let prompt = r.prompt("support-reply").unwrap();
+        assert_eq!(prompt.route.provider.as_deref(), Some("openai-prod"));
+        let body = prompt.render(&json!({"product": "G", "question": "Q?"}), &Map::new(), r.partials()).unwrap();
+        assert_eq!(body["messages"][0]["content"], "You help G users. Be brief.");
+        let mut bad = registry();
+        bad["prompts"]["support-reply"]["virtual_key"] = json!("nobody");
+        bad["prompts"]["other"] = json!({"config": "none", "messages": [{"role": "user", "content": "hi"}]});
+        let errors = Registry::load(&bad).unwrap_err().0;
+        let mut paths: Vec<&str> = errors.iter().filter_map(|e| e.param.as_deref()).collect();
+        paths.sort_unstable();
+        assert_eq!(paths, ["prompts.other.config", "prompts.support-reply.virtual_key"]);
     }
 }

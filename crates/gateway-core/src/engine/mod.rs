@@ -323,7 +323,8 @@ impl Engine {
     }
 
     async fn route(&self, request: &GatewayRequest, options: &RequestOptions, reservations: &Reservations) -> Response {
-        let mut route = RouteInfo { trace_id: options.trace_id.clone(), ..RouteInfo::default() };
+        let mut route =
+            RouteInfo { trace_id: options.trace_id.clone(), prompt: options.prompt.clone(), ..RouteInfo::default() };
         if let Err(e) = validate_body(request.endpoint, &request.body) {
             return Response::from_error(e, route);
         }

@@ -22,6 +22,8 @@ pub struct RequestOptions {
     pub metadata: Arc<Value>,
     /// The name of the gateway key the request brought (for the request log).
     pub key: Option<Arc<str>>,
+    /// The registry prompt the request was rendered from (route info and the log).
+    pub prompt: Option<Arc<crate::prompts::PromptRef>>,
     /// The request's own rate limits and budgets: its gateway key's, and those its
     /// metadata selects (`limits_by_metadata`). A provider entry's come with the entry.
     pub limits: Arc<[crate::state::LimitScope]>,

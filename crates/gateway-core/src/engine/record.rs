@@ -6,7 +6,8 @@
 //! `trace_id`, `key`, `metadata`, `provider`, `model`, `option_index`, `status`,
 //! `error_code`, `retries`, `cache_status`, `latency_ms`, `upstream_latency_ms`, `ttft_ms`,
 //! `usage`, `cost_usd`, `attempts`, and when they apply `limit` (the rate limit or budget
-//! that refused the request) and `skipped` (targets passed over for an open circuit). It never holds a credential: no headers, and error
+//! that refused the request), `skipped` (targets passed over for an open circuit) and
+//! `prompt_id` / `prompt_version` (the registry prompt the request was rendered from). It never holds a credential: no headers, and error
 //! messages are the gateway's (an upstream's, with the request's credentials cut out).
 
 use std::pin::Pin;
@@ -163,6 +164,10 @@ impl Serialize for RequestRecord {
         }
         if let Some(limit) = &route.limit {
             s.serialize_field("limit", limit)?;
+        }
+        if let Some(prompt) = &route.prompt {
+            s.serialize_field("prompt_id", &prompt.id)?;
+            s.serialize_field("prompt_version", &prompt.version)?;
         }
         if !route.skipped.is_empty() {
             s.serialize_field("skipped", &SkippedTargets(&route.skipped))?;

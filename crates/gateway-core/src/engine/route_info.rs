@@ -90,6 +90,8 @@ pub struct RouteInfo {
     pub skipped: Vec<Skipped>,
     /// The rate limit or budget that refused the request (`key team-a: requests_per_minute`).
     pub limit: Option<String>,
+    /// The registry prompt the request was rendered from.
+    pub prompt: Option<std::sync::Arc<crate::prompts::PromptRef>>,
 }
 
 impl RouteInfo {

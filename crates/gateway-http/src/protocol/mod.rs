@@ -19,6 +19,7 @@ mod errors;
 mod hops;
 mod multipart;
 mod options;
+mod prompts;
 mod request;
 mod resolve;
 mod respond;
@@ -33,6 +34,7 @@ pub use options::{
     BaseUrl, ConfigRef, Fields, Flag, HeaderNames, Metadata, Millis, OPTIONS, OptionSpec, OptionValue, Options,
     PROVIDER_FIELD_HEADERS, Text,
 };
+pub use prompts::{PromptCall, PromptOutcome, prompt_request, rendered_reply};
 pub use request::{gateway_request, read_body};
 pub use resolve::{Resolved, Resolver, address_model, api_key_env_vars};
 pub use respond::{
@@ -63,6 +65,7 @@ pub fn route_json(route: &RouteInfo) -> Value {
             "provider": s.provider,
         })).collect::<Vec<_>>(),
         "limit": route.limit,
+        "prompt": route.prompt.as_ref().map(|p| serde_json::json!({"id": p.id, "version": p.version})),
         "attempts": route.attempts.iter().map(|a| serde_json::json!({
             "option_index": a.option_index,
             "provider": a.provider,

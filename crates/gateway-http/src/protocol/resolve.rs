@@ -215,6 +215,8 @@ fn per_request(options: &Options) -> RequestOptions {
         trace_id: options.trace_id.as_ref().map(|t| t.0.clone()).filter(|t| !t.is_empty()),
         // Set by the server (the key it checked and its limits, the trace it joins or starts).
         key: None,
+        // Set by whoever renders a registry prompt into the request.
+        prompt: None,
         limits: Arc::default(),
         trace_context: None,
         custom_host: options.custom_host.as_ref().map(|h| h.0.clone()),

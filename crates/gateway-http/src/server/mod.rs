@@ -253,7 +253,19 @@ where
         protocol::apply_key(key, &parts.headers, &mut options);
     }
     let trace_context = state.trace_context(&parts.headers);
-    let mut request = match protocol::gateway_request(parts.method, &parts.uri, parts.headers, bytes) {
+    let mut prompt = None;
+    let built = match protocol::PromptCall::of(&parts.method, &path) {
+        Some(call) => match protocol::prompt_request(call, &view, &bytes, parts.headers, &mut options) {
+            Ok(protocol::PromptOutcome::Rendered(body)) => return into_hyper(protocol::rendered_reply(body)),
+            Ok(protocol::PromptOutcome::Completion(request, rendered_from)) => {
+                prompt = Some(rendered_from);
+                Ok(request)
+            }
+            Err(e) => Err(e),
+        },
+        None => protocol::gateway_request(parts.method, &parts.uri, parts.headers, bytes),
+    };
+    let mut request = match built {
         Ok(request) => request,
         Err(e) => return fail(e),
     };
@@ -263,6 +275,7 @@ where
     };
     options.trace_context = trace_context;
     options.trace_id = Some(trace_id);
+    options.prompt = prompt;
     options.via = Some(via);
     if let Some(key) = key {
         options.key = Some(Arc::from(key.name.as_str()));
