@@ -111,12 +111,13 @@ fn transcripts(provider: &str) -> Vec<Transcript> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        // `stream_*` chat streams, and streams of the caller APIs served through chat
-        // (`responses_stream_translated`, ...).
+        // `stream_*` chat streams, streams of the caller APIs served through chat
+        // (`responses_stream_translated`, ...) and passed on natively (Claude on Bedrock's
+        // `messages_stream_native`).
         .filter(|p| {
             p.file_name().is_some_and(|n| {
                 let n = n.to_string_lossy();
-                n.starts_with("stream_") || n.ends_with("_stream_translated")
+                n.starts_with("stream_") || n.ends_with("_stream_translated") || n.ends_with("_stream_native")
             })
         })
         .collect();
@@ -189,6 +190,8 @@ fn lengthen(provider: &str, bytes: &[u8]) -> Option<Vec<u8>> {
         match provider {
             "anthropic" => text.contains("content_block_delta"),
             "google" => text.contains("\"parts\"") && !text.contains("finishReason"),
+            // Claude's events ride base64-encoded in `chunk` frames.
+            _ if text.contains("\"bytes\"") => claude_event(unit).contains("content_block_delta"),
             _ => text.contains("contentBlockDelta"),
         }
     };
@@ -203,6 +206,15 @@ fn lengthen(provider: &str, bytes: &[u8]) -> Option<Vec<u8>> {
     }
     units[last + 1..].iter().for_each(|u| out.extend_from_slice(u));
     Some(out)
+}
+
+/// The Anthropic event a Bedrock `chunk` frame carries (base64 in its `bytes`).
+fn claude_event(frame: &[u8]) -> String {
+    let text = String::from_utf8_lossy(frame);
+    // `"bytes": "<base64>"`, however it is spaced.
+    let after_key = text.split("\"bytes\"").nth(1).unwrap_or("");
+    let encoded = after_key.split('"').nth(1).unwrap_or("");
+    String::from_utf8_lossy(&base64_decode(encoded)).into_owned()
 }
 
 fn stream_translation(c: &mut Criterion) {
