@@ -260,3 +260,17 @@ async fn a_session_holds_its_connection_against_the_servers_cap_until_it_ends() 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_server_shutting_down_closes_its_sessions_with_going_away() {
+    let up = MockRealtime::start().await;
+    let mut gateway = start_gateway(GatewayOptions::default()).await;
+    let (mut caller, _) = connect(&gateway, "model=gpt-realtime", &direct_to(&up)).await.unwrap();
+    next_event(&mut caller).await;
+    gateway.shutdown.take().unwrap().send(()).unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(10), caller.next()).await.unwrap().unwrap().unwrap();
+    let Message::Close(Some(frame)) = closed else { panic!("expected a close frame, got {closed:?}") };
+    assert_eq!(frame.code, CloseCode::Away);
+    // The server finishes stopping once its sessions have closed.
+    tokio::time::timeout(Duration::from_secs(10), gateway.task).await.unwrap().unwrap();
+}

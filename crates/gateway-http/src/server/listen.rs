@@ -52,6 +52,7 @@ pub async fn serve(
         }
     }
     drop(listener);
+    state.sessions.close_all().await;
     graceful.shutdown().await;
     Ok(())
 }
@@ -157,6 +158,7 @@ async fn worker(mut connections: mpsc::UnboundedReceiver<(std::net::TcpStream, O
             Err(e) => tracing::warn!("dropping an accepted connection: {e}"),
         }
     }
+    state.sessions.close_all().await;
     graceful.shutdown().await;
 }
 

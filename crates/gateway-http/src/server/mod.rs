@@ -48,6 +48,9 @@ pub struct AppState {
     pub header_read_timeout: Option<Duration>,
     /// The connection count and cap, shared by every worker.
     pub connections: Arc<ConnectionGate>,
+    /// The realtime sessions being relayed, shared by every worker: closed with `going away`
+    /// when the server shuts down.
+    sessions: Arc<realtime::Sessions>,
     /// The request log, metrics and traces (the engine is given their observer).
     pub telemetry: Telemetry,
     trace_ids: Arc<TraceIds>,
@@ -80,6 +83,7 @@ impl AppState {
             body_limit,
             header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
             connections: ConnectionGate::new(default_max_connections()),
+            sessions: Arc::default(),
             telemetry: Telemetry::default(),
             trace_ids,
             instance_id,
@@ -104,6 +108,7 @@ impl AppState {
             body_limit: self.body_limit,
             header_read_timeout: self.header_read_timeout,
             connections: self.connections.clone(),
+            sessions: self.sessions.clone(),
             telemetry: self.telemetry.clone(),
             trace_ids: self.trace_ids.clone(),
             instance_id: self.instance_id.clone(),
@@ -283,7 +288,7 @@ where
     }
     let response = state.engine.handle(&request, &options).await;
     match realtime {
-        Some(handshake) => handshake.answer(response),
+        Some(handshake) => handshake.answer(response, &state.sessions),
         None => into_hyper(protocol::render(response, request.endpoint.dialect())),
     }
 }

@@ -16,6 +16,10 @@ use http::header::{
     AUTHORIZATION, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
     SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE,
 };
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
 use http::{HeaderMap, HeaderValue};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -39,6 +43,51 @@ const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 pub(super) struct ConnectionHold {
     /// Never sent on: only its drop matters.
     pub(super) _released_on_drop: tokio::sync::mpsc::Sender<()>,
+}
+
+/// The sessions a server is relaying: how many, and the signal that closes them when the
+/// server shuts down (HTTP connections are drained by hyper; an upgraded one is ours).
+#[derive(Debug)]
+pub(super) struct Sessions {
+    closing: tokio::sync::watch::Sender<bool>,
+    open: AtomicUsize,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self { closing: tokio::sync::watch::Sender::new(false), open: AtomicUsize::new(0) }
+    }
+}
+
+/// How long a shutting-down server waits for its sessions to say goodbye.
+const CLOSING_GRACE: Duration = Duration::from_secs(5);
+
+impl Sessions {
+    /// Close every session (1001, going away), now and any that opens from here on, and
+    /// wait for them to have closed, at most [`CLOSING_GRACE`].
+    pub(super) async fn close_all(&self) {
+        self.closing.send_replace(true);
+        let deadline = tokio::time::Instant::now() + CLOSING_GRACE;
+        while self.open.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Counts one session as open until dropped.
+struct OpenSession<'s>(&'s Sessions);
+
+impl<'s> OpenSession<'s> {
+    fn new(sessions: &'s Sessions) -> Self {
+        sessions.open.fetch_add(1, Ordering::AcqRel);
+        Self(sessions)
+    }
+}
+
+impl Drop for OpenSession<'_> {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Whether a request asks to switch to a WebSocket.
@@ -94,7 +143,7 @@ impl Handshake {
 
     /// The caller's answer: `101` and a relayed session when the engine opened one, else
     /// the engine's answer (an error) as for any request.
-    pub(super) fn answer(self, response: Response) -> super::HttpResponse {
+    pub(super) fn answer(self, response: Response, sessions: &Arc<Sessions>) -> super::HttpResponse {
         let Response { status, mut headers, result, route } = response;
         let session = match result {
             Ok(Answer { body: ResponseBody::Upgraded(session), .. }) => session,
@@ -117,7 +166,7 @@ impl Handshake {
         {
             headers.insert(SEC_WEBSOCKET_PROTOCOL, value);
         }
-        tokio::spawn(relay(self.client, session, self.hold));
+        tokio::spawn(relay(self.client, session, self.hold, sessions.clone()));
         let mut out = super::HttpResponse::new(axum::body::Body::empty());
         *out.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
         *out.headers_mut() = headers;
@@ -126,8 +175,10 @@ impl Handshake {
 }
 
 /// Relay one session until either side closes or breaks, then end its record.
-async fn relay(client: OnUpgrade, mut session: Box<Session>, hold: Option<ConnectionHold>) {
+async fn relay(client: OnUpgrade, mut session: Box<Session>, hold: Option<ConnectionHold>, sessions: Arc<Sessions>) {
     let _hold = hold;
+    let _open = OpenSession::new(&sessions);
+    let closing = sessions.closing.subscribe();
     let upstream = match session.take_upstream().map(|u| u.downcast::<UpstreamSocket>()) {
         Some(Ok(upstream)) => upstream,
         _ => {
@@ -146,7 +197,7 @@ async fn relay(client: OnUpgrade, mut session: Box<Session>, hold: Option<Connec
         WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES)).max_frame_size(Some(MAX_MESSAGE_BYTES));
     let client = WebSocketStream::from_raw_socket(TokioIo::new(client), Role::Server, Some(config)).await;
     let upstream = WebSocketStream::from_raw_socket(upstream, Role::Client, Some(config)).await;
-    let ended = pump(client, upstream, &mut session).await;
+    let ended = pump(client, upstream, &mut session, closing).await;
     session.end(ended.err().as_ref());
 }
 
@@ -155,6 +206,7 @@ async fn pump<C, U>(
     mut client: WebSocketStream<C>,
     mut upstream: WebSocketStream<U>,
     session: &mut Session,
+    mut closing: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), GatewayError>
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -162,6 +214,13 @@ where
 {
     loop {
         tokio::select! {
+            // The server is shutting down (or was, before this session got going).
+            // (The guard `wait_for` answers with is dropped before the closes are awaited.)
+            () = async { drop(closing.wait_for(|closing| *closing).await) } => {
+                let _ = client.close(Some(close(CloseCode::Away, "the gateway is shutting down"))).await;
+                let _ = upstream.close(None).await;
+                return Ok(());
+            }
             from_client = client.next() => match from_client {
                 Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
                     if let Err(e) = upstream.send(message).await {
