@@ -431,6 +431,19 @@ export interface RerankResponse extends JsonObject {
   results: Array<{ index: number; relevance_score: number; document?: { text: string } } & JsonObject>
 }
 
+/** A registry prompt's call: its id, its variables, and fields that override the prompt's (`max_tokens`, `stream`, ...). */
+export interface PromptCallParams extends JsonObject {
+  /** The prompt's id in the registry (`prompt_id` is accepted too). */
+  promptID: string
+  variables?: JsonObject | null
+}
+
+/** What `prompts.render` answers: the chat request the prompt renders to. */
+export interface RenderedPrompt extends JsonObject {
+  success: true
+  data: ChatCompletionCreateParams
+}
+
 export interface ResponseCreateParams extends JsonObject {
   model: string
   input: string | JsonObject[]
@@ -487,6 +500,8 @@ export type Endpoint =
   | 'messages.count_tokens'
   | 'rerank.create'
   | 'responses.create'
+  | 'prompts.render'
+  | 'prompts.completions.create'
   | 'chat.completions'
   | 'completions'
   | 'embeddings'
@@ -494,6 +509,7 @@ export type Endpoint =
   | 'messages'
   | 'rerank'
   | 'responses'
+  | 'prompts.completions'
 
 export interface RouteOptions {
   /** Metadata for conditional routing; replaces the client's for this plan. */
@@ -581,6 +597,15 @@ export declare class Gateway {
   /** Reranking in Cohere's shape (Cohere, Voyage, Jina, Together). */
   readonly rerank: {
     create(params: RerankParams, options?: CallOptions): Promise<WithRoute<RerankResponse>>
+  }
+  /** The registry's prompt library: a prompt rendered, or run as a chat completion. */
+  readonly prompts: {
+    render(params: PromptCallParams, options?: CallOptions): Promise<WithRoute<RenderedPrompt>>
+    readonly completions: {
+      create(params: PromptCallParams & { stream: true }, options?: CallOptions): Promise<Stream<ChatCompletionChunk>>
+      create(params: PromptCallParams & { stream?: false | null }, options?: CallOptions): Promise<WithRoute<ChatCompletion>>
+      create(params: PromptCallParams, options?: CallOptions): Promise<WithRoute<ChatCompletion> | Stream<ChatCompletionChunk>>
+    }
   }
   /** OpenAI's Responses API: OpenAI and Azure serve it; other providers a stateless `create` through chat. */
   readonly responses: {

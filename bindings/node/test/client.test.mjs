@@ -268,3 +268,38 @@ test('a registry names providers by @slug, virtual key, model and config id', as
   m.close()
   assert.throws(() => new Gateway({ registry, virtualKey: 'nope' }), (e) => e.code === 'unknown_virtual_key')
 })
+
+test('prompts from the registry: rendered, and run on their entry with the call\'s overrides', async () => {
+  const mock = await startMock(openaiHandler({ tag: 'prompted' }))
+  try {
+    const registry = {
+      providers: { 'openai-prod': { provider: 'openai', api_key: 'sk-prod', custom_host: mock.v1 } },
+      prompts: {
+        'support-reply': {
+          virtual_key: 'openai-prod', version: '7', model: 'gpt-4o-mini', max_tokens: 256,
+          messages: [{ role: 'system', content: 'You help {{product}} users. {{>sig}}' }, { role: 'user', content: '{{question}}' }],
+        },
+      },
+      partials: { sig: 'Be brief.' },
+    }
+    const gw = new Gateway({ registry })
+    const variables = { product: 'Gatewise', question: 'Fast?' }
+    const rendered = await gw.prompts.render({ promptID: 'support-reply', variables })
+    assert.equal(rendered.success, true)
+    assert.equal(rendered.data.messages[0].content, 'You help Gatewise users. Be brief.')
+    assert.equal(mock.requests.length, 0, 'rendering sends nothing')
+
+    const r = await gw.prompts.completions.create({ promptID: 'support-reply', variables, max_tokens: 32 })
+    assert.equal(r.choices[0].message.content, 'prompted:Fast?')
+    assert.deepEqual(r.route.prompt, { id: 'support-reply', version: '7' })
+    assert.equal(mock.requests[0].body.max_tokens, 32, "the call's override wins")
+    assert.equal(mock.requests[0].headers.authorization, 'Bearer sk-prod')
+
+    await assert.rejects(gw.prompts.completions.create({ promptID: 'support-reply', variables: { product: 'G' } }),
+      (e) => e.status === 400 && e.param === 'variables.question')
+    await assert.rejects(gw.prompts.render({ promptID: 'nope' }), (e) => e.status === 400 && /nope/.test(e.message))
+  } finally {
+    await mock.close()
+  }
+})
+

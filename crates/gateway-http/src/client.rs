@@ -202,20 +202,50 @@ impl Gateway {
     /// Call a resource. Per-call options win over the client's, and `x-portkey-*` headers
     /// among the call's headers win over both.
     pub async fn create(&self, resource: &Resource, args: CallArgs, call: CallOptions) -> Result<Created, CallError> {
+        if resource.body == BodyKind::Prompt {
+            return self.prompt(resource, args, call).await;
+        }
         let mut request = build_request(resource, args)?;
         let options = self.for_request(&mut request, &call.options, &call.headers)?;
         request.headers = call.headers;
         let response = self.engine.handle(&request, &options).await;
-        let route = response.route;
-        match response.result {
-            Err(error) => Err(CallError { error, route }),
-            Ok(Answer { body: ResponseBody::Events(events), .. }) => Ok(Created::Stream(events, route)),
-            Ok(Answer { content_type, body: ResponseBody::Full(body) }) => {
-                Ok(Created::Reply(Reply { status: response.status, content_type, body, route }))
+        created(response)
+    }
+
+    /// `prompts.render` and `prompts.completions.create`: the registry prompt
+    /// `prompt_id` rendered with the call's `variables` (its other fields override the
+    /// prompt's), answered as `{"success": true, "data": <body>}` or run as a chat
+    /// completion on the prompt's provider entry or config — unless this client or the
+    /// call chooses what is called.
+    async fn prompt(&self, resource: &Resource, mut args: CallArgs, call: CallOptions) -> Result<Created, CallError> {
+        // `prompt_id` as the Python SDKs spell it, `promptID` as Portkey's Node SDK does.
+        let id = match args.params.remove("prompt_id").or_else(|| args.params.remove("promptID")) {
+            Some(Value::String(id)) if !id.is_empty() => id,
+            _ => {
+                return Err(
+                    GatewayError::request("prompt_id", "`prompt_id` (a registry prompt's id) is required").into()
+                );
             }
-            // No resource is a realtime session (see RESOURCES).
-            Ok(Answer { body: ResponseBody::Upgraded(_), .. }) => {
-                Err(CallError { error: crate::protocol::not_relayed(), route })
+        };
+        let body = Value::Object(args.params).to_string();
+        let mut options = self.resolved.options.overlay(&call.options);
+        if call.headers.keys().any(|k| k.as_str().starts_with("x-portkey-")) {
+            options = options.overlay(&Options::from_headers(&call.headers)?);
+        }
+        let view = self.resolver.registry();
+        let prompt_call = protocol::PromptCall::of_resource(resource.method, &id);
+        match protocol::prompt_request(prompt_call, &view, body.as_bytes(), call.headers, &mut options)? {
+            protocol::PromptOutcome::Rendered(body) => Ok(Created::Reply(Reply {
+                status: 200,
+                content_type: Some("application/json".to_owned()),
+                body: protocol::rendered_json(body),
+                route: RouteInfo::default(),
+            })),
+            protocol::PromptOutcome::Completion(mut request, prompt) => {
+                protocol::address_model(&mut request, &mut options, &view)?;
+                let mut resolved = self.resolver.overlay(&self.resolved, &options)?.request;
+                resolved.prompt = Some(prompt);
+                created(self.engine.handle(&request, &resolved).await)
             }
         }
     }
@@ -290,6 +320,22 @@ impl Gateway {
         let view = self.resolver.registry();
         protocol::address_model(request, &mut top, &view)?;
         Ok(Cow::Owned(self.resolver.overlay(&self.resolved, &top)?.request))
+    }
+}
+
+/// An engine response as what `create` returns.
+fn created(response: gateway_core::Response) -> Result<Created, CallError> {
+    let route = response.route;
+    match response.result {
+        Err(error) => Err(CallError { error, route }),
+        Ok(Answer { body: ResponseBody::Events(events), .. }) => Ok(Created::Stream(events, route)),
+        Ok(Answer { content_type, body: ResponseBody::Full(body) }) => {
+            Ok(Created::Reply(Reply { status: response.status, content_type, body, route }))
+        }
+        // No resource is a realtime session (see RESOURCES).
+        Ok(Answer { body: ResponseBody::Upgraded(_), .. }) => {
+            Err(CallError { error: crate::protocol::not_relayed(), route })
+        }
     }
 }
 
@@ -369,7 +415,7 @@ impl std::fmt::Debug for ClosableStream {
 /// The engine request for a resource call.
 fn build_request(resource: &Resource, args: CallArgs) -> Result<GatewayRequest, GatewayError> {
     let body = match resource.body {
-        BodyKind::Json => RequestBody::from_value(Value::Object(args.params))?,
+        BodyKind::Json | BodyKind::Prompt => RequestBody::from_value(Value::Object(args.params))?,
         BodyKind::Empty => RequestBody::Empty,
         BodyKind::Multipart => {
             // Random, so that no file's bytes can contain the boundary by chance.

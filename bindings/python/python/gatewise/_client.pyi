@@ -171,6 +171,34 @@ class _AsyncRerank:
         self, *, model: str, query: str, documents: List[Union[str, Dict[str, Any]]], **params: Any
     ) -> GatewayObject: ...
 
+class _PromptCompletions:
+    @overload
+    def create(self, *, prompt_id: str, variables: Optional[Dict[str, Any]] = ..., stream: Literal[True], **overrides: Any) -> Stream: ...
+    @overload
+    def create(
+        self, *, prompt_id: str, variables: Optional[Dict[str, Any]] = ..., stream: Literal[False] = ..., **overrides: Any
+    ) -> GatewayObject: ...
+
+class _Prompts:
+    """The registry's prompt library: `render` answers `{"success": True, "data": <the chat
+    request>}`; `completions.create` runs it. Fields beside `variables` override the prompt's."""
+    completions: _PromptCompletions
+    def render(self, *, prompt_id: str, variables: Optional[Dict[str, Any]] = ..., **overrides: Any) -> GatewayObject: ...
+
+class _AsyncPromptCompletions:
+    @overload
+    async def create(
+        self, *, prompt_id: str, variables: Optional[Dict[str, Any]] = ..., stream: Literal[True], **overrides: Any
+    ) -> AsyncStream: ...
+    @overload
+    async def create(
+        self, *, prompt_id: str, variables: Optional[Dict[str, Any]] = ..., stream: Literal[False] = ..., **overrides: Any
+    ) -> GatewayObject: ...
+
+class _AsyncPrompts:
+    completions: _AsyncPromptCompletions
+    async def render(self, *, prompt_id: str, variables: Optional[Dict[str, Any]] = ..., **overrides: Any) -> GatewayObject: ...
+
 class _Responses:
     """OpenAI's Responses API: OpenAI and Azure serve it; other providers a stateless
     `create` through their chat translation."""
@@ -247,6 +275,7 @@ class Gateway(_Base):
     messages: _Messages
     responses: _Responses
     rerank: _Rerank
+    prompts: _Prompts
     def httpx_transport(self, package: Literal["httpx", "httpx2"] = "httpx") -> Any: ...
     def async_httpx_transport(self, package: Literal["httpx", "httpx2"] = "httpx") -> Any: ...
 
@@ -261,5 +290,6 @@ class AsyncGateway(_Base):
     messages: _AsyncMessages
     responses: _AsyncResponses
     rerank: _AsyncRerank
+    prompts: _AsyncPrompts
     def httpx_transport(self, package: Literal["httpx", "httpx2"] = "httpx") -> Any: ...
     async_httpx_transport = httpx_transport

@@ -24,6 +24,9 @@ pub enum BodyKind {
     Multipart,
     /// No body (a GET).
     Empty,
+    /// A registry prompt's call: `prompt_id`, `variables`, and the fields that override
+    /// the prompt's (a JSON object to the bindings).
+    Prompt,
 }
 
 impl BodyKind {
@@ -33,6 +36,7 @@ impl BodyKind {
             Self::Json => "json",
             Self::Multipart => "multipart",
             Self::Empty => "empty",
+            Self::Prompt => "prompt",
         }
     }
 }
@@ -61,6 +65,9 @@ pub const RESOURCES: &[Resource] = &[
     Resource { method: "rerank.create", endpoint: Endpoint::Rerank, body: BodyKind::Json },
     // OpenAI's Responses API, answered in its shapes and events.
     Resource { method: "responses.create", endpoint: Endpoint::Responses, body: BodyKind::Json },
+    // The prompt library: a registry prompt rendered, or run as a chat completion.
+    Resource { method: "prompts.render", endpoint: Endpoint::ChatCompletions, body: BodyKind::Prompt },
+    Resource { method: "prompts.completions.create", endpoint: Endpoint::ChatCompletions, body: BodyKind::Prompt },
 ];
 
 /// The resource for a method path (`chat.completions.create`), or for a resource whose

@@ -34,7 +34,7 @@ pub use options::{
     BaseUrl, ConfigRef, Fields, Flag, HeaderNames, Metadata, Millis, OPTIONS, OptionSpec, OptionValue, Options,
     PROVIDER_FIELD_HEADERS, Text,
 };
-pub use prompts::{PromptCall, PromptOutcome, prompt_request, rendered_reply};
+pub use prompts::{PromptCall, PromptOutcome, prompt_request, rendered_json, rendered_reply};
 pub use request::{gateway_request, read_body};
 pub use resolve::{Resolved, Resolver, address_model, api_key_env_vars};
 pub use respond::{

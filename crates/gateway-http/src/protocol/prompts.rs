@@ -1,6 +1,6 @@
 //! The prompt library's routes: `POST /v1/prompts/{id}/render` answers the chat request a
 //! registry prompt renders to (`{"success": true, "data": <body>}`), and
-//! `POST /v1/prompts/{id}/completions` runs it as a chat completion. A call's body holds
+//! `POST /v1/prompts/{id}/completions` (or `/create`) runs it as a chat completion. A call's body holds
 //! `variables`; every other field (`max_tokens`, `stream`, …) overrides the prompt's own.
 //! The server and the bindings share this module.
 
@@ -30,9 +30,15 @@ impl<'p> PromptCall<'p> {
         }
         match action {
             "render" => Some(Self::Render(id)),
-            "completions" => Some(Self::Completions(id)),
+            // `/create` is the same call under the name Portkey's older API gave it.
+            "completions" | "create" => Some(Self::Completions(id)),
             _ => None,
         }
+    }
+
+    /// The call a prompt resource (`prompts.render`, `prompts.completions.create`) makes.
+    pub fn of_resource(method: &str, id: &'p str) -> Self {
+        if method == "prompts.render" { Self::Render(id) } else { Self::Completions(id) }
     }
 
     /// The prompt's id.
@@ -95,11 +101,15 @@ pub fn render(
 }
 
 /// `{"success": true, "data": <body>}`, as `/render` answers.
+pub fn rendered_json(body: Map<String, Value>) -> Bytes {
+    Bytes::from(serde_json::json!({"success": true, "data": body}).to_string())
+}
+
+/// [`rendered_json`] as an HTTP reply.
 pub fn rendered_reply(body: Map<String, Value>) -> HttpReply {
     let mut headers = http::HeaderMap::new();
     headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-    let answer = serde_json::json!({"success": true, "data": body});
-    HttpReply { status: 200, headers, body: HttpReplyBody::Full(Bytes::from(answer.to_string())) }
+    HttpReply { status: 200, headers, body: HttpReplyBody::Full(rendered_json(body)) }
 }
 
 /// The chat request a completion of `prompt` sends, and where it runs: the prompt's
@@ -110,7 +120,7 @@ pub fn completion(
     headers: http::HeaderMap,
     options: &mut Options,
 ) -> Result<GatewayRequest, GatewayError> {
-    if options.config.is_none() && options.provider.is_none() && options.virtual_key.is_none() {
+    if !options.changes_routing() {
         options.config = prompt.route.config.clone().map(ConfigRef::Text);
         if options.config.is_none() {
             options.virtual_key = prompt.route.provider.clone().map(Text);
@@ -133,6 +143,7 @@ mod tests {
             Some(PromptCall::Render("support-reply"))
         );
         assert_eq!(PromptCall::of(&post, "/v1/prompts/p1/completions"), Some(PromptCall::Completions("p1")));
+        assert_eq!(PromptCall::of(&post, "/v1/prompts/p1/create"), Some(PromptCall::Completions("p1")));
         assert_eq!(PromptCall::of(&http::Method::GET, "/v1/prompts/p1/render"), None);
         for path in ["/v1/prompts/p1", "/v1/prompts//render", "/v1/prompts/a/b/render", "/v1/prompts/p1/other"] {
             assert_eq!(PromptCall::of(&post, path), None, "{path}");
