@@ -65,13 +65,14 @@ async fn a_prompt_completion_runs_on_its_entry_with_the_callers_overrides() {
     let lines = Lines::default();
     let log = RequestLog::to_writer(LogFormat::Json, false, lines.clone()).unwrap();
     let gateway = library_logged(&mock, &other, Telemetry { log: Some(log), ..Telemetry::default() }).await;
-    let call_body = json!({"variables": {"product": "Gatewise", "question": "Fast?"}, "max_tokens": 32});
+    let call_body = json!({"variables": {"product": "Gatewise", "question": "Fast?"}, "max_tokens": 32, "prompt_id": "support-reply"});
     let (status, body) = call(&gateway, "/v1/prompts/support-reply/completions", &[], &call_body).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["choices"][0]["message"]["content"], "Yes.");
     let sent = mock.received()[0].json();
     assert_eq!(mock.received()[0].header("authorization"), Some("Bearer sk-prod"), "the prompt's entry");
     assert_eq!(sent["max_tokens"], 32, "the call's override wins");
+    assert_eq!(sent.get("prompt_id"), None, "the id is the route's, never sent upstream");
     assert_eq!(sent["messages"][0]["content"], "You help Gatewise users. Be brief.");
     assert_eq!(sent["messages"][1], json!({"role": "user", "content": "Fast?"}));
 

@@ -96,6 +96,9 @@ pub fn render(
         _ => return Err(GatewayError::request("", "the body must be a JSON object: {\"variables\": {...}, ...}")),
     };
     let variables = overrides.remove("variables").unwrap_or_else(|| Value::Object(Map::new()));
+    // The id is the route's; an SDK that repeats it in the body must not send it upstream.
+    overrides.remove("prompt_id");
+    overrides.remove("promptID");
     let body = prompt.render(&variables, &overrides, view.registry.partials())?;
     Ok((prompt, body))
 }
