@@ -33,7 +33,7 @@ use crate::settings::TargetSettings;
 pub use gemini::Gemini;
 pub use messages::event_type;
 pub use openai_compatible::{OpenAiCompatible, UrlScheme};
-pub use realtime::INSECURE_KEY_PROTOCOL;
+pub use realtime::{INSECURE_KEY_PROTOCOL, offered_subprotocols};
 pub use target::{Held, ProviderTarget};
 pub use via_chat::ViaChat;
 
@@ -332,7 +332,12 @@ pub fn json_body(
             }
         }
     }
-    serde_json::to_vec(&merged)
+    body_bytes(&merged)
+}
+
+/// A JSON request body as bytes (every provider that builds its body sends it through here).
+pub(crate) fn body_bytes(body: &Value) -> Result<Bytes, GatewayError> {
+    serde_json::to_vec(body)
         .map(Bytes::from)
         .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))
 }

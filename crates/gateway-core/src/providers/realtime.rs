@@ -26,16 +26,8 @@ pub(crate) fn handshake_headers(input: &BuildInput<'_>, headers: &mut HeaderMap)
     for name in HANDSHAKE_HEADERS {
         headers.remove(*name);
     }
-    let protocols: Vec<&str> = input
-        .request
-        .headers
-        .get_all(SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|p| !p.is_empty() && !p.starts_with(INSECURE_KEY_PROTOCOL))
-        .collect();
+    let protocols: Vec<&str> =
+        offered_subprotocols(&input.request.headers).filter(|p| !p.starts_with(INSECURE_KEY_PROTOCOL)).collect();
     headers.remove(SEC_WEBSOCKET_PROTOCOL);
     if let Ok(value) = HeaderValue::from_str(&protocols.join(", "))
         && !protocols.is_empty()
@@ -43,6 +35,18 @@ pub(crate) fn handshake_headers(input: &BuildInput<'_>, headers: &mut HeaderMap)
         headers.insert(SEC_WEBSOCKET_PROTOCOL, value);
     }
     headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+}
+
+/// The subprotocols a WebSocket handshake offers (`sec-websocket-protocol`, comma
+/// separated, possibly over several header lines), in order.
+pub fn offered_subprotocols(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
 }
 
 /// The query to send: the caller's, with `model` set to the target's `override_params`

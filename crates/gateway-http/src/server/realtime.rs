@@ -10,7 +10,7 @@
 
 use futures::{SinkExt, StreamExt};
 use gateway_core::engine::{Answer, Session};
-use gateway_core::providers::INSECURE_KEY_PROTOCOL;
+use gateway_core::providers::{INSECURE_KEY_PROTOCOL, offered_subprotocols};
 use gateway_core::{ErrorCode, GatewayError, Response, ResponseBody};
 use http::header::{
     AUTHORIZATION, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
@@ -130,7 +130,7 @@ impl Handshake {
             HeaderValue::from_str(&accept).map_err(|_| GatewayError::request("sec-websocket-key", "bad key"))?;
         // HTTP/2 has no upgrade: such a request never gets here with one.
         let client = parts.extensions.remove::<OnUpgrade>().ok_or_else(protocol::not_relayed)?;
-        let offered = offered_protocols(&parts.headers);
+        let offered: Vec<String> = offered_subprotocols(&parts.headers).map(str::to_owned).collect();
         if !parts.headers.contains_key(AUTHORIZATION)
             && let Some(key) = offered.iter().find_map(|p| p.strip_prefix(INSECURE_KEY_PROTOCOL))
             && let Ok(bearer) = HeaderValue::from_str(&format!("Bearer {key}"))
@@ -292,19 +292,6 @@ fn has_token(value: &str, token: &str) -> bool {
 fn valid_key(key: &[u8]) -> bool {
     use base64::Engine as _;
     key.len() == 24 && base64::engine::general_purpose::STANDARD.decode(key).is_ok_and(|k| k.len() == 16)
-}
-
-/// The subprotocols the caller offered, in order.
-fn offered_protocols(headers: &HeaderMap) -> Vec<String> {
-    headers
-        .get_all(SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 #[cfg(test)]

@@ -82,9 +82,7 @@ impl Provider for Anthropic {
         }
         forward_headers(input, &mut headers);
 
-        let body = serde_json::to_vec(&Value::Object(full))
-            .map(Bytes::from)
-            .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))?;
+        let body = crate::providers::body_bytes(&Value::Object(full))?;
         Ok(HttpRequest {
             method: Method::POST,
             url: join_url(input.custom_host.unwrap_or(BASE_URL), "/messages"),

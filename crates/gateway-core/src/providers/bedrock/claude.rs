@@ -13,9 +13,10 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::eventstream::{EventStream, Frame, FrameEvents, stream_error};
-use super::{NAME, SLUG, json_bytes};
+use super::{NAME, SLUG};
 use crate::error::GatewayError;
 use crate::providers::BuildInput;
+use crate::providers::body_bytes;
 use crate::providers::own_events::OwnEvents;
 use crate::providers::sse_stream::SseEventHandler;
 use crate::sse::SseEvent;
@@ -36,7 +37,7 @@ pub(super) fn operation(stream: bool) -> &'static str {
 
 /// The caller's Messages body as `InvokeModel` takes it.
 pub(super) fn body(input: &BuildInput<'_>, params: &Value) -> Result<Bytes, GatewayError> {
-    json_bytes(&invoke_body(input, params))
+    body_bytes(&invoke_body(input, params))
 }
 
 /// A `count_tokens` request as `CountTokens` takes it: the `InvokeModel` body it would
@@ -47,8 +48,8 @@ pub(super) fn count_tokens_body(input: &BuildInput<'_>, params: &Value) -> Resul
     if let Value::Object(map) = &mut body {
         map.entry("max_tokens").or_insert(Value::from(1));
     }
-    let invoke = base64::engine::general_purpose::STANDARD.encode(json_bytes(&body)?);
-    json_bytes(&serde_json::json!({"input": {"invokeModel": {"body": invoke}}}))
+    let invoke = base64::engine::general_purpose::STANDARD.encode(body_bytes(&body)?);
+    body_bytes(&serde_json::json!({"input": {"invokeModel": {"body": invoke}}}))
 }
 
 /// `CountTokens`' answer (`{"inputTokens": n}`) as Anthropic's (`{"input_tokens": n}`).
@@ -59,7 +60,7 @@ pub(super) fn token_count(body: &[u8]) -> Result<Bytes, GatewayError> {
         .get("inputTokens")
         .and_then(Value::as_u64)
         .ok_or_else(|| GatewayError::invalid_upstream_response(NAME, "no `inputTokens` in the token count"))?;
-    json_bytes(&serde_json::json!({"input_tokens": tokens}))
+    body_bytes(&serde_json::json!({"input_tokens": tokens}))
 }
 
 fn invoke_body(input: &BuildInput<'_>, params: &Value) -> Value {

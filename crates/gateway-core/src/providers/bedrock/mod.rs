@@ -99,12 +99,6 @@ fn encode_model_id(model: &str) -> String {
     sigv4::uri_encode(model, true)
 }
 
-fn json_bytes(body: &serde_json::Value) -> Result<Bytes, GatewayError> {
-    serde_json::to_vec(body)
-        .map(Bytes::from)
-        .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))
-}
-
 /// The pieces of an absolute URL that signing needs.
 struct UrlParts<'a> {
     /// The `host` header value: the authority without userinfo or a default port.
@@ -161,11 +155,15 @@ impl Provider for Bedrock {
         let (operation, body, dropped) = match endpoint {
             Endpoint::ChatCompletions => {
                 let built = request::converse(&params)?;
-                (if stream { "converse-stream" } else { "converse" }, json_bytes(&built.body)?, built.dropped)
+                (
+                    if stream { "converse-stream" } else { "converse" },
+                    crate::providers::body_bytes(&built.body)?,
+                    built.dropped,
+                )
             }
             Endpoint::Embeddings => {
                 let built = request::embeddings(model, &params)?;
-                ("invoke", json_bytes(&built.body)?, built.dropped)
+                ("invoke", crate::providers::body_bytes(&built.body)?, built.dropped)
             }
             Endpoint::Messages if claude::is_claude(model) => {
                 (claude::operation(stream), claude::body(input, &params)?, Vec::new())

@@ -63,9 +63,7 @@ impl Provider for Cohere {
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         insert_header(&mut headers, "authorization", &super::bearer(api_key))?;
         forward_headers(input, &mut headers);
-        let body = serde_json::to_vec(&Value::Object(body))
-            .map(Bytes::from)
-            .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))?;
+        let body = crate::providers::body_bytes(&Value::Object(body))?;
         Ok(HttpRequest {
             method: Method::POST,
             url: join_url(input.custom_host.unwrap_or(BASE_URL), path),

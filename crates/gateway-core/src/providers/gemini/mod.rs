@@ -198,9 +198,7 @@ impl Gemini {
                 ));
             }
         };
-        let body = serde_json::to_vec(&built.body)
-            .map(Bytes::from)
-            .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))?;
+        let body = crate::providers::body_bytes(&built.body)?;
         Ok(HttpRequest { method: Method::POST, url, headers, body, stream, dropped_params: built.dropped })
     }
 

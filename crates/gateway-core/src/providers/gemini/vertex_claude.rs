@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::error::{ErrorCode, GatewayError};
+use crate::error::GatewayError;
 use crate::providers::anthropic::request::{MessagesBody, messages_body};
 use crate::providers::anthropic::response::chat_completion;
 use crate::providers::anthropic::stream::MessagesEvents;
@@ -43,9 +43,7 @@ pub(super) fn body(params: &Value, model: &str, version: &str) -> Result<(Bytes,
     let mut full = Map::with_capacity(body.len() + 1);
     full.insert("anthropic_version".into(), version.into());
     full.extend(body);
-    let bytes = serde_json::to_vec(&Value::Object(full))
-        .map(Bytes::from)
-        .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))?;
+    let bytes = crate::providers::body_bytes(&Value::Object(full))?;
     Ok((bytes, dropped))
 }
 
@@ -59,9 +57,7 @@ pub(super) fn raw_messages_body(params: &Value, version: &str) -> Result<Bytes, 
             obj.iter().filter(|(k, _)| *k != "model" && *k != "anthropic_version").map(|(k, v)| (k.clone(), v.clone())),
         );
     }
-    serde_json::to_vec(&Value::Object(full))
-        .map(Bytes::from)
-        .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))
+    crate::providers::body_bytes(&Value::Object(full))
 }
 
 /// A `count_tokens` request as Vertex's `count-tokens:rawPredict` takes it: Anthropic's,
@@ -69,9 +65,7 @@ pub(super) fn raw_messages_body(params: &Value, version: &str) -> Result<Bytes, 
 pub(super) fn count_tokens_body(params: &Value, model: &str) -> Result<Bytes, GatewayError> {
     let mut body = params.as_object().cloned().unwrap_or_default();
     body.insert("model".into(), model.into());
-    serde_json::to_vec(&Value::Object(body))
-        .map(Bytes::from)
-        .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("serialising the request body: {e}")))
+    crate::providers::body_bytes(&Value::Object(body))
 }
 
 /// A successful answer: an Anthropic Messages response.
