@@ -19,6 +19,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod hex_id;
+pub mod hooks;
 pub mod interpolate;
 pub mod json_path;
 pub mod pricing;

@@ -7,6 +7,7 @@
 //!   the entry's host, and only for the models it allows.
 //! - `configs`: id → a config (the usual schema), usable wherever a config name is.
 //! - `keys`: gateway keys, stored as SHA-256 hashes, each with a name and a scope.
+//! - `guardrails`: id → a guardrail hook ([`crate::hooks`]) configs name by id.
 //! - `prompts`: id → a chat request whose message texts are Mustache templates, and where
 //!   it runs ([`crate::prompts`]); `partials`: name → a template prompts include.
 //!
@@ -21,7 +22,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-pub use crate::config::{ProviderEntry, Providers, unknown_entry};
+pub use crate::config::{ProviderEntry, Providers, RegistryNames, unknown_entry};
 use crate::error::{ConfigErrors, GatewayError};
 use crate::json_path::JsonPath;
 use crate::pricing::{ModelPrices, Price};
@@ -65,12 +66,13 @@ impl GatewayKey {
 }
 
 /// The registry's sections.
-const SECTIONS: &[&str] = &["providers", "configs", "keys", "prompts", "partials"];
+const SECTIONS: &[&str] = &["providers", "configs", "keys", "guardrails", "prompts", "partials"];
 
 /// A validated, compiled registry.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    providers: Providers,
+    /// Provider entries and guardrails: what configs name.
+    names: RegistryNames,
     configs: HashMap<String, Arc<Config>>,
     keys: Vec<GatewayKey>,
     prompts: HashMap<String, Arc<Prompt>>,
@@ -114,10 +116,20 @@ impl Registry {
             }
         }
         let providers = Providers(providers);
+        let guardrails = crate::hooks::load_guardrails(
+            &section("guardrails", &mut errors),
+            &JsonPath::root().key("guardrails"),
+        )
+        .unwrap_or_else(|e| {
+            errors.extend(e);
+            Default::default()
+        });
+        let names = RegistryNames { providers, guardrails };
+        let providers = &names.providers;
         let mut configs = HashMap::new();
         for (id, config) in section("configs", &mut errors) {
             let at = JsonPath::root().key("configs").key(&id);
-            match Config::load_with(&config, &providers) {
+            match Config::load_with(&config, &names) {
                 Ok(config) => match config.require_providers() {
                     Ok(()) => {
                         configs.insert(id, Arc::new(config.server_held()));
@@ -132,7 +144,7 @@ impl Registry {
         let mut keys = Vec::new();
         for (name, key) in section("keys", &mut errors) {
             let at = JsonPath::root().key("keys").key(&name);
-            match gateway_key(&name, &key, &at, &providers, &configs) {
+            match gateway_key(&name, &key, &at, providers, &configs) {
                 Ok(key) => keys.push(key),
                 Err(e) => errors.extend(e),
             }
@@ -152,7 +164,7 @@ impl Registry {
                 Ok(prompt) => {
                     if let Some(slug) = prompt.route.provider.as_deref().filter(|s| providers.get(s).is_none()) {
                         let field = if entry.get("virtual_key").is_some() { "virtual_key" } else { "provider" };
-                        errors.push(unknown_entry(slug, &providers, at.key(field).as_str()));
+                        errors.push(unknown_entry(slug, providers, at.key(field).as_str()));
                     }
                     if let Some(config) = prompt.route.config.as_deref().filter(|c| !configs.contains_key(*c)) {
                         errors.push(GatewayError::config(
@@ -166,7 +178,7 @@ impl Registry {
             }
         }
         if errors.is_empty() {
-            Ok(Self { providers, configs, keys, prompts, partials: Arc::new(partials) })
+            Ok(Self { names, configs, keys, prompts, partials: Arc::new(partials) })
         } else {
             Err(ConfigErrors(errors))
         }
@@ -184,7 +196,12 @@ impl Registry {
 
     /// The provider entries.
     pub fn providers(&self) -> &Providers {
-        &self.providers
+        &self.names.providers
+    }
+
+    /// What configs may name: provider entries and guardrails (for [`Config::load_with`]).
+    pub fn names(&self) -> &RegistryNames {
+        &self.names
     }
 
     /// The config with this id.
@@ -199,7 +216,7 @@ impl Registry {
 
     /// Whether the registry holds provider credentials (entries or configs).
     pub fn holds_credentials(&self) -> bool {
-        !self.providers.0.is_empty() || !self.configs.is_empty()
+        !self.names.providers.0.is_empty() || !self.configs.is_empty()
     }
 
     /// The gateway key `presented` is, if any. Every stored hash is compared, each in
@@ -482,7 +499,7 @@ mod tests {
         let r = Registry::load(&registry()).unwrap();
         let ok = Config::load_with(
             &json!({"virtual_key": "openai-prod", "override_params": {"model": "gpt-4o"}}),
-            r.providers(),
+            r.names(),
         );
         assert!(ok.is_ok());
         for bad in [
@@ -490,10 +507,10 @@ mod tests {
             json!({"provider": "@claude", "targets": [{"api_key": "x"}], "strategy": {"mode": "single"}}),
             json!({"virtual_key": "openai-prod", "provider": "openai"}),
         ] {
-            let e = Config::load_with(&bad, r.providers()).unwrap_err().reported(false);
+            let e = Config::load_with(&bad, r.names()).unwrap_err().reported(false);
             assert!(!e.0.is_empty(), "{bad}");
         }
-        let e = Config::load_with(&json!({"virtual_key": "nope"}), r.providers()).unwrap_err().reported(false);
+        let e = Config::load_with(&json!({"virtual_key": "nope"}), r.names()).unwrap_err().reported(false);
         assert_eq!((e.0[0].code, e.0[0].param.as_deref()), (ErrorCode::UnknownVirtualKey, Some("virtual_key")));
         assert!(e.0[0].message.contains("claude, openai-prod"), "{}", e.0[0].message);
     }

@@ -24,6 +24,8 @@ pub struct TargetSettings {
     pub strict_open_ai_compliance: bool,
     /// When a failing target is skipped for a cool-down (`strategy.cb_config`).
     pub circuit: Option<std::sync::Arc<crate::state::CircuitPolicy>>,
+    /// Guardrail hooks (each phase replaced, not merged, by a child's).
+    pub hooks: crate::hooks::Hooks,
 }
 
 /// How a leaf retries.

@@ -359,7 +359,7 @@ fn route(args: &RouteArgs) -> Result<i32, HttpError> {
         },
         None => gateway_core::registry::Registry::default(),
     };
-    let loaded = Config::load_with(&read_operator_file(&args.config)?, registry.providers())
+    let loaded = Config::load_with(&read_operator_file(&args.config)?, registry.names())
         .map_err(|invalid| invalid.reported(false))
         .and_then(|c| c.require_providers().map(|()| c).map_err(|e| gateway_core::error::ConfigErrors(vec![e])));
     let config = match loaded {

@@ -11,8 +11,18 @@ use crate::error::GatewayError;
 use crate::json_path::JsonPath;
 
 /// Keys whose values are user data and must not be re-cased.
-const VERBATIM: &[&str] =
-    &["override_params", "query", "vertex_service_account_json", "parameters", "checks", "params", "metadata"];
+/// The guardrail shorthands are data too: their keys are check ids (`default.regexMatch`).
+const VERBATIM: &[&str] = &[
+    "override_params",
+    "query",
+    "vertex_service_account_json",
+    "parameters",
+    "checks",
+    "params",
+    "metadata",
+    "input_guardrails",
+    "output_guardrails",
+];
 
 /// `apiKey` → `api_key`; snake_case and other keys are returned unchanged.
 pub fn to_snake_case(key: &str) -> std::borrow::Cow<'_, str> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::entries::Providers;
+use super::entries::RegistryNames;
 use super::raw::{RawCondition, RawNode, RawStrategy};
 use super::{Condition, Group, Invalid, Leaf, Node, Strategy};
 use crate::error::GatewayError;
@@ -23,7 +23,7 @@ struct Inherited {
 
 /// Compile the tree, and list the leaves that end up with no provider of their own or
 /// inherited (fine when the request will supply one, an error otherwise).
-pub(super) fn compile(raw: &RawNode, entries: &Providers) -> Result<(Node, Vec<GatewayError>), Invalid> {
+pub(super) fn compile(raw: &RawNode, entries: &RegistryNames) -> Result<(Node, Vec<GatewayError>), Invalid> {
     let mut errors = Vec::new();
     let mut missing_providers = Vec::new();
     let root = Inherited {
@@ -41,8 +41,8 @@ pub(super) fn compile(raw: &RawNode, entries: &Providers) -> Result<(Node, Vec<G
 struct Cx<'e> {
     errors: &'e mut Vec<GatewayError>,
     missing_providers: &'e mut Vec<GatewayError>,
-    /// The registry's provider entries, for `virtual_key` and `provider: "@slug"`.
-    entries: &'e Providers,
+    /// The registry's provider entries (`virtual_key`, `provider: "@slug"`) and guardrails.
+    entries: &'e RegistryNames,
 }
 
 fn compile_node(
@@ -98,19 +98,12 @@ fn compile_node(
 
 /// Fields Portkey accepts that we refuse rather than silently ignore.
 fn reject_unsupported(raw: &RawNode, at: &JsonPath, errors: &mut Vec<GatewayError>) {
-    let hooks = [
-        ("before_request_hooks", &raw.before_request_hooks),
-        ("after_request_hooks", &raw.after_request_hooks),
-        ("input_guardrails", &raw.input_guardrails),
-        ("output_guardrails", &raw.output_guardrails),
-        ("input_mutators", &raw.input_mutators),
-        ("output_mutators", &raw.output_mutators),
-    ];
-    for (key, value) in hooks {
+    let mutators = [("input_mutators", &raw.input_mutators), ("output_mutators", &raw.output_mutators)];
+    for (key, value) in mutators {
         if value.is_some() {
             errors.push(GatewayError::config(
                 at.key(key).as_str(),
-                "guardrail hooks are not supported yet; remove them rather than have them silently skipped",
+                "mutators are not supported; a guardrail with `default.pii` and `redact: true` rewrites requests",
             ));
         }
     }
@@ -121,11 +114,21 @@ fn inherit(
     raw: &RawNode,
     at: &JsonPath,
     parent: &Inherited,
-    entries: &Providers,
+    names: &RegistryNames,
     errors: &mut Vec<GatewayError>,
 ) -> Inherited {
+    let entries = &names.providers;
     let mut out = parent.clone();
     let s = &mut out.settings;
+    let fields = [&raw.before_request_hooks, &raw.after_request_hooks, &raw.input_guardrails, &raw.output_guardrails]
+        .map(Option::as_ref);
+    let hooks = crate::hooks::node_hooks(fields, at, &names.guardrails, errors);
+    if let Some(before) = hooks.before {
+        s.hooks.before = before;
+    }
+    if let Some(after) = hooks.after {
+        s.hooks.after = after;
+    }
     if let Some(params) = &raw.override_params {
         for (k, v) in params {
             s.override_params.insert(k.clone(), v.clone());

@@ -52,6 +52,15 @@ impl Providers {
     }
 }
 
+/// What a config may name in a registry: provider entries and guardrails.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryNames {
+    /// Provider entries (`virtual_key`, `@slug`).
+    pub providers: Providers,
+    /// Guardrails, by id (`before_request_hooks: [{"id": ...}]`, `input_guardrails: ["id"]`).
+    pub guardrails: crate::hooks::Guardrails,
+}
+
 /// An error for a registry entry that is not there.
 pub fn unknown_entry(slug: &str, providers: &Providers, param: &str) -> GatewayError {
     let known = providers.slugs();

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 pub use crate::query::{MAX_REGEX_LEN, REGEX_SIZE_LIMIT};
 pub use casing::to_snake_case;
-pub use entries::{ProviderEntry, Providers, unknown_entry};
+pub use entries::{ProviderEntry, Providers, RegistryNames, unknown_entry};
 pub use limits::{MAX_CONDITIONS, MAX_NESTING, MAX_REGEXES, MAX_TARGETS};
 pub use raw::{RawCache, RawCondition, RawNode, RawRetry, RawStrategy};
 pub use schema::CONFIG_SCHEMA;
@@ -129,12 +129,12 @@ impl Config {
     /// acts as the outermost ancestor. Where no request provider will come, check with
     /// [`Config::require_providers`].
     pub fn load(value: &Value) -> Result<Self, Invalid> {
-        Self::load_with(value, &Providers::default())
+        Self::load_with(value, &RegistryNames::default())
     }
 
     /// [`Config::load`], where targets may name the registry's provider entries
-    /// (`virtual_key: "slug"`, `provider: "@slug"`).
-    pub fn load_with(value: &Value, entries: &Providers) -> Result<Self, Invalid> {
+    /// (`virtual_key: "slug"`, `provider: "@slug"`) and hooks its guardrails.
+    pub fn load_with(value: &Value, entries: &RegistryNames) -> Result<Self, Invalid> {
         let over_limits = limits::check(value);
         if !over_limits.is_empty() {
             return Err(Invalid { errors: over_limits, missing_providers: Vec::new() });
@@ -176,7 +176,7 @@ impl Config {
 
     /// Compile an already deserialized raw config (every leaf must get a provider).
     pub fn compile(raw: &RawNode) -> Result<Self, ConfigErrors> {
-        let config = compile::compile(raw, &Providers::default())
+        let config = compile::compile(raw, &RegistryNames::default())
             .map(|(root, missing_providers)| Self { root, missing_providers })
             .map_err(|invalid| invalid.reported(false))?;
         config.standing_alone()

@@ -40,17 +40,17 @@ pub struct RawNode {
     pub id: Option<String>,
     /// Accepted for Portkey compatibility; unused (as in Portkey).
     pub on_status_codes: Option<Vec<u16>>,
-    /// Guardrail hooks (not supported yet).
+    /// Guardrail hooks run on the request (see [`crate::hooks`]).
     pub before_request_hooks: Option<Value>,
-    /// Guardrail hooks (not supported yet).
+    /// Guardrail hooks run on the answer.
     pub after_request_hooks: Option<Value>,
-    /// Guardrail shorthand (not supported yet).
+    /// Shorthand for before-request guardrails.
     pub input_guardrails: Option<Value>,
-    /// Guardrail shorthand (not supported yet).
+    /// Shorthand for after-request guardrails.
     pub output_guardrails: Option<Value>,
-    /// Mutator shorthand (not supported yet).
+    /// Mutator shorthand (refused: not supported).
     pub input_mutators: Option<Value>,
-    /// Mutator shorthand (not supported yet).
+    /// Mutator shorthand (refused: not supported).
     pub output_mutators: Option<Value>,
     /// Provider-specific fields, verbatim.
     #[serde(flatten)]

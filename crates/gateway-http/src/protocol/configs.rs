@@ -263,7 +263,7 @@ fn read_json(path: &Path) -> Result<Value, GatewayError> {
 }
 
 fn compile(value: &Value, registry: &Registry) -> Result<Arc<Config>, Invalid> {
-    Config::load_with(value, registry.providers()).map(Arc::new)
+    Config::load_with(value, registry.names()).map(Arc::new)
 }
 
 fn compile_default(value: &Value, view: &RegistryView) -> Result<Arc<Config>, Invalid> {
