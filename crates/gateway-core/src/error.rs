@@ -233,6 +233,8 @@ pub struct GatewayError {
     /// Every field error when one error stands for several (config validation reports all
     /// of them at once); empty otherwise.
     pub errors: Vec<FieldError>,
+    /// `hook_results`, when guardrail hooks refused the request (shown beside `error`).
+    pub hook_results: Option<std::sync::Arc<serde_json::Value>>,
 }
 
 /// One bad field: where, and what is wrong.
@@ -256,6 +258,7 @@ impl GatewayError {
             error_type: None,
             upstream_code: None,
             errors: Vec::new(),
+            hook_results: None,
         }
     }
 
@@ -327,6 +330,14 @@ impl GatewayError {
         if let (Some(provider), Some(obj)) = (&self.provider, body.as_object_mut()) {
             obj.insert("provider".into(), provider.as_str().into());
         }
+        self.with_hook_results(body)
+    }
+
+    /// `body` with the hook results beside the error, as Portkey shows them.
+    fn with_hook_results(&self, mut body: serde_json::Value) -> serde_json::Value {
+        if let (Some(results), Some(obj)) = (&self.hook_results, body.as_object_mut()) {
+            obj.insert("hook_results".into(), (**results).clone());
+        }
         body
     }
 
@@ -371,7 +382,7 @@ impl GatewayError {
         if let Some(provider) = &self.provider {
             error["provider"] = provider.as_str().into();
         }
-        serde_json::json!({"type": "error", "error": error})
+        self.with_hook_results(serde_json::json!({"type": "error", "error": error}))
     }
 
     /// The error body in the caller's dialect.

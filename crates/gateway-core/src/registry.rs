@@ -116,14 +116,12 @@ impl Registry {
             }
         }
         let providers = Providers(providers);
-        let guardrails = crate::hooks::load_guardrails(
-            &section("guardrails", &mut errors),
-            &JsonPath::root().key("guardrails"),
-        )
-        .unwrap_or_else(|e| {
-            errors.extend(e);
-            Default::default()
-        });
+        let guardrails =
+            crate::hooks::load_guardrails(&section("guardrails", &mut errors), &JsonPath::root().key("guardrails"))
+                .unwrap_or_else(|e| {
+                    errors.extend(e);
+                    Default::default()
+                });
         let names = RegistryNames { providers, guardrails };
         let providers = &names.providers;
         let mut configs = HashMap::new();

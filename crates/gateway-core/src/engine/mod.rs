@@ -6,6 +6,7 @@
 mod admission;
 mod circuit;
 mod dry_run;
+mod guard;
 mod limits;
 mod metering;
 mod options;
@@ -33,7 +34,7 @@ pub use limits::Limits;
 pub use options::RequestOptions;
 pub use record::{Observers, RequestObserver, RequestRecord, rfc3339};
 pub use retry_after::{parse_http_date, requested_delay};
-pub use route_info::{Attempt, CacheStatus, RouteInfo, Skipped, StreamTotals, Totals};
+pub use route_info::{Attempt, CacheStatus, RouteInfo, Skipped, StreamHooks, StreamTotals, Totals};
 pub use session::{Session, Upgraded};
 pub use stream::{ChunkStream, EarlyFailure};
 pub use trace_context::{TRACEPARENT, TraceContext};
@@ -434,6 +435,8 @@ impl Engine {
         route.cache_status = CacheStatus::Disabled;
         route.provider = None;
         route.dropped_params.clear();
+        route.hooks = None;
+        route.stream_hooks = None;
         let target = match router::target_for(leaf, request, options.provider.as_ref()) {
             Ok(target) => target,
             Err(e) => {
@@ -448,6 +451,17 @@ impl Engine {
         if let Err(e) = held_credentials_allow(target, settings, options, request) {
             return Outcome::error(e);
         }
+        let hook_cx = guard::HookContext { request, settings, metadata: &options.metadata, provider: provider.slug() };
+        let rewritten;
+        let request = match self.before_hooks(hook_cx, route).await {
+            Ok(None) => request,
+            Ok(Some(request)) => {
+                rewritten = request;
+                &rewritten
+            }
+            Err(e) => return Outcome::error(e.with_provider(provider.slug())),
+        };
+        let call = Call { request, ..call };
         let circuit = match &settings.circuit {
             Some(policy) => {
                 match self.circuit_check(policy, target, custom_host(target, settings, options), leaf, route).await {
@@ -520,15 +534,20 @@ impl Engine {
         if let Some((key, _)) = &cache
             && let Some(hit) = self.cache_lookup(key, &upstream, options, route).await
         {
-            return self.metered(hit, Pricing { cache_hit: true, ..pricing }, provider, request, settings, route);
+            let hit = self.metered(hit, Pricing { cache_hit: true, ..pricing }, provider, request, settings, route);
+            return guard::with_hook_results(hit, route);
         }
 
         let outcome = self.attempts(leaf, provider, &upstream, route, call, circuit.as_ref()).await;
+        // An answer a guardrail failed is not served again without its checks.
         let outcome = match cache {
-            Some((key, ttl)) => self.cache_store(outcome, key, ttl).await,
-            None => outcome,
+            Some((key, ttl)) if !route.hooks.as_ref().is_some_and(crate::hooks::HookReport::failed) => {
+                self.cache_store(outcome, key, ttl).await
+            }
+            _ => outcome,
         };
-        self.metered(outcome, pricing, provider, request, settings, route)
+        let outcome = self.metered(outcome, pricing, provider, request, settings, route);
+        guard::with_hook_results(outcome, route)
     }
 
     /// Read a successful answer's usage and cost into `route` (a stream's as it passes).
@@ -665,6 +684,21 @@ impl Engine {
                 };
                 self.circuit_report(circuit, status, headers);
             }
+            let result = match result {
+                Ok(outcome) => {
+                    let settings = &leaf.settings;
+                    let cx = guard::HookContext {
+                        request,
+                        settings,
+                        metadata: &options.metadata,
+                        provider: provider.slug(),
+                    };
+                    self.after_hooks(outcome, cx, route)
+                        .await
+                        .map_err(|e| Failure::gave_up(e.with_provider(provider.slug())))
+                }
+                failure => failure,
+            };
             let (status, failure) = match result {
                 Ok(outcome) => {
                     route.attempts.push(self.attempt_record(

@@ -7,7 +7,9 @@
 //! `error_code`, `retries`, `cache_status`, `latency_ms`, `upstream_latency_ms`, `ttft_ms`,
 //! `usage`, `cost_usd`, `attempts`, and when they apply `limit` (the rate limit or budget
 //! that refused the request), `skipped` (targets passed over for an open circuit) and
-//! `prompt_id` / `prompt_version` (the registry prompt the request was rendered from). It never holds a credential: no headers, and error
+//! `prompt_id` / `prompt_version` (the registry prompt the request was rendered from) and
+//! `hooks` (each guardrail hook's id, verdict, deny and the checks that failed or erred,
+//! per phase). It never holds a credential: no headers, and error
 //! messages are the gateway's (an upstream's, with the request's credentials cut out).
 
 use std::pin::Pin;
@@ -123,6 +125,37 @@ impl Serialize for SkippedTargets<'_> {
     }
 }
 
+/// Hook results as the log shows them: per hook, what failed and what erred.
+struct HookSummary<'a>(&'a crate::hooks::HookReport);
+
+impl Serialize for HookSummary<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let phase = |results: &[crate::hooks::HookResult]| -> Vec<Value> {
+            results
+                .iter()
+                .map(|h| {
+                    let ids = |f: &dyn Fn(&crate::hooks::CheckResult) -> bool| -> Vec<&str> {
+                        h.checks.iter().filter(|c| f(c)).map(|c| c.id.as_str()).collect()
+                    };
+                    serde_json::json!({
+                        "id": h.id,
+                        "verdict": h.verdict,
+                        "deny": h.deny,
+                        "failed_checks": ids(&|c| !c.verdict && c.error.is_none()),
+                        "errored_checks": ids(&|c| c.error.is_some()),
+                        "transformed": h.transformed,
+                        "execution_time_ms": h.execution_time,
+                    })
+                })
+                .collect()
+        };
+        let mut s = serializer.serialize_struct("Hooks", 2)?;
+        s.serialize_field("before_request_hooks", &phase(&self.0.before_request_hooks))?;
+        s.serialize_field("after_request_hooks", &phase(&self.0.after_request_hooks))?;
+        s.end()
+    }
+}
+
 /// Bytes as text when they are UTF-8, else as a note of their size.
 struct Body<'a>(&'a Bytes);
 
@@ -171,6 +204,9 @@ impl Serialize for RequestRecord {
         }
         if !route.skipped.is_empty() {
             s.serialize_field("skipped", &SkippedTargets(&route.skipped))?;
+        }
+        if let Some(hooks) = route.hooks.as_ref().filter(|h| !h.is_empty()) {
+            s.serialize_field("hooks", &HookSummary(hooks))?;
         }
         s.serialize_field("attempts", &Attempts(&route.attempts))?;
         if let Some(body) = &self.request_body {

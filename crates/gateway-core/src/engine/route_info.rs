@@ -4,6 +4,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::error::ErrorCode;
+use crate::hooks::{HookReport, HookResult};
 use crate::usage::Usage;
 
 /// `x-portkey-cache-status`.
@@ -92,6 +93,10 @@ pub struct RouteInfo {
     pub limit: Option<String>,
     /// The registry prompt the request was rendered from.
     pub prompt: Option<std::sync::Arc<crate::prompts::PromptRef>>,
+    /// What the guardrail hooks of the answering (or refusing) leaf concluded.
+    pub hooks: Option<HookReport>,
+    /// A stream's after-request hook results, known once it has ended.
+    pub stream_hooks: Option<StreamHooks>,
 }
 
 impl RouteInfo {
@@ -104,6 +109,9 @@ impl RouteInfo {
             if totals.model.is_some() {
                 route.model.clone_from(&totals.model);
             }
+        }
+        if let Some(after) = self.stream_hooks.as_ref().and_then(StreamHooks::get) {
+            route.hooks.get_or_insert_with(HookReport::default).after_request_hooks.clone_from(after);
         }
         route
     }
@@ -141,6 +149,27 @@ impl StreamTotals {
 }
 
 impl PartialEq for StreamTotals {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// The after-request hook results of a stream that was not held, set once it has ended.
+#[derive(Debug, Clone, Default)]
+pub struct StreamHooks(Arc<OnceLock<Vec<HookResult>>>);
+
+impl StreamHooks {
+    /// The results, once the stream has ended.
+    pub fn get(&self) -> Option<&Vec<HookResult>> {
+        self.0.get()
+    }
+
+    pub(crate) fn set(&self, results: Vec<HookResult>) {
+        let _ = self.0.set(results);
+    }
+}
+
+impl PartialEq for StreamHooks {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }

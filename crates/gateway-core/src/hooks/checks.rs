@@ -33,6 +33,7 @@ pub const CHECK_IDS: &[&str] = &[
     "default.notNull",
     "default.webhook",
     "default.pii",
+    "portkey.pii",
 ];
 
 /// The longest a webhook may be given to answer.
@@ -162,20 +163,24 @@ impl Check {
         Ok(Self(match id {
             "default.regexMatch" => {
                 let rule = p.required_str("rule")?;
-                let rule = crate::query::compile_regex(rule).map_err(|e| (p.path("rule"), e))?;
+                let rule = crate::query::compile_regex(&ascii_classes(rule)).map_err(|e| (p.path("rule"), e))?;
                 Kind::RegexMatch { rule, not }
             }
             "default.sentenceCount" => Kind::SentenceCount(p.range("minSentences", "maxSentences", not)?),
             "default.wordCount" => Kind::WordCount(p.range("minWords", "maxWords", not)?),
             "default.characterCount" => Kind::CharacterCount(p.range("minCharacters", "maxCharacters", not)?),
             "default.jsonSchema" => {
-                let schema = p.map.get("schema").filter(|s| s.is_object()).ok_or_else(|| {
-                    (p.path("schema"), "`schema` must be a JSON Schema object".to_owned())
-                })?;
+                let schema = p
+                    .map
+                    .get("schema")
+                    .filter(|s| s.is_object())
+                    .ok_or_else(|| (p.path("schema"), "`schema` must be a JSON Schema object".to_owned()))?;
                 // No retriever is configured, so `$ref`s outside the schema fail to compile
                 // rather than reach the network; patterns use the linear-time regex engine.
                 let validator = jsonschema::options()
-                    .with_pattern_options(jsonschema::PatternOptions::regex().size_limit(crate::query::REGEX_SIZE_LIMIT))
+                    .with_pattern_options(
+                        jsonschema::PatternOptions::regex().size_limit(crate::query::REGEX_SIZE_LIMIT),
+                    )
                     .build(schema)
                     .map_err(|e| (p.path("schema"), format!("not a usable JSON Schema: {e}")))?;
                 Kind::JsonSchema { schema: Box::new(validator), not }
@@ -189,9 +194,10 @@ impl Check {
             "default.endsWith" => Kind::EndsWith { suffix: p.required_str("suffix")?.to_owned(), not },
             "default.modelWhitelist" => Kind::ModelAllowList { models: p.strings("models", true)?, not },
             "default.modelRules" => model_rules(&p, not)?,
-            "default.requiredMetadataKeys" => {
-                Kind::RequiredMetadataKeys { keys: p.strings("metadataKeys", true)?, operator: p.operator_or(Operator::All)? }
-            }
+            "default.requiredMetadataKeys" => Kind::RequiredMetadataKeys {
+                keys: p.strings("metadataKeys", true)?,
+                operator: p.operator_or(Operator::All)?,
+            },
             "default.allowedRequestTypes" => {
                 let allowed = p.list_or_csv("allowedTypes")?;
                 let blocked = p.list_or_csv("blockedTypes")?.unwrap_or_default();
@@ -211,7 +217,10 @@ impl Check {
                         for name in &names {
                             let kind = PiiKind::from_name(name).ok_or_else(|| {
                                 let known: Vec<&str> = PiiKind::ALL.iter().map(|k| k.name()).collect();
-                                (p.path("categories"), format!("unknown category `{name}` (known: {})", known.join(", ")))
+                                (
+                                    p.path("categories"),
+                                    format!("unknown category `{name}` (known: {})", known.join(", ")),
+                                )
                             })?;
                             kinds.push(kind);
                         }
@@ -221,10 +230,7 @@ impl Check {
                 Kind::Pii { kinds, redact: p.bool("redact")? }
             }
             other => {
-                return Err((
-                    id_at.clone(),
-                    format!("unknown check `{other}` (known: {})", CHECK_IDS.join(", ")),
-                ));
+                return Err((id_at.clone(), format!("unknown check `{other}` (known: {})", CHECK_IDS.join(", "))));
             }
         }))
     }
@@ -303,11 +309,13 @@ impl Check {
                     })
                     .collect();
                 if objects.is_empty() {
-                    return CheckRun::verdict(false, serde_json::json!({"explanation": "no JSON object found in the text"}));
+                    return CheckRun::verdict(
+                        false,
+                        serde_json::json!({"explanation": "no JSON object found in the text"}),
+                    );
                 }
                 let best = objects.iter().max_by_key(|o| keys.iter().filter(|k| o.contains_key(*k)).count());
-                let present: Vec<&String> =
-                    keys.iter().filter(|k| best.is_some_and(|o| o.contains_key(*k))).collect();
+                let present: Vec<&String> = keys.iter().filter(|k| best.is_some_and(|o| o.contains_key(*k))).collect();
                 let verdict = operator.judge(present.len(), keys.len());
                 CheckRun::verdict(verdict, serde_json::json!({"presentKeys": present, "operator": operator.name()}))
             }
@@ -392,7 +400,7 @@ impl Check {
                     !blocked.iter().any(|b| b == kind) && allowed.as_ref().is_none_or(|a| a.iter().any(|t| t == kind));
                 CheckRun::verdict(verdict, serde_json::json!({"requestType": kind}))
             }
-            Kind::NotNull { not } => CheckRun::verdict(!text.trim().is_empty() != *not, Value::Null),
+            Kind::NotNull { not } => CheckRun::verdict(text.trim().is_empty() == *not, Value::Null),
             Kind::Webhook(_) => CheckRun::error("a webhook check is run by the engine"),
             Kind::Pii { kinds, redact } => {
                 let found = pii::find(text, kinds);
@@ -404,7 +412,12 @@ impl Check {
                 }
                 if *redact {
                     // Redacted: what leaves no longer holds it, so the check passes.
-                    return CheckRun { verdict: true, error: None, data, rewrite: Some(Rewrite::Redact(kinds.clone())) };
+                    return CheckRun {
+                        verdict: true,
+                        error: None,
+                        data,
+                        rewrite: Some(Rewrite::Redact(kinds.clone())),
+                    };
                 }
                 CheckRun::verdict(false, data)
             }
@@ -489,10 +502,65 @@ fn language(tag: &str) -> &str {
     }
 }
 
+/// A pattern with JavaScript's meaning of `\d`, `\w` and `\b` (ASCII; Portkey's checks
+/// run JavaScript regexes): Unicode's `\d{16}` alone compiles past the regex size limit,
+/// while `[0-9]{16}` is small and is what the rule's author meant.
+fn ascii_classes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars().peekable();
+    // Depth of character classes; a `]` right after `[` or `[^` is a literal.
+    let mut depth = 0usize;
+    let mut class_start = false;
+    while let Some(c) = chars.next() {
+        let starting = std::mem::take(&mut class_start);
+        match c {
+            '\\' => {
+                let Some(next) = chars.next() else {
+                    out.push(c);
+                    break;
+                };
+                let replacement = match (next, depth > 0) {
+                    ('d', false) => Some("[0-9]"),
+                    ('D', false) => Some("[^0-9]"),
+                    ('w', false) => Some("[0-9A-Za-z_]"),
+                    ('W', false) => Some("[^0-9A-Za-z_]"),
+                    ('b', false) => Some("(?-u:\\b)"),
+                    ('B', false) => Some("(?-u:\\B)"),
+                    ('d', true) => Some("0-9"),
+                    ('w', true) => Some("0-9A-Za-z_"),
+                    _ => None,
+                };
+                match replacement {
+                    Some(r) => out.push_str(r),
+                    None => {
+                        out.push(c);
+                        out.push(next);
+                    }
+                }
+            }
+            '[' => {
+                depth += 1;
+                out.push(c);
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                class_start = true;
+            }
+            ']' if depth > 0 && !starting => {
+                depth -= 1;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// The `http(s)://` URLs in a text (as Portkey finds them).
 fn find_urls(text: &str) -> Vec<&str> {
     static URL: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r#"https?://[^\s,"'{}\[\]<>()]+"#).unwrap());
+        std::sync::LazyLock::new(|| super::pii::fixed(r#"https?://[^\s,"'{}\[\]<>()]+"#));
     URL.find_iter(text).map(|m| m.as_str().trim_end_matches(['.', ';', ':', '!', '?'])).collect()
 }
 
@@ -520,7 +588,10 @@ fn is_well_formed_url(url: &str) -> bool {
 
 fn model_rules(p: &Params<'_>, not: bool) -> Result<Kind, (JsonPath, String)> {
     let rules = p.map.get("rules").and_then(Value::as_object).ok_or_else(|| {
-        (p.path("rules"), "`rules` must be an object: {\"defaults\": [models], \"metadata\": {key: {value: [models]}}}".to_owned())
+        (
+            p.path("rules"),
+            "`rules` must be an object: {\"defaults\": [models], \"metadata\": {key: {value: [models]}}}".to_owned(),
+        )
     })?;
     let at = p.path("rules");
     let models = |value: &Value, at: JsonPath| -> Result<Vec<String>, (JsonPath, String)> {
@@ -570,7 +641,8 @@ fn webhook(p: &Params<'_>) -> Result<Webhook, (JsonPath, String)> {
     };
     let mut out = Vec::with_capacity(headers.len());
     for (name, value) in headers {
-        let value = value.as_str().ok_or_else(|| (p.path("headers").key(&name), "a header value is a string".to_owned()))?;
+        let value =
+            value.as_str().ok_or_else(|| (p.path("headers").key(&name), "a header value is a string".to_owned()))?;
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() || http::HeaderValue::from_str(value).is_err() {
             return Err((p.path("headers").key(&name), "not a valid HTTP header".to_owned()));
         }
@@ -630,7 +702,9 @@ impl Params<'_> {
     fn list_or_csv(&self, name: &str) -> Result<Option<Vec<String>>, (JsonPath, String)> {
         match self.map.get(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect())),
+            Some(Value::String(s)) => {
+                Ok(Some(s.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect()))
+            }
             Some(_) => self.strings(name, false).map(Some),
         }
     }
@@ -654,7 +728,9 @@ impl Params<'_> {
         let bound = |name: &str| -> Result<Option<u64>, (JsonPath, String)> {
             match self.map.get(name) {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => v.as_u64().map(Some).ok_or_else(|| (self.path(name), format!("`{name}` must be a whole number"))),
+                Some(v) => {
+                    v.as_u64().map(Some).ok_or_else(|| (self.path(name), format!("`{name}` must be a whole number")))
+                }
             }
         };
         let (lo, hi) = (bound(min)?, bound(max)?);
@@ -671,6 +747,7 @@ impl Params<'_> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use serde_json::json;
 
     use super::*;
@@ -739,8 +816,12 @@ mod tests {
 
     #[test]
     fn json_code_and_url_checks_pass_and_fail() {
-        let schema = json!({"schema": {"type": "object", "required": ["answer"], "properties": {"answer": {"type": "string"}}}});
-        assert_eq!(verdict("default.jsonSchema", schema.clone(), "Here: ```json\n{\"answer\": \"yes\"}\n```"), Some(true));
+        let schema =
+            json!({"schema": {"type": "object", "required": ["answer"], "properties": {"answer": {"type": "string"}}}});
+        assert_eq!(
+            verdict("default.jsonSchema", schema.clone(), "Here: ```json\n{\"answer\": \"yes\"}\n```"),
+            Some(true)
+        );
         assert_eq!(verdict("default.jsonSchema", schema.clone(), "{\"answer\": 4}"), Some(false));
         assert_eq!(verdict("default.jsonSchema", schema, "no json at all"), Some(false));
         let keys = json!({"keys": ["a", "b"], "operator": "all"});
@@ -755,7 +836,10 @@ mod tests {
         assert_eq!(verdict("default.containsCode", json!({"format": "SQL", "not": true}), "prose"), Some(true));
 
         assert_eq!(verdict("default.validUrls", json!({}), "see https://docs.example.com/a?b=1."), Some(true));
-        assert_eq!(verdict("default.validUrls", json!({}), "see https://exa mple and http://bad_host.c0m/x"), Some(false));
+        assert_eq!(
+            verdict("default.validUrls", json!({}), "see https://exa mple and http://bad_host.c0m/x"),
+            Some(false)
+        );
         assert_eq!(verdict("default.validUrls", json!({}), "no links"), Some(false));
         assert_eq!(verdict("default.validUrls", json!({"not": true}), "http://-bad-.com"), Some(true));
     }
@@ -767,19 +851,53 @@ mod tests {
             run.error.is_none().then_some(run.verdict)
         };
         let allow = json!({"models": ["gpt-4o-mini"]});
-        assert_eq!(run("default.modelWhitelist", allow.clone(), json!({"model": "gpt-4o-mini"}), json!({})), Some(true));
+        assert_eq!(
+            run("default.modelWhitelist", allow.clone(), json!({"model": "gpt-4o-mini"}), json!({})),
+            Some(true)
+        );
         assert_eq!(run("default.modelWhitelist", allow.clone(), json!({"model": "gpt-4o"}), json!({})), Some(false));
         assert_eq!(run("default.modelWhitelist", allow, json!({}), json!({})), None);
         let rules = json!({"rules": {"defaults": ["small"], "metadata": {"plan": {"pro": ["big", "small"]}}}});
-        assert_eq!(run("default.modelRules", rules.clone(), json!({"model": "big"}), json!({"plan": "pro"})), Some(true));
-        assert_eq!(run("default.modelRules", rules.clone(), json!({"model": "big"}), json!({"plan": "free"})), Some(false));
-        assert_eq!(run("default.modelRules", rules, json!({"model": "big"}), json!({"plan": ["x", "pro"]})), Some(true));
+        assert_eq!(
+            run("default.modelRules", rules.clone(), json!({"model": "big"}), json!({"plan": "pro"})),
+            Some(true)
+        );
+        assert_eq!(
+            run("default.modelRules", rules.clone(), json!({"model": "big"}), json!({"plan": "free"})),
+            Some(false)
+        );
+        assert_eq!(
+            run("default.modelRules", rules, json!({"model": "big"}), json!({"plan": ["x", "pro"]})),
+            Some(true)
+        );
         let keys = json!({"metadataKeys": ["_user", "team"]});
-        assert_eq!(run("default.requiredMetadataKeys", keys.clone(), json!({}), json!({"_user": "u", "team": "t"})), Some(true));
+        assert_eq!(
+            run("default.requiredMetadataKeys", keys.clone(), json!({}), json!({"_user": "u", "team": "t"})),
+            Some(true)
+        );
         assert_eq!(run("default.requiredMetadataKeys", keys, json!({}), json!({"_user": "u"})), Some(false));
         let types = json!({"allowedTypes": "chatComplete, complete"});
         assert_eq!(run("default.allowedRequestTypes", types, json!({}), json!({})), Some(true));
-        assert_eq!(run("default.allowedRequestTypes", json!({"blockedTypes": ["chatComplete"]}), json!({}), json!({})), Some(false));
+        assert_eq!(
+            run("default.allowedRequestTypes", json!({"blockedTypes": ["chatComplete"]}), json!({}), json!({})),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn regexes_read_perl_classes_as_javascript_does() {
+        assert_eq!(ascii_classes(r"\d{16}"), "[0-9]{16}");
+        assert_eq!(ascii_classes(r"[\d\s-]+\bx\\d"), r"[0-9\s-]+(?-u:\b)x\\d");
+        assert_eq!(ascii_classes(r"[]\w]\w"), "[]0-9A-Za-z_][0-9A-Za-z_]");
+        assert_eq!(
+            verdict(
+                "default.regexMatch",
+                json!({"rule": r"\b\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d{4}\b"}),
+                "4111 1111 1111 1111"
+            ),
+            Some(true)
+        );
+        assert_eq!(verdict("default.regexMatch", json!({"rule": r"\w{32}"}), "٣".repeat(40).as_str()), Some(false));
     }
 
     #[test]
@@ -806,16 +924,28 @@ mod tests {
         assert_eq!(error("default.regexMatch", json!({"rule": "(a"})).0, "checks[0].parameters.rule");
         assert_eq!(error("default.regexMatch", json!({"rule": "a{100}{100}{100}"})).0, "checks[0].parameters.rule");
         assert_eq!(error("default.wordCount", json!({})).0, "checks[0].parameters.minWords");
-        assert_eq!(error("default.wordCount", json!({"minWords": 5, "maxWords": 2})).0, "checks[0].parameters.minWords");
+        assert_eq!(
+            error("default.wordCount", json!({"minWords": 5, "maxWords": 2})).0,
+            "checks[0].parameters.minWords"
+        );
         assert_eq!(error("default.jsonSchema", json!({"schema": {"type": 5}})).0, "checks[0].parameters.schema");
         // A remote `$ref` is never fetched: the schema does not compile.
         let remote = json!({"schema": {"$ref": "https://example.com/schema.json"}});
         assert_eq!(error("default.jsonSchema", remote).0, "checks[0].parameters.schema");
         assert_eq!(error("default.contains", json!({"words": []})).0, "checks[0].parameters.words");
-        assert_eq!(error("default.contains", json!({"words": ["a"], "operator": "some"})).0, "checks[0].parameters.operator");
+        assert_eq!(
+            error("default.contains", json!({"words": ["a"], "operator": "some"})).0,
+            "checks[0].parameters.operator"
+        );
         assert_eq!(error("default.webhook", json!({"webhookURL": "ftp://x"})).0, "checks[0].parameters.webhookURL");
-        assert_eq!(error("default.webhook", json!({"webhookURL": "http://x", "timeout": 60000})).0, "checks[0].parameters.timeout");
+        assert_eq!(
+            error("default.webhook", json!({"webhookURL": "http://x", "timeout": 60000})).0,
+            "checks[0].parameters.timeout"
+        );
         assert_eq!(error("default.pii", json!({"categories": ["dna"]})).0, "checks[0].parameters.categories");
-        assert_eq!(error("default.allowedRequestTypes", json!({"allowedTypes": ["embed"], "blockedTypes": "embed"})).0, "checks[0].parameters.blockedTypes");
+        assert_eq!(
+            error("default.allowedRequestTypes", json!({"allowedTypes": ["embed"], "blockedTypes": "embed"})).0,
+            "checks[0].parameters.blockedTypes"
+        );
     }
 }

@@ -73,6 +73,18 @@ pub fn node_hooks(
         if let Some(shorthand) = shorthand {
             hooks.extend(shorthand_form(shorthand, &at.key(short_key), phase, guardrails, errors));
         }
+        for hook in &hooks {
+            for check in hook.checks.iter().filter(|c| !c.check.runs_in(phase)) {
+                let (key, other) = match phase {
+                    Phase::Before => (full_key, "after_request_hooks / output_guardrails"),
+                    Phase::After => (full_key, "before_request_hooks / input_guardrails"),
+                };
+                errors.push(GatewayError::config(
+                    at.key(key).as_str(),
+                    format!("`{}` (hook `{}`) cannot run here: put it in {other}", check.id, hook.id),
+                ));
+            }
+        }
         if hooks.len() > MAX_HOOKS {
             errors.push(GatewayError::config(
                 at.key(full_key).as_str(),
@@ -165,6 +177,10 @@ fn shorthand_form(
                         full.insert(super::super::config::to_snake_case(key).into_owned(), value.clone());
                         continue;
                     }
+                    if !value.is_object() {
+                        errors.push(GatewayError::config(here.key(key).as_str(), "a check's parameters are an object"));
+                        continue;
+                    }
                     let id = if key.contains('.') { key.clone() } else { format!("default.{key}") };
                     let mut check = Map::new();
                     check.insert("id".into(), Value::String(id));
@@ -173,9 +189,6 @@ fn shorthand_form(
                         check.insert("is_enabled".into(), enabled);
                     }
                     check.insert("parameters".into(), Value::Object(parameters));
-                    if !value.is_object() {
-                        errors.push(GatewayError::config(here.key(key).as_str(), "a check's parameters are an object"));
-                    }
                     checks.push(Value::Object(check));
                 }
                 full.remove("guardrail_version_id");
@@ -328,7 +341,8 @@ fn check_spec(
     };
     let enabled = check.get("is_enabled").or_else(|| check.get("isEnabled")).and_then(Value::as_bool).unwrap_or(true);
     // The shorthand's parameters are the value at the check's key itself.
-    let (params_at, id_at) = if checks_at_keys { (here.clone(), here.clone()) } else { (here.key("parameters"), here.key("id")) };
+    let (params_at, id_at) =
+        if checks_at_keys { (here.clone(), here.clone()) } else { (here.key("parameters"), here.key("id")) };
     let compiled = Check::compile(id, parameters, &params_at, &id_at);
     let check = match compiled {
         Ok(check) => check,

@@ -136,50 +136,61 @@ pub fn json_candidates(text: &str) -> Vec<Value> {
     {
         return vec![whole];
     }
-    let mut found = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'{'
-            && let Some(end) = balanced_end(&bytes[i..])
-        {
-            if let Ok(value) = serde_json::from_slice::<Value>(&bytes[i..i + end]) {
-                found.push(value);
-                i += end;
-                continue;
-            }
-        }
-        i += 1;
-    }
-    found
+    objects(text.as_bytes())
 }
 
-/// The length of the balanced `{...}` at the start of `bytes`, strings respected.
-fn balanced_end(bytes: &[u8]) -> Option<usize> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
+/// The most JSON objects read from one text.
+const MAX_CANDIDATES: usize = 64;
+
+/// The balanced `{...}` spans of `bytes` that parse as JSON, outermost only, found in
+/// one pass that respects strings: linear in the text, whatever it holds. An opening
+/// brace never closed is skipped past (a few times at most, each a pass of its own).
+fn objects(bytes: &[u8]) -> Vec<Value> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    for _ in 0..4 {
+        let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, None);
+        for (i, &b) in bytes.iter().enumerate().skip(from) {
+            if in_string {
+                match b {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
             match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
+                b'"' if depth > 0 => in_string = true,
+                b'{' => {
+                    if depth == 0 {
+                        start = Some(i);
+                    }
+                    depth += 1;
+                }
+                b'}' if depth > 0 => {
+                    depth -= 1;
+                    if depth == 0
+                        && let Some(s) = start.take()
+                    {
+                        if let Ok(value) = serde_json::from_slice::<Value>(&bytes[s..=i]) {
+                            found.push(value);
+                        }
+                        if found.len() == MAX_CANDIDATES {
+                            return found;
+                        }
+                    }
+                }
                 _ => {}
             }
-            continue;
         }
-        match b {
-            b'"' => in_string = true,
-            b'{' => depth += 1,
-            b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            _ => {}
+        match start {
+            // An unclosed brace hid what follows it: look again from just after it.
+            Some(open) if depth > 0 => from = open + 1,
+            _ => break,
         }
     }
-    None
+    found
 }
 
 /// Apply `rewrite` to every text a request sends a model (messages of every role,
@@ -227,6 +238,7 @@ fn rewrite_texts(value: &mut Value, rewrite: &mut dyn FnMut(&str) -> Option<Stri
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use serde_json::json;
 
     use super::*;
@@ -267,9 +279,18 @@ mod tests {
     fn json_is_found_in_blocks_whole_texts_and_prose() {
         assert_eq!(json_candidates("```json\n{\"a\": 1}\n```"), vec![json!({"a": 1})]);
         assert_eq!(json_candidates(" {\"a\": {\"b\": \"}\"}} "), vec![json!({"a": {"b": "}"}})]);
-        assert_eq!(json_candidates("x {\"a\": {\"b\": 2}} y {bad} {\"c\": 3}"), vec![json!({"a": {"b": 2}}), json!({"c": 3})]);
+        assert_eq!(
+            json_candidates("x {\"a\": {\"b\": 2}} y {bad} {\"c\": 3}"),
+            vec![json!({"a": {"b": 2}}), json!({"c": 3})]
+        );
         assert!(json_candidates("no json").is_empty());
-        assert_eq!(code_blocks("```py\nprint(1)\n```\ntext ```sql\nSELECT 1\n```"), vec![("py", "print(1)"), ("sql", "SELECT 1")]);
+        assert_eq!(json_candidates("I think { maybe. Here: {\"a\": 1}"), vec![json!({"a": 1})]);
+        // Linear whatever the text: a megabyte of braces is read in one pass.
+        assert!(json_candidates(&"{".repeat(1 << 20)).is_empty());
+        assert_eq!(
+            code_blocks("```py\nprint(1)\n```\ntext ```sql\nSELECT 1\n```"),
+            vec![("py", "print(1)"), ("sql", "SELECT 1")]
+        );
     }
 
     #[test]

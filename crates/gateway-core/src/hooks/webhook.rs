@@ -72,6 +72,7 @@ pub fn verdict(phase: Phase, status: u16, body: &[u8]) -> CheckRun {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -83,7 +84,11 @@ mod tests {
         assert!(verdict(Phase::Before, 500, br#"{"verdict": true}"#).error.is_some());
         assert!(verdict(Phase::Before, 200, b"<html>").error.is_some());
         assert!(verdict(Phase::Before, 200, br#"{"verdict": "yes"}"#).error.is_some());
-        let run = verdict(Phase::After, 200, br#"{"verdict": true, "transformedData": {"response": {"json": {"choices": []}}}}"#);
+        let run = verdict(
+            Phase::After,
+            200,
+            br#"{"verdict": true, "transformedData": {"response": {"json": {"choices": []}}}}"#,
+        );
         assert_eq!(run.rewrite, Some(Rewrite::Texts(json!({"choices": []}))));
     }
 }

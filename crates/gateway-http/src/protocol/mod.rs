@@ -66,6 +66,7 @@ pub fn route_json(route: &RouteInfo) -> Value {
         })).collect::<Vec<_>>(),
         "limit": route.limit,
         "prompt": route.prompt.as_ref().map(|p| serde_json::json!({"id": p.id, "version": p.version})),
+        "hook_results": route.hooks.as_ref().map(gateway_core::hooks::HookReport::to_json),
         "attempts": route.attempts.iter().map(|a| serde_json::json!({
             "option_index": a.option_index,
             "provider": a.provider,

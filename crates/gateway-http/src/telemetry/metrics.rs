@@ -115,7 +115,12 @@ struct Tally {
     attempts: HashMap<String, Vec<(u16, u64)>>,
     /// Models this thread has a series for (bounded like the output).
     models: HashSet<String>,
+    /// Guardrail check results by phase, check id and result.
+    checks: HashMap<CheckLabels, u64>,
 }
+
+/// `(phase, check id, pass | fail | error)`: all from fixed sets.
+type CheckLabels = (&'static str, &'static str, &'static str);
 
 /// The counts of one provider, model and metadata values.
 #[derive(Debug, Default)]
@@ -187,7 +192,22 @@ impl Tallies {
     fn add(&self, record: &RequestRecord) {
         let route = &record.route;
         let mut tally = self.shards.mine();
-        let Tally { key, series, attempts, models } = &mut *tally;
+        let Tally { key, series, attempts, models, checks } = &mut *tally;
+        if let Some(report) = route.hooks.as_ref() {
+            for (phase, results) in
+                [("before_request", &report.before_request_hooks), ("after_request", &report.after_request_hooks)]
+            {
+                for check in results.iter().flat_map(|h| &h.checks) {
+                    let id = gateway_core::hooks::CHECK_IDS.iter().find(|id| **id == check.id).copied();
+                    let result = match (check.verdict, &check.error) {
+                        (_, Some(_)) => "error",
+                        (true, None) => "pass",
+                        (false, None) => "fail",
+                    };
+                    *checks.entry((phase, id.unwrap_or(OTHER), result)).or_default() += 1;
+                }
+            }
+        }
         let provider = route.provider.as_deref().unwrap_or("");
         let model = route.model.as_deref().map_or("", |m| bounded(models, m, MAX_MODELS));
         key.clear();
@@ -293,6 +313,9 @@ impl Tallies {
                 per.fallbacks += s.fallbacks;
                 *total.cost.entry((s.provider.clone(), model, metadata)).or_default() += s.cost;
             }
+            for (labels, n) in &tally.checks {
+                *total.checks.entry(*labels).or_default() += n;
+            }
             for (provider, by_status) in &tally.attempts {
                 for (status, n) in by_status {
                     *total.attempts.entry((provider.clone(), *status)).or_default() += n;
@@ -310,6 +333,7 @@ struct Total {
     per_model: BTreeMap<(String, String), PerModel>,
     cost: BTreeMap<(String, String, Vec<String>), f64>,
     attempts: BTreeMap<(String, u16), u64>,
+    checks: BTreeMap<CheckLabels, u64>,
 }
 
 #[derive(Default)]
@@ -442,6 +466,16 @@ impl Collector for Tallies {
         for ((provider, status), n) in &total.attempts {
             let status = status.to_string();
             counter(&mut family, &vec![("provider", provider.as_str()), ("status", status.as_str())], *n)?;
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "guardrail_checks",
+            "Guardrail check results, by phase, check id and result (pass, fail, error)",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((phase, check, result), n) in &total.checks {
+            counter(&mut family, &vec![("phase", *phase), ("check", *check), ("result", *result)], *n)?;
         }
         Ok(())
     }
