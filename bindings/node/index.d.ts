@@ -134,6 +134,49 @@ export interface RouteInfo {
   skipped: { option_index: string; provider: string }[]
   /** The rate limit or budget that refused the request (`provider openai-prod: requests_per_minute`). */
   limit: string | null
+  /** The registry prompt the request was rendered from. */
+  prompt: { id: string; version: string | null } | null
+  /** What the guardrail hooks of the answering (or refusing) target concluded (`null`: none ran). */
+  hook_results: HookResults | null
+}
+
+/** `hook_results`: every guardrail hook's result, per phase (beside the answer, or the 446 error). */
+export interface HookResults {
+  before_request_hooks: HookResult[]
+  after_request_hooks: HookResult[]
+}
+
+/** One guardrail hook's result. */
+export interface HookResult {
+  id: string
+  /** Every enabled check passed (a check that errored passes unless `failOnError`). */
+  verdict: boolean
+  /** This result refused the request (a failed hook with `deny`). */
+  deny: boolean
+  /** A check rewrote the request or answer (PII redaction, a webhook's `transformedData`). */
+  transformed: boolean
+  checks: HookCheckResult[]
+  feedback: JsonObject | null
+  execution_time: number
+  async: boolean
+  type: 'guardrail'
+  created_at: string
+}
+
+/** One check's result within a hook. */
+export interface HookCheckResult {
+  /** The check id, e.g. `default.regexMatch`. */
+  id: string
+  verdict: boolean
+  /** What the check saw (counts, matches, the webhook's `data`). */
+  data: unknown
+  /** Why the check could not decide. */
+  error?: { name: string; message: string }
+  execution_time: number
+  transformed: boolean
+  created_at: string
+  log: null
+  fail_on_error: boolean
 }
 
 /** Tokens, as every provider's usage is normalised. */
@@ -176,7 +219,26 @@ export interface RequestRecord {
   limit?: string
   /** Present when targets were skipped for an open circuit. */
   skipped?: { option_index: string; provider: string; reason: 'circuit_open' }[]
+  /** Present when the request was rendered from a registry prompt. */
+  prompt_id?: string
+  prompt_version?: string | null
+  /** Present when guardrail hooks ran: per hook, what failed and what erred. */
+  hooks?: {
+    before_request_hooks: HookLogEntry[]
+    after_request_hooks: HookLogEntry[]
+  }
   attempts: { option_index: string; provider: string; status: number; error_code: ErrorCode | null; latency_ms: number }[]
+}
+
+/** A guardrail hook as the request log records it. */
+export interface HookLogEntry {
+  id: string
+  verdict: boolean
+  deny: boolean
+  failed_checks: string[]
+  errored_checks: string[]
+  transformed: boolean
+  execution_time_ms: number
 }
 
 /** An answer with its route info as a non-enumerable `route` property (`JSON.stringify` leaves it out). */
@@ -257,6 +319,8 @@ export declare class InternalServerError extends APIStatusError {}
 
 export interface OpenAIErrorBody extends JsonObject {
   error: { message: string; type: string; param: string | null; code: string | null } & JsonObject
+  /** Beside a guardrail refusal (446). */
+  hook_results?: HookResults & JsonObject
 }
 
 /** A streamed answer: `for await (const chunk of stream)`. `break` or `close()` cancels the upstream request. */

@@ -454,7 +454,10 @@ mod tests {
                 "claude": {"provider": "anthropic", "api_key": "sk-ant", "custom_host": "https://claude.example/v1",
                            "models": ["claude-sonnet-4-5"], "override_params": {"max_tokens": 512}}
             },
-            "configs": {"pc-support": {"strategy": {"mode": "fallback"},
+            "guardrails": {"no-secrets": {"checks": [{"id": "default.regexMatch",
+                                                      "parameters": {"rule": "sk-[A-Za-z0-9]+", "not": true}}],
+                                          "deny": true}},
+            "configs": {"pc-support": {"strategy": {"mode": "fallback"}, "input_guardrails": ["no-secrets"],
                                         "targets": [{"virtual_key": "openai-prod"}, {"provider": "@claude"}]}},
             "keys": {"team-a": {"hash": key_hash("gw-team-a"), "providers": ["openai-prod"], "configs": ["pc-support"],
                                 "metadata": {"team": "a"}}},
@@ -530,11 +533,27 @@ mod tests {
             json!({"prompts": {"p": {"model": "m"}}}),
             json!({"prompts": {"p": {"messages": []}}}),
             json!({"partials": {"sig": 3}}),
+            json!({"guardrails": {"g": {"deny": true}}}),
+            json!({"guardrails": {"g": {"checks": [], "deny": "yes"}}}),
+            json!({"guardrails": {"g": {"checks": [{"parameters": {}}]}}}),
             json!({"prompts": {"p": {"virtual_key": "a", "provider": "@a", "messages": [{"role": "user"}]}}}),
         ] {
             assert!(!validator.is_valid(&bad), "schema: {bad}");
             assert!(Registry::load(&bad).is_err(), "loader: {bad}");
         }
+    }
+
+    #[test]
+    fn guardrails_load_and_configs_name_them_by_id() {
+        let r = Registry::load(&registry()).unwrap();
+        let [openai, _] = leaves(r.config("pc-support").unwrap())[..] else { panic!() };
+        assert_eq!(openai.settings.hooks.before[0].id, "no-secrets");
+        assert!(openai.settings.hooks.before[0].deny);
+        let bad = json!({"guardrails": {"g": {"checks": [{"id": "default.nope"}]}},
+                         "configs": {"c": {"provider": "openai", "api_key": "k", "input_guardrails": ["missing"]}}});
+        let e = Registry::load(&bad).unwrap_err();
+        let paths: Vec<_> = e.0.iter().map(|e| e.param.clone().unwrap_or_default()).collect();
+        assert_eq!(paths, ["guardrails.g.checks[0].id", "configs.c.input_guardrails[0]"], "{e}");
     }
 
     #[test]

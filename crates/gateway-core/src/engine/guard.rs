@@ -212,10 +212,9 @@ impl Engine {
         let ran = join_all(hooks.iter().map(|hook| self.run_hook(hook, subject))).await;
         let mut outcome = PhaseOutcome::default();
         for (result, rewrites) in ran {
-            // A failed hook's rewrites are not applied.
-            if result.verdict {
-                outcome.rewrites.extend(rewrites);
-            }
+            // Applied whatever the verdicts (unless a hook refuses): a redaction asked for
+            // must not be skipped because another check of its hook failed.
+            outcome.rewrites.extend(rewrites);
             outcome.results.push(result);
         }
         outcome

@@ -116,7 +116,7 @@ impl HookResult {
 pub struct PhaseOutcome {
     /// One result per hook, in config order.
     pub results: Vec<HookResult>,
-    /// The rewrites the passing checks asked for, in order.
+    /// The rewrites the checks asked for, in order.
     pub rewrites: Vec<Rewrite>,
 }
 
