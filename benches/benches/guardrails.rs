@@ -1,7 +1,8 @@
 //! What guardrails and the prompt library cost a request (issue 16).
 //!
 //! - `checks_before_set_1kb`: the typical before-request check set — a secret-matching
-//!   regex, a word count and PII detection — run on a 1 KB prompt (the checks alone).
+//!   regex, a word count and PII detection — run on a 1 KB prompt (the checks alone);
+//!   `check_1kb/<id>`: each of them.
 //! - `engine_request_{plain,before_set_1kb,pii_redacted_1kb}`: a whole non-streamed
 //!   request with that 1 KB prompt through the engine, over a transport that answers at
 //!   once: with no hooks, with the check set as a denying hook, and with PII redaction
@@ -109,6 +110,12 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+
+    for spec in &hook.checks {
+        c.bench_function(&format!("check_1kb/{}", spec.id), |b| {
+            b.iter(|| black_box(spec.check.run(black_box(&subject))))
+        });
+    }
 
     // Whole requests through the engine.
     let answer = json!({

@@ -5,6 +5,7 @@
 //! A stream is held whole when an after-request hook could refuse it; otherwise its hooks
 //! run once it has ended, and their results reach the request's record.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -33,15 +34,20 @@ pub(super) struct HookContext<'a> {
 }
 
 impl HookContext<'_> {
-    /// The request body as the provider will get it: `override_params` over the caller's.
-    fn request_json(&self) -> Option<Value> {
-        let mut json = self.request.body.value()?.clone();
+    /// The request body as the provider will get it: `override_params` over the caller's
+    /// (borrowed when there are none).
+    fn request_json(&self) -> Option<Cow<'_, Value>> {
+        let body = self.request.body.value()?;
+        if self.settings.override_params.is_empty() {
+            return Some(Cow::Borrowed(body));
+        }
+        let mut json = body.clone();
         if let Some(object) = json.as_object_mut() {
             for (k, v) in &self.settings.override_params {
                 object.insert(k.clone(), v.clone());
             }
         }
-        Some(json)
+        Some(Cow::Owned(json))
     }
 
     fn metadata(&self) -> &Map<String, Value> {
@@ -117,6 +123,7 @@ impl Engine {
             return Ok(outcome);
         };
         let request = cx.request_json().unwrap_or_default();
+        let request = &*request;
         let body = match body {
             ResponseBody::Full(bytes) => {
                 let Ok(mut answer) = serde_json::from_slice::<Value>(&bytes) else {
@@ -127,7 +134,7 @@ impl Engine {
                     });
                 };
                 let text = text::answer_text(&answer);
-                let outcome = self.run_after(hooks, cx, &request, Some(&answer), &text, route).await?;
+                let outcome = self.run_after(hooks, cx, request, Some(&answer), &text, route).await?;
                 if outcome.rewrites.is_empty() {
                     ResponseBody::Full(bytes)
                 } else {
@@ -140,7 +147,7 @@ impl Engine {
                 let chunks = self.hold(events).await.map_err(|e| e.with_provider(cx.provider))?;
                 let mut text = StreamText::new(self.limits.max_response_bytes);
                 chunks.iter().for_each(|c| text.push(c));
-                self.run_after(hooks, cx, &request, None, &text.into_text(), route).await?;
+                self.run_after(hooks, cx, request, None, &text.into_text(), route).await?;
                 ResponseBody::Events(Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))))
             }
             ResponseBody::Events(events) => {
@@ -149,7 +156,7 @@ impl Engine {
                 let checked = CheckedStream {
                     engine: self.clone(),
                     hooks: hooks.clone(),
-                    request,
+                    request: request.clone(),
                     metadata: cx.metadata().clone(),
                     endpoint: cx.request.endpoint,
                     provider: cx.provider.to_owned(),
@@ -283,16 +290,31 @@ pub(super) fn with_hook_results(outcome: Outcome, route: &RouteInfo) -> Outcome 
         status = 246;
     }
     let body = match body {
-        ResponseBody::Full(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(mut answer)) => {
-                answer.insert("hook_results".into(), report.to_json());
-                ResponseBody::Full(Bytes::from(Value::Object(answer).to_string()))
-            }
-            _ => ResponseBody::Full(bytes),
-        },
+        ResponseBody::Full(bytes) => ResponseBody::Full(with_field(&bytes, "hook_results", report).unwrap_or(bytes)),
         other => other,
     };
     Outcome { status, headers, result: Ok(Answer { content_type, body }) }
+}
+
+/// A JSON object's text with `"name": value` added before its closing brace, without
+/// parsing it again (`None` when the text is not an object).
+fn with_field(object: &[u8], name: &str, value: &impl serde::Serialize) -> Option<Bytes> {
+    let start = object.iter().position(|b| !b.is_ascii_whitespace())?;
+    let end = object.iter().rposition(|b| !b.is_ascii_whitespace())?;
+    if object[start] != b'{' || object[end] != b'}' || end == start {
+        return None;
+    }
+    let empty = object[start + 1..end].iter().all(u8::is_ascii_whitespace);
+    let mut out = Vec::with_capacity(object.len() + 1024);
+    out.extend_from_slice(&object[..end]);
+    if !empty {
+        out.push(b',');
+    }
+    serde_json::to_writer(&mut out, name).ok()?;
+    out.push(b':');
+    serde_json::to_writer(&mut out, value).ok()?;
+    out.extend_from_slice(&object[end..]);
+    Some(Bytes::from(out))
 }
 
 fn millis(d: std::time::Duration) -> u64 {
@@ -348,5 +370,22 @@ impl CheckedStream {
                 }
             }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_field_is_added_to_an_object_without_reparsing_it() {
+        let added = |text: &str| with_field(text.as_bytes(), "k", &serde_json::json!([1])).map(|b| b.to_vec());
+        assert_eq!(added(r#"{"a": 1}"#).unwrap(), br#"{"a": 1,"k":[1]}"#);
+        assert_eq!(added(" {  }\n").unwrap(), b" {  \"k\":[1]}\n");
+        assert_eq!(added("[1]"), None);
+        assert_eq!(added("\"x\""), None);
+        let parsed: Value = serde_json::from_slice(&added(r#"{"choices": [{"text": "}"}]}"#).unwrap()).unwrap();
+        assert_eq!(parsed["k"], serde_json::json!([1]));
     }
 }

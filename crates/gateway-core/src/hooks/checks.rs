@@ -276,7 +276,7 @@ impl Check {
                 if text.trim().is_empty() {
                     return CheckRun::error("there is no text to count words in");
                 }
-                range.judge("wordCount", text.split_whitespace().count() as u64)
+                range.judge("wordCount", count_words(text))
             }
             Kind::CharacterCount(range) => {
                 if text.is_empty() {
@@ -423,6 +423,33 @@ impl Check {
             }
         }
     }
+}
+
+/// The words of a text (runs of anything but Unicode whitespace, as JavaScript's
+/// `split(/\s+/)`), counted a byte at a time: only the lead bytes of the few non-ASCII
+/// whitespace characters (U+0085, U+00A0, U+1680, U+2000..U+205F, U+3000) are decoded.
+fn count_words(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    let (mut words, mut in_word) = (0u64, false);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (space, width) = match b {
+            b' ' | b'\t'..=b'\r' => (true, 1),
+            0..=0x7f => (false, 1),
+            0xc2 | 0xe1 | 0xe2 | 0xe3 => {
+                let c = text[i..].chars().next().unwrap_or(' ');
+                (c.is_whitespace(), c.len_utf8())
+            }
+            _ => (false, 1),
+        };
+        if !space && !in_word {
+            words += 1;
+        }
+        in_word = !space;
+        i += width;
+    }
+    words
 }
 
 impl Range {
@@ -882,6 +909,13 @@ mod tests {
             run("default.allowedRequestTypes", json!({"blockedTypes": ["chatComplete"]}), json!({}), json!({})),
             Some(false)
         );
+    }
+
+    #[test]
+    fn words_are_counted_as_javascript_splits_them() {
+        for text in ["", "one", "  two words ", "a\tb\nc", "x\u{a0}y\u{3000}z", "ça va\u{2003}bien", "\u{85}é"] {
+            assert_eq!(count_words(text), text.split_whitespace().count() as u64, "{text:?}");
+        }
     }
 
     #[test]
