@@ -108,3 +108,31 @@ async fn missing_variables_and_unknown_prompts_are_400s_naming_them() {
     assert_eq!(status, 400);
     assert!(mock.received().is_empty());
 }
+
+#[tokio::test]
+async fn a_gateway_key_renders_only_the_prompts_it_may_run() {
+    let mock = MockUpstream::start([]).await;
+    let registry = json!({
+        "providers": {"openai-prod": {"provider": "openai", "api_key": "sk-prod", "custom_host": mock.v1()},
+                      "other": {"provider": "openai", "api_key": "sk-other", "custom_host": mock.v1()}},
+        "keys": {"team-a": {"hash": gateway_core::registry::key_hash("gw-a"), "providers": ["openai-prod"]},
+                 "team-b": {"hash": gateway_core::registry::key_hash("gw-b"), "providers": ["other"]}},
+        "prompts": {"support-reply": {"virtual_key": "openai-prod", "model": "gpt-4o-mini",
+                                      "messages": [{"role": "user", "content": "{{question}}"}]}}
+    });
+    let path = std::env::temp_dir().join(format!("gatewise-prompts-keys-{}.json", std::process::id()));
+    std::fs::write(&path, registry.to_string()).unwrap();
+    let gateway = start_gateway(GatewayOptions { registry: Some(path), ..GatewayOptions::default() }).await;
+    let body = json!({"variables": {"question": "Hi?"}});
+    let (status, answer) =
+        call(&gateway, "/v1/prompts/support-reply/render", &[("authorization", "Bearer gw-a")], &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["messages"][0]["content"], "Hi?");
+    let (status, answer) =
+        call(&gateway, "/v1/prompts/support-reply/render", &[("authorization", "Bearer gw-b")], &body).await;
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(answer["error"]["code"], "forbidden");
+    let (status, _) = call(&gateway, "/v1/prompts/support-reply/render", &[], &body).await;
+    assert_eq!(status, 401);
+    assert!(mock.received().is_empty());
+}

@@ -260,6 +260,12 @@ where
     let trace_context = state.trace_context(&parts.headers);
     let mut prompt = None;
     let built = match protocol::PromptCall::of(&parts.method, &path) {
+        Some(protocol::PromptCall::Render(id)) if key.is_some() => {
+            return match render_in_scope(id, &view, &bytes, parts.headers, options, key, state) {
+                Ok(reply) => into_hyper(reply),
+                Err(e) => fail(e),
+            };
+        }
         Some(call) => match protocol::prompt_request(call, &view, &bytes, parts.headers, &mut options) {
             Ok(protocol::PromptOutcome::Rendered(body)) => return into_hyper(protocol::rendered_reply(body)),
             Ok(protocol::PromptOutcome::Completion(request, rendered_from)) => {
@@ -290,6 +296,33 @@ where
     match realtime {
         Some(handshake) => handshake.answer(response, &state.sessions),
         None => into_hyper(protocol::render(response, request.endpoint.dialect())),
+    }
+}
+
+/// `/v1/prompts/{id}/render` for a caller with a gateway key, who sees only the prompts it
+/// may run: the completion the prompt makes is checked against the key's scope (its
+/// providers, configs and models) before the rendered body is answered.
+fn render_in_scope(
+    id: &str,
+    view: &protocol::RegistryView,
+    bytes: &[u8],
+    headers: http::HeaderMap,
+    options: Options,
+    key: Option<&gateway_core::registry::GatewayKey>,
+    state: &AppState,
+) -> Result<HttpReply, GatewayError> {
+    let mut scoped = options;
+    let completion = protocol::PromptCall::Completions(id);
+    if let protocol::PromptOutcome::Completion(mut request, _) =
+        protocol::prompt_request(completion, view, bytes, headers.clone(), &mut scoped)?
+    {
+        routed(&mut request, scoped, key, state, view)?;
+    }
+    match protocol::prompt_request(protocol::PromptCall::Render(id), view, bytes, headers, &mut Options::default())? {
+        protocol::PromptOutcome::Rendered(body) => Ok(protocol::rendered_reply(body)),
+        protocol::PromptOutcome::Completion(..) => {
+            Err(GatewayError::new(gateway_core::ErrorCode::Internal, "a render call made a completion"))
+        }
     }
 }
 
