@@ -4,7 +4,9 @@
 //! The Mustache tags prompts use: `{{name}}` and dotted `{{a.b}}` (and `{{.}}`, the current
 //! item), `{{{name}}}` / `{{& name}}`, sections `{{#name}}…{{/name}}` (over a list, once per
 //! item; over an object, inside it; once for any other truthy value), inverted sections
-//! `{{^name}}…{{/name}}`, comments `{{! … }}` and partials `{{> name}}`. Two decisions differ
+//! `{{^name}}…{{/name}}`, comments `{{! … }}` and partials `{{> name}}`; a section, comment
+//! or partial tag alone on its line removes the line (Mustache's standalone tags, without
+//! re-indenting a partial). Two decisions differ
 //! from Mustache for HTML, because a prompt is not HTML:
 //! - values are inserted as they are: no HTML escaping (`{{x}}` and `{{{x}}}` are the same);
 //! - a variable that is interpolated but not given is an error naming it, not an empty
@@ -218,13 +220,27 @@ impl Parser<'_> {
                 self.at = self.source.len();
                 return Ok((nodes, None));
             };
-            if open > 0 {
-                nodes.push(Node::Text(rest[..open].to_owned()));
-            }
             let tag_at = self.at + open;
             let (tag, end) = tag_at_offset(self.source, tag_at)?;
-            self.at = end;
             let tag = tag.trim();
+            // A section, comment or partial tag alone on its line takes the line with it
+            // (Mustache's standalone tags), so templates can be laid out on lines.
+            let text_start = self.at;
+            let own_line = tag.starts_with(['#', '^', '/', '!', '>']);
+            let text_end = match standalone(self.source, tag_at, end).filter(|_| own_line) {
+                // The line starts within this text: a tag before it would not be blank.
+                Some((line_start, line_end)) => {
+                    self.at = line_end;
+                    line_start.saturating_sub(text_start)
+                }
+                None => {
+                    self.at = end;
+                    open
+                }
+            };
+            if text_end > 0 {
+                nodes.push(Node::Text(rest[..text_end].to_owned()));
+            }
             let error = |message: String| ParseError { message, at: tag_at };
             match tag.chars().next() {
                 Some('!') => {}
@@ -258,6 +274,22 @@ impl Parser<'_> {
             }
         }
     }
+}
+
+/// For a tag from `start` to `end` with only spaces and tabs around it on its line: the
+/// line's start and the position after its newline (or the end of the source).
+fn standalone(source: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+    let blank = |s: &str| s.bytes().all(|b| b == b' ' || b == b'\t');
+    if !blank(&source[line_start..start]) {
+        return None;
+    }
+    let after = &source[end..];
+    let (rest_of_line, line_end) = match after.find('\n') {
+        Some(i) => (after[..i].strip_suffix('\r').unwrap_or(&after[..i]), end + i + 1),
+        None => (after, source.len()),
+    };
+    blank(rest_of_line).then_some((line_start, line_end))
 }
 
 /// The text of the tag opening at `at` in `source`, and the position after it.
@@ -324,6 +356,19 @@ mod tests {
         assert_eq!(render("{{#who}}{{name}}{{/who}}{{! a comment }}", vars.clone()).unwrap(), "Bo");
         // An outer name is seen from inside a section.
         assert_eq!(render("{{#items}}{{n}}{{vip}} {{/items}}", vars).unwrap(), "1true 2true ");
+    }
+
+    #[test]
+    fn a_tag_alone_on_its_line_takes_the_line_with_it() {
+        let vars = json!({"items": ["a", "b"], "vip": false});
+        let list = "Items:\n{{#items}}\n- {{.}}\n{{/items}}\nEnd";
+        assert_eq!(render(list, vars.clone()).unwrap(), "Items:\n- a\n- b\nEnd");
+        assert_eq!(render("  {{! note }}  \r\nx", vars.clone()).unwrap(), "x");
+        assert_eq!(render("a\n  {{^vip}}\nregular\n  {{/vip}}\n", vars.clone()).unwrap(), "a\nregular\n");
+        assert_eq!(render("{{>sig}}\nnext", json!({"name": "Al"})).unwrap(), "Be brief, Al.next");
+        // Not alone: other text, or a variable tag, keeps the line as it is.
+        assert_eq!(render("x {{#vip}}y{{/vip}}\n", vars.clone()).unwrap(), "x \n");
+        assert_eq!(render("{{#items}}{{.}}{{/items}}\n", vars).unwrap(), "ab\n");
     }
 
     #[test]
