@@ -14,36 +14,16 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use gateway_core::config::Node;
-use gateway_core::engine::{HttpResponse, Transport, TransportError};
 use gateway_core::hooks::{Phase, Subject};
 use gateway_core::json_path::JsonPath;
 use gateway_core::prompts::{Prompt, load_partials};
-use gateway_core::providers::HttpRequest;
 use gateway_core::{Config, Endpoint, Engine, GatewayRequest, RequestBody, RequestOptions};
+use gateway_tests::fake::Answering;
 use serde_json::{Map, Value, json};
-
-/// Answers every request at once with a small completion.
-#[derive(Debug)]
-struct Answering(Bytes);
-
-#[async_trait::async_trait]
-impl Transport for Answering {
-    async fn send(&self, _request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let mut headers = http::HeaderMap::new();
-        headers.insert("content-type", http::HeaderValue::from_static("application/json"));
-        let body = futures::stream::iter(vec![Ok(self.0.clone())]);
-        Ok(HttpResponse { status: 200, headers, body: Box::pin(body), upgraded: None })
-    }
-
-    async fn sleep(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
-    }
-}
 
 /// A 1 KB support message, with or without an e-mail address in it.
 fn prompt_1kb(with_email: bool) -> String {

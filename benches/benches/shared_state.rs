@@ -18,29 +18,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use gateway_core::cache::{Cache, CachedResponse, InMemoryCache};
-use gateway_core::engine::{HttpResponse, Transport, TransportError, WhenStateDown};
-use gateway_core::providers::HttpRequest;
+use gateway_core::engine::WhenStateDown;
 use gateway_core::state::{Estimate, InMemoryState, LimitScope, SharedState, UsageLimits};
 use gateway_core::{Config, Endpoint, Engine, GatewayRequest, RequestBody, RequestOptions};
+use gateway_tests::fake::Answering;
 use serde_json::json;
-
-/// Answers every request at once with a small completion.
-#[derive(Debug)]
-struct Answering(Bytes);
-
-#[async_trait::async_trait]
-impl Transport for Answering {
-    async fn send(&self, _request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let mut headers = http::HeaderMap::new();
-        headers.insert("content-type", http::HeaderValue::from_static("application/json"));
-        let body = futures::stream::iter(vec![Ok(self.0.clone())]);
-        Ok(HttpResponse { status: 200, headers, body: Box::pin(body), upgraded: None })
-    }
-
-    async fn sleep(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
-    }
-}
 
 fn limits() -> UsageLimits {
     UsageLimits {

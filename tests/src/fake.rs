@@ -152,3 +152,22 @@ impl Transport for ScriptedTransport {
         self.start + self.state.lock().unwrap().elapsed
     }
 }
+
+/// Answers every request at once with the same JSON body (benchmarks: the engine's cost
+/// without an upstream's).
+#[derive(Debug)]
+pub struct Answering(pub Bytes);
+
+#[async_trait::async_trait]
+impl Transport for Answering {
+    async fn send(&self, _request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", http::HeaderValue::from_static("application/json"));
+        let body = futures::stream::iter(vec![Ok(self.0.clone())]);
+        Ok(HttpResponse { status: 200, headers, body: Box::pin(body), upgraded: None })
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}

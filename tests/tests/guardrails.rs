@@ -24,14 +24,19 @@ fn with(mut node: Value, fields: Value) -> Value {
     node
 }
 
-async fn call(gateway: &Gateway, path: &str, config: &Value, body: &Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
+/// POST `body` to `path` with `config` (inline, or a registry id given as a JSON string).
+async fn post(gateway: &Gateway, path: &str, config: &Value, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
         .post(format!("{}{path}", gateway.base))
         .header("x-portkey-config", config.as_str().map_or_else(|| config.to_string(), str::to_owned))
         .json(body)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn call(gateway: &Gateway, path: &str, config: &Value, body: &Value) -> (u16, Value) {
+    let r = post(gateway, path, config, body).await;
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
@@ -157,13 +162,7 @@ async fn a_denying_after_hook_moves_a_fallback_to_its_next_target() {
         "after_request_hooks": [{"id": "json-only", "deny": true, "checks": [{"id": "default.jsonSchema", "parameters": {"schema": schema}}]}],
         "targets": [target(&chatty), target(&precise)]
     });
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .header("x-portkey-config", config.to_string())
-        .json(&asking("answer in JSON"))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&gw, "/v1/chat/completions", &config, &asking("answer in JSON")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-portkey-last-used-option-index"], "config.targets[1]");
     let body: Value = r.json().await.unwrap();
@@ -218,13 +217,7 @@ async fn a_stream_is_held_for_a_denying_after_hook_and_passes_through_otherwise(
     assert_eq!(status, 446, "a held stream is refused whole: {body}");
     assert_eq!(body["hook_results"]["after_request_hooks"][0]["checks"][0]["data"]["foundWords"], json!(["password"]));
 
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .header("x-portkey-config", deny.to_string())
-        .json(&streamed("x"))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&gw, "/v1/chat/completions", &deny, &streamed("x")).await;
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(text.contains("All ") && text.ends_with("data: [DONE]\n\n"), "{text}");
@@ -234,13 +227,7 @@ async fn a_stream_is_held_for_a_denying_after_hook_and_passes_through_otherwise(
         target(&mock),
         json!({"output_guardrails": [{"default.contains": {"words": ["fine"], "operator": "none"}}]}),
     );
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .header("x-portkey-config", watch.to_string())
-        .json(&streamed("x"))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&gw, "/v1/chat/completions", &watch, &streamed("x")).await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("fine"));
     let records = lines.records(3).await;

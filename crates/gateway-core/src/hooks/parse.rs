@@ -115,7 +115,7 @@ pub fn load_guardrails(section: &Map<String, Value>, at: &JsonPath) -> Result<Gu
             errors.push(GatewayError::config(here.key("checks").as_str(), "a guardrail needs `checks`"));
             continue;
         }
-        if let Some(hook) = hook(map, id, &here, &none, &mut errors) {
+        if let Some(hook) = hook_at(map, id, &here, &none, &mut errors, false) {
             out.insert(id.clone(), hook);
         }
     }
@@ -136,7 +136,7 @@ fn full_form(value: &Value, at: &JsonPath, guardrails: &Guardrails, errors: &mut
         };
         let id = map.get("id").and_then(Value::as_str);
         let fallback_id = format!("hook_{i}");
-        if let Some(hook) = hook(map, id.unwrap_or(&fallback_id), &here, guardrails, errors) {
+        if let Some(hook) = hook_at(map, id.unwrap_or(&fallback_id), &here, guardrails, errors, false) {
             hooks.push(hook);
         }
     }
@@ -194,7 +194,7 @@ fn shorthand_form(
                 full.remove("guardrail_version_id");
                 if checks.is_empty() && full.len() == 1 && full.contains_key("id") {
                     // `{"id": "..."}`: a registry guardrail.
-                    if let Some(hook) = hook(&full, "", &here, guardrails, errors) {
+                    if let Some(hook) = hook_at(&full, "", &here, guardrails, errors, false) {
                         hooks.push(hook);
                     }
                     continue;
@@ -210,16 +210,6 @@ fn shorthand_form(
         }
     }
     hooks
-}
-
-fn hook(
-    map: &Map<String, Value>,
-    id: &str,
-    at: &JsonPath,
-    guardrails: &Guardrails,
-    errors: &mut Vec<GatewayError>,
-) -> Option<Arc<Hook>> {
-    hook_at(map, id, at, guardrails, errors, false)
 }
 
 /// One hook in the full form. With `checks_at_keys` (the shorthand), a check's errors are
