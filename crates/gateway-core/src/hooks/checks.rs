@@ -2,12 +2,12 @@
 //! parameters (a bad regex or schema is a config error, not a check that errors at every
 //! request) and run on a [`Subject`].
 
-use std::time::Duration;
-
 use serde_json::{Map, Value};
 
+use super::params::Params;
 use super::pii::{self, PiiKind};
 use super::text;
+use super::webhook::Webhook;
 use super::{Phase, Subject};
 use crate::json_path::JsonPath;
 use crate::request::Endpoint;
@@ -35,9 +35,6 @@ pub const CHECK_IDS: &[&str] = &[
     "default.pii",
     "portkey.pii",
 ];
-
-/// The longest a webhook may be given to answer.
-pub const MAX_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A compiled check.
 #[derive(Debug)]
@@ -88,9 +85,9 @@ enum Kind {
 /// A count range; either end may be open.
 #[derive(Debug, Clone, Copy)]
 pub struct Range {
-    min: u64,
-    max: u64,
-    not: bool,
+    pub(super) min: u64,
+    pub(super) max: u64,
+    pub(super) not: bool,
 }
 
 /// How a list of words or keys must be present.
@@ -102,17 +99,6 @@ pub enum Operator {
     All,
     /// None of them.
     None,
-}
-
-/// A webhook check's settings.
-#[derive(Debug, Clone)]
-pub struct Webhook {
-    /// Where the check's context is posted.
-    pub url: String,
-    /// Headers sent with it.
-    pub headers: Vec<(String, String)>,
-    /// How long the service has to answer.
-    pub timeout: Duration,
 }
 
 /// What one check concluded.
@@ -207,7 +193,7 @@ impl Check {
                 Kind::AllowedRequestTypes { allowed, blocked }
             }
             "default.notNull" => Kind::NotNull { not },
-            "default.webhook" => Kind::Webhook(webhook(&p)?),
+            "default.webhook" => Kind::Webhook(super::webhook::settings(&p)?),
             "default.pii" | "portkey.pii" => {
                 let kinds = match p.map.get("categories") {
                     None => PiiKind::ALL.to_vec(),
@@ -276,7 +262,7 @@ impl Check {
                 if text.trim().is_empty() {
                     return CheckRun::error("there is no text to count words in");
                 }
-                range.judge("wordCount", count_words(text))
+                range.judge("wordCount", text::count_words(text))
             }
             Kind::CharacterCount(range) => {
                 if text.is_empty() {
@@ -325,11 +311,11 @@ impl Check {
                 CheckRun::verdict(verdict, serde_json::json!({"foundWords": found, "operator": operator.name()}))
             }
             Kind::ValidUrls { not } => {
-                let urls = find_urls(text);
+                let urls = text::find_urls(text);
                 if urls.is_empty() {
                     return CheckRun::verdict(false, serde_json::json!({"explanation": "no URL found in the text"}));
                 }
-                let invalid: Vec<&str> = urls.iter().copied().filter(|u| !is_well_formed_url(u)).collect();
+                let invalid: Vec<&str> = urls.iter().copied().filter(|u| !text::is_well_formed_url(u)).collect();
                 CheckRun::verdict(invalid.is_empty() != *not, serde_json::json!({"urls": urls, "invalidUrls": invalid}))
             }
             Kind::ContainsCode { format, not } => {
@@ -337,7 +323,7 @@ impl Check {
                 if blocks.is_empty() {
                     return CheckRun::verdict(*not, serde_json::json!({"explanation": "no code block found"}));
                 }
-                let languages: Vec<&str> = blocks.iter().map(|(tag, _)| language(tag)).collect();
+                let languages: Vec<&str> = blocks.iter().map(|(tag, _)| text::language(tag)).collect();
                 let found = languages.iter().any(|l| l.eq_ignore_ascii_case(format));
                 CheckRun::verdict(found != *not, serde_json::json!({"languages": languages}))
             }
@@ -425,33 +411,6 @@ impl Check {
     }
 }
 
-/// The words of a text (runs of anything but Unicode whitespace, as JavaScript's
-/// `split(/\s+/)`), counted a byte at a time: only the lead bytes of the few non-ASCII
-/// whitespace characters (U+0085, U+00A0, U+1680, U+2000..U+205F, U+3000) are decoded.
-fn count_words(text: &str) -> u64 {
-    let bytes = text.as_bytes();
-    let (mut words, mut in_word) = (0u64, false);
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let (space, width) = match b {
-            b' ' | b'\t'..=b'\r' => (true, 1),
-            0..=0x7f => (false, 1),
-            0xc2 | 0xe1 | 0xe2 | 0xe3 => {
-                let c = text[i..].chars().next().unwrap_or(' ');
-                (c.is_whitespace(), c.len_utf8())
-            }
-            _ => (false, 1),
-        };
-        if !space && !in_word {
-            words += 1;
-        }
-        in_word = !space;
-        i += width;
-    }
-    words
-}
-
 impl Range {
     fn judge(self, what: &str, count: u64) -> CheckRun {
         let inside = (self.min..=self.max).contains(&count);
@@ -498,34 +457,6 @@ fn request_type(endpoint: Endpoint) -> &'static str {
         Endpoint::Rerank => "rerank",
         Endpoint::Realtime => "realtime",
         Endpoint::Passthrough => "proxy",
-    }
-}
-
-/// The language a code fence's tag names (`py` → `Python`).
-fn language(tag: &str) -> &str {
-    let tag = tag.split_whitespace().next().unwrap_or("");
-    match tag.to_ascii_lowercase().as_str() {
-        "py" | "python" | "python3" => "Python",
-        "js" | "javascript" | "jsx" | "node" => "JavaScript",
-        "ts" | "typescript" | "tsx" => "TypeScript",
-        "sql" | "postgresql" | "mysql" | "sqlite" => "SQL",
-        "rs" | "rust" => "Rust",
-        "go" | "golang" => "Go",
-        "java" => "Java",
-        "c" | "h" => "C",
-        "cpp" | "c++" | "cc" | "hpp" => "C++",
-        "cs" | "csharp" | "c#" => "C#",
-        "rb" | "ruby" => "Ruby",
-        "php" => "PHP",
-        "sh" | "bash" | "shell" | "zsh" => "Shell",
-        "swift" => "Swift",
-        "kt" | "kotlin" => "Kotlin",
-        "html" => "HTML",
-        "css" => "CSS",
-        "json" => "JSON",
-        "yaml" | "yml" => "YAML",
-        "" => "unknown",
-        _ => tag,
     }
 }
 
@@ -584,35 +515,6 @@ fn ascii_classes(pattern: &str) -> String {
     out
 }
 
-/// The `http(s)://` URLs in a text (as Portkey finds them).
-fn find_urls(text: &str) -> Vec<&str> {
-    static URL: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| super::pii::fixed(r#"https?://[^\s,"'{}\[\]<>()]+"#));
-    URL.find_iter(text).map(|m| m.as_str().trim_end_matches(['.', ';', ':', '!', '?'])).collect()
-}
-
-/// Whether a URL is well formed: it parses, and its host is an IP address or a DNS name
-/// of valid labels with an alphabetic top-level domain. Portkey also fetches each URL
-/// (or resolves it); a gateway that fetched what a model wrote would let any answer make
-/// it call any address, so this check reads the URL and never follows it.
-fn is_well_formed_url(url: &str) -> bool {
-    let Ok(uri) = url.parse::<http::Uri>() else { return false };
-    let Some(host) = uri.host() else { return false };
-    if host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
-        return true;
-    }
-    let labels: Vec<&str> = host.split('.').collect();
-    labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-        && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()))
-}
-
 fn model_rules(p: &Params<'_>, not: bool) -> Result<Kind, (JsonPath, String)> {
     let rules = p.map.get("rules").and_then(Value::as_object).ok_or_else(|| {
         (
@@ -648,128 +550,6 @@ fn model_rules(p: &Params<'_>, not: bool) -> Result<Kind, (JsonPath, String)> {
         }
     }
     Ok(Kind::ModelRules { defaults, by_metadata, not })
-}
-
-fn webhook(p: &Params<'_>) -> Result<Webhook, (JsonPath, String)> {
-    let url = p.required_str("webhookURL")?;
-    match url.parse::<http::Uri>() {
-        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.authority().is_some() => {}
-        _ => return Err((p.path("webhookURL"), "must be an absolute http:// or https:// URL".to_owned())),
-    }
-    let headers = match p.map.get("headers") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(map)) => map.clone(),
-        // Portkey's UI stores headers as a JSON string.
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-            Ok(Value::Object(map)) => map,
-            _ => return Err((p.path("headers"), "headers given as a string must be a JSON object".to_owned())),
-        },
-        Some(_) => return Err((p.path("headers"), "`headers` must be an object of strings".to_owned())),
-    };
-    let mut out = Vec::with_capacity(headers.len());
-    for (name, value) in headers {
-        let value =
-            value.as_str().ok_or_else(|| (p.path("headers").key(&name), "a header value is a string".to_owned()))?;
-        if http::HeaderName::from_bytes(name.as_bytes()).is_err() || http::HeaderValue::from_str(value).is_err() {
-            return Err((p.path("headers").key(&name), "not a valid HTTP header".to_owned()));
-        }
-        out.push((name, value.to_owned()));
-    }
-    let timeout = match p.map.get("timeout") {
-        None | Some(Value::Null) => Duration::from_millis(3000),
-        Some(value) => match value.as_u64() {
-            Some(ms) if ms > 0 && Duration::from_millis(ms) <= MAX_WEBHOOK_TIMEOUT => Duration::from_millis(ms),
-            _ => {
-                return Err((
-                    p.path("timeout"),
-                    format!("milliseconds, from 1 to {}", MAX_WEBHOOK_TIMEOUT.as_millis()),
-                ));
-            }
-        },
-    };
-    Ok(Webhook { url: url.to_owned(), headers: out, timeout })
-}
-
-/// A check's parameters, read with their paths.
-struct Params<'a> {
-    map: &'a Map<String, Value>,
-    at: &'a JsonPath,
-}
-
-impl Params<'_> {
-    fn path(&self, name: &str) -> JsonPath {
-        self.at.key(name)
-    }
-
-    fn bool(&self, name: &str) -> Result<bool, (JsonPath, String)> {
-        match self.map.get(name) {
-            None | Some(Value::Null) => Ok(false),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(_) => Err((self.path(name), format!("`{name}` must be true or false"))),
-        }
-    }
-
-    fn required_str(&self, name: &str) -> Result<&str, (JsonPath, String)> {
-        match self.map.get(name) {
-            Some(Value::String(s)) if !s.is_empty() => Ok(s),
-            _ => Err((self.path(name), format!("`{name}` is required: a non-empty string"))),
-        }
-    }
-
-    fn strings(&self, name: &str, required: bool) -> Result<Vec<String>, (JsonPath, String)> {
-        match self.map.get(name) {
-            Some(Value::Array(items)) if items.iter().all(Value::is_string) && !(required && items.is_empty()) => {
-                Ok(items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-            }
-            None if !required => Ok(Vec::new()),
-            _ => Err((self.path(name), format!("`{name}` must be a non-empty list of strings"))),
-        }
-    }
-
-    fn list_or_csv(&self, name: &str) -> Result<Option<Vec<String>>, (JsonPath, String)> {
-        match self.map.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => {
-                Ok(Some(s.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect()))
-            }
-            Some(_) => self.strings(name, false).map(Some),
-        }
-    }
-
-    fn operator(&self) -> Result<Operator, (JsonPath, String)> {
-        self.operator_or(Operator::Any)
-    }
-
-    fn operator_or(&self, default: Operator) -> Result<Operator, (JsonPath, String)> {
-        match self.map.get("operator").and_then(Value::as_str) {
-            None if self.map.get("operator").is_none_or(Value::is_null) => Ok(default),
-            Some("any") => Ok(Operator::Any),
-            Some("all") => Ok(Operator::All),
-            Some("none") => Ok(Operator::None),
-            _ => Err((self.path("operator"), "`operator` is `any`, `all` or `none`".to_owned())),
-        }
-    }
-
-    /// A range from two optional bounds; at least one must be given.
-    fn range(&self, min: &str, max: &str, not: bool) -> Result<Range, (JsonPath, String)> {
-        let bound = |name: &str| -> Result<Option<u64>, (JsonPath, String)> {
-            match self.map.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(v) => {
-                    v.as_u64().map(Some).ok_or_else(|| (self.path(name), format!("`{name}` must be a whole number")))
-                }
-            }
-        };
-        let (lo, hi) = (bound(min)?, bound(max)?);
-        if lo.is_none() && hi.is_none() {
-            return Err((self.path(min), format!("give `{min}`, `{max}` or both")));
-        }
-        let range = Range { min: lo.unwrap_or(0), max: hi.unwrap_or(u64::MAX), not };
-        if range.min > range.max {
-            return Err((self.path(min), format!("`{min}` is above `{max}`")));
-        }
-        Ok(range)
-    }
 }
 
 #[cfg(test)]
@@ -914,7 +694,7 @@ mod tests {
     #[test]
     fn words_are_counted_as_javascript_splits_them() {
         for text in ["", "one", "  two words ", "a\tb\nc", "x\u{a0}y\u{3000}z", "ça va\u{2003}bien", "\u{85}é"] {
-            assert_eq!(count_words(text), text.split_whitespace().count() as u64, "{text:?}");
+            assert_eq!(text::count_words(text), text.split_whitespace().count() as u64, "{text:?}");
         }
     }
 

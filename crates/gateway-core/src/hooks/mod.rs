@@ -9,6 +9,7 @@
 //! webhook checks through its transport.
 
 mod checks;
+mod params;
 mod parse;
 pub mod pii;
 mod results;
@@ -19,9 +20,10 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-pub use checks::{CHECK_IDS, Check, CheckRun, MAX_WEBHOOK_TIMEOUT, Operator, Rewrite, Webhook};
+pub use checks::{CHECK_IDS, Check, CheckRun, Operator, Rewrite};
 pub use parse::{Guardrails, MAX_CHECKS, MAX_HOOKS, NodeHooks, load_guardrails, node_hooks};
 pub use results::{CheckResult, HookReport, HookResult, PhaseOutcome};
+pub use webhook::{MAX_WEBHOOK_TIMEOUT, Webhook};
 
 use crate::request::Endpoint;
 

@@ -26,19 +26,20 @@ pub const MAX_CHECKS: usize = 32;
 /// The registry's `guardrails` section, compiled: id → hook.
 pub type Guardrails = HashMap<String, Arc<Hook>>;
 
-/// Hook-level keys of the shorthand form (every other key is a check).
-const HOOK_SETTINGS: &[&str] = &[
-    "deny",
-    "on_fail",
-    "onFail",
-    "on_success",
-    "onSuccess",
-    "async",
-    "id",
-    "type",
-    "guardrail_version_id",
-    "guardrailVersionId",
-    "sequential",
+/// Hook-level keys of the shorthand form, in either casing, with the full form's name
+/// (every other key is a check).
+const HOOK_SETTINGS: &[(&str, &str)] = &[
+    ("deny", "deny"),
+    ("on_fail", "on_fail"),
+    ("onFail", "on_fail"),
+    ("on_success", "on_success"),
+    ("onSuccess", "on_success"),
+    ("async", "async"),
+    ("id", "id"),
+    ("type", "type"),
+    ("guardrail_version_id", "guardrail_version_id"),
+    ("guardrailVersionId", "guardrail_version_id"),
+    ("sequential", "sequential"),
 ];
 
 /// The full form's fields.
@@ -173,8 +174,8 @@ fn shorthand_form(
                 let mut full = Map::new();
                 let mut checks = Vec::new();
                 for (key, value) in map {
-                    if HOOK_SETTINGS.contains(&key.as_str()) {
-                        full.insert(super::super::config::to_snake_case(key).into_owned(), value.clone());
+                    if let Some((_, setting)) = HOOK_SETTINGS.iter().find(|(k, _)| k == key) {
+                        full.insert((*setting).to_owned(), value.clone());
                         continue;
                     }
                     if !value.is_object() {

@@ -236,6 +236,90 @@ fn rewrite_texts(value: &mut Value, rewrite: &mut dyn FnMut(&str) -> Option<Stri
     }
 }
 
+/// The words of a text (runs of anything but Unicode whitespace, as JavaScript's
+/// `split(/\s+/)`), counted a byte at a time: only the lead bytes of the few non-ASCII
+/// whitespace characters (U+0085, U+00A0, U+1680, U+2000..U+205F, U+3000) are decoded.
+pub(super) fn count_words(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    let (mut words, mut in_word) = (0u64, false);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (space, width) = match b {
+            b' ' | b'\t'..=b'\r' => (true, 1),
+            0..=0x7f => (false, 1),
+            0xc2 | 0xe1 | 0xe2 | 0xe3 => {
+                let c = text[i..].chars().next().unwrap_or(' ');
+                (c.is_whitespace(), c.len_utf8())
+            }
+            _ => (false, 1),
+        };
+        if !space && !in_word {
+            words += 1;
+        }
+        in_word = !space;
+        i += width;
+    }
+    words
+}
+
+/// The language a code fence's tag names (`py` → `Python`).
+pub(super) fn language(tag: &str) -> &str {
+    let tag = tag.split_whitespace().next().unwrap_or("");
+    match tag.to_ascii_lowercase().as_str() {
+        "py" | "python" | "python3" => "Python",
+        "js" | "javascript" | "jsx" | "node" => "JavaScript",
+        "ts" | "typescript" | "tsx" => "TypeScript",
+        "sql" | "postgresql" | "mysql" | "sqlite" => "SQL",
+        "rs" | "rust" => "Rust",
+        "go" | "golang" => "Go",
+        "java" => "Java",
+        "c" | "h" => "C",
+        "cpp" | "c++" | "cc" | "hpp" => "C++",
+        "cs" | "csharp" | "c#" => "C#",
+        "rb" | "ruby" => "Ruby",
+        "php" => "PHP",
+        "sh" | "bash" | "shell" | "zsh" => "Shell",
+        "swift" => "Swift",
+        "kt" | "kotlin" => "Kotlin",
+        "html" => "HTML",
+        "css" => "CSS",
+        "json" => "JSON",
+        "yaml" | "yml" => "YAML",
+        "" => "unknown",
+        _ => tag,
+    }
+}
+
+/// The `http(s)://` URLs in a text (as Portkey finds them).
+pub(super) fn find_urls(text: &str) -> Vec<&str> {
+    static URL: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| super::pii::fixed(r#"https?://[^\s,"'{}\[\]<>()]+"#));
+    URL.find_iter(text).map(|m| m.as_str().trim_end_matches(['.', ';', ':', '!', '?'])).collect()
+}
+
+/// Whether a URL is well formed: it parses, and its host is an IP address or a DNS name
+/// of valid labels with an alphabetic top-level domain. Portkey also fetches each URL
+/// (or resolves it); a gateway that fetched what a model wrote would let any answer make
+/// it call any address, so this check reads the URL and never follows it.
+pub(super) fn is_well_formed_url(url: &str) -> bool {
+    let Ok(uri) = url.parse::<http::Uri>() else { return false };
+    let Some(host) = uri.host() else { return false };
+    if host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

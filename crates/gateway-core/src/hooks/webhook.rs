@@ -1,14 +1,73 @@
 //! The webhook check, as Portkey's `default.webhook`: the check's context is posted to the
 //! user's service, which answers `{"verdict": bool, "data"?, "transformedData"?}`. This
-//! module makes the request and reads the answer; the engine sends it through its
+//! module reads its settings, makes the request and reads the answer; the engine sends it through its
 //! transport (egress policy, timeout, size limit).
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::{CheckRun, Phase, Rewrite, Subject, Webhook, text};
+use super::params::Params;
+use super::{CheckRun, Phase, Rewrite, Subject, text};
+use crate::json_path::JsonPath;
 use crate::providers::HttpRequest;
+
+/// The longest a webhook may be given to answer.
+pub const MAX_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A webhook check's settings.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    /// Where the check's context is posted.
+    pub url: String,
+    /// Headers sent with it.
+    pub headers: Vec<(String, String)>,
+    /// How long the service has to answer.
+    pub timeout: Duration,
+}
+
+/// A webhook check's settings from its parameters.
+pub(super) fn settings(p: &Params<'_>) -> Result<Webhook, (JsonPath, String)> {
+    let url = p.required_str("webhookURL")?;
+    match url.parse::<http::Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.authority().is_some() => {}
+        _ => return Err((p.path("webhookURL"), "must be an absolute http:// or https:// URL".to_owned())),
+    }
+    let headers = match p.map.get("headers") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(map)) => map.clone(),
+        // Portkey's UI stores headers as a JSON string.
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err((p.path("headers"), "headers given as a string must be a JSON object".to_owned())),
+        },
+        Some(_) => return Err((p.path("headers"), "`headers` must be an object of strings".to_owned())),
+    };
+    let mut out = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let value =
+            value.as_str().ok_or_else(|| (p.path("headers").key(&name), "a header value is a string".to_owned()))?;
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() || http::HeaderValue::from_str(value).is_err() {
+            return Err((p.path("headers").key(&name), "not a valid HTTP header".to_owned()));
+        }
+        out.push((name, value.to_owned()));
+    }
+    let timeout = match p.map.get("timeout") {
+        None | Some(Value::Null) => Duration::from_millis(3000),
+        Some(value) => match value.as_u64() {
+            Some(ms) if ms > 0 && Duration::from_millis(ms) <= MAX_WEBHOOK_TIMEOUT => Duration::from_millis(ms),
+            _ => {
+                return Err((
+                    p.path("timeout"),
+                    format!("milliseconds, from 1 to {}", MAX_WEBHOOK_TIMEOUT.as_millis()),
+                ));
+            }
+        },
+    };
+    Ok(Webhook { url: url.to_owned(), headers: out, timeout })
+}
 
 /// The most of a webhook's answer that is read.
 pub const MAX_ANSWER_BYTES: usize = 1 << 20;
