@@ -31,3 +31,9 @@ fi
 
 echo "== Node binding: node --test"
 node --test --test-reporter=tap test/*.test.mjs
+
+echo "== Node binding: the npm packages (main + this platform's), installed without Rust"
+pack_dir=$(mktemp -d)
+trap 'rm -rf "$pack_dir"' EXIT
+mapfile -t tarballs < <(node scripts/pack.mjs "$pack_dir")
+node scripts/install-check.mjs "${tarballs[@]}"

@@ -11,7 +11,7 @@
 //!   -> engine::Transport     (the only I/O, supplied by gateway-http or a test fake)
 //!   -> engine::Response      (body or stream + RouteInfo)
 //! ```
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod body_shape;
 pub mod cache;

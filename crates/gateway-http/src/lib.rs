@@ -4,7 +4,7 @@
 //! [`protocol`] layer (the only translation between the outside and the engine), the
 //! OpenAI-compatible [`server`], the in-process [`client`] the bindings wrap, the
 //! [`egress`] (SSRF) policy, and the `gatewise` CLI.
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod cli;
 pub mod client;

@@ -11,7 +11,7 @@
 //!   and sent by a background task; the multiplexed connection pipelines what is in flight.
 //! - Redis unavailable: a cache lookup is a miss, a circuit is closed, and limits follow
 //!   the engine's [`gateway_core::engine::WhenStateDown`]. Every call is bounded by
-//!   [`RESPONSE_TIMEOUT`], failures are logged (at most once per [`WARN_EVERY`]), and
+//!   [`RESPONSE_TIMEOUT`], failures are logged (at most once per `WARN_EVERY`), and
 //!   the connection is re-established by itself.
 //!
 //! The backend owns a one-thread runtime for its connection and background work, so it

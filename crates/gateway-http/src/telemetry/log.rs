@@ -2,7 +2,7 @@
 //! default when stdout is not a terminal) or as readable text.
 //!
 //! A line is written into the buffer of the thread that finished the request
-//! ([`super::shards`]); a thread of the log's own writes every buffer out every
+//! (`shards`); a thread of the log's own writes every buffer out every
 //! [`FLUSH_EVERY`], in one write per buffer, and once more at shutdown. A request never
 //! waits on stdout and never wakes a thread. If stdout cannot keep up, a thread's buffer
 //! stops at [`MAX_PENDING_BYTES`] and later lines are dropped and counted, rather than

@@ -1,7 +1,7 @@
 //! `GET /metrics`: Prometheus metrics (OpenMetrics text) from the request records.
 //!
 //! Each request is counted in the tally of the thread that finished it
-//! ([`super::shards`]): plain numbers, no atomics or locks shared between threads, no
+//! (`shards`): plain numbers, no atomics or locks shared between threads, no
 //! allocation once its labels have been seen. A scrape adds the tallies up and encodes
 //! them with `prometheus-client`'s encoder (a [`Collector`]). Counting into the crate's
 //! own `Family` metrics instead cost 4 µs of CPU per request on the load benchmark
