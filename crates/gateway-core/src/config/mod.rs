@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub use crate::query::{MAX_REGEX_LEN, REGEX_SIZE_LIMIT};
 pub use casing::to_snake_case;
 pub use entries::{ProviderEntry, Providers, RegistryNames, unknown_entry};
-pub use limits::{MAX_CONDITIONS, MAX_NESTING, MAX_REGEXES, MAX_TARGETS};
+pub use limits::{MAX_CONDITIONS, MAX_HOOK_CHECKS, MAX_NESTING, MAX_REGEXES, MAX_TARGETS};
 pub use raw::{RawCache, RawCondition, RawNode, RawRetry, RawStrategy};
 pub use schema::CONFIG_SCHEMA;
 

@@ -76,12 +76,12 @@ pub fn node_hooks(
         }
         for hook in &hooks {
             for check in hook.checks.iter().filter(|c| !c.check.runs_in(phase)) {
-                let (key, other) = match phase {
-                    Phase::Before => (full_key, "after_request_hooks / output_guardrails"),
-                    Phase::After => (full_key, "before_request_hooks / input_guardrails"),
+                let other = match phase {
+                    Phase::Before => "after_request_hooks / output_guardrails",
+                    Phase::After => "before_request_hooks / input_guardrails",
                 };
                 errors.push(GatewayError::config(
-                    at.key(key).as_str(),
+                    at.key(full_key).as_str(),
                     format!("`{}` (hook `{}`) cannot run here: put it in {other}", check.id, hook.id),
                 ));
             }
