@@ -14,10 +14,17 @@
 # run with the request log and metrics off; a third runs the pass-through with both on
 # (JSON lines to a file, /metrics scraped once a second), so their cost shows beside it.
 #
+# The anchor is nginx as a plain reverse proxy (proxy_pass, upstream keep-alive, no
+# routing, access log off, one worker per core like Gatewise) in front of the same
+# upstream: what a proxy hop costs on this machine, whatever the machine's speed today.
+# The goals are set against it: Gatewise's throughput >= 0.9 x nginx's at 8 connections,
+# and the latency it adds at 1 connection (p50 and p99) within 10 us of what nginx adds.
+#
 #   bash benches/load/run.sh                      # 3 rounds of 5 s phases
 #   ROUNDS=5 DURATION=10s bash benches/load/run.sh
 #   WORKERS=1 bash benches/load/run.sh            # gatewise serve --workers 1
 #   GATEWISE=/tmp/gatewise-old bash benches/load/run.sh   # measure another build
+#   INSTRUCTIONS=0 bash benches/load/run.sh       # skip the instruction counts (callgrind)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
@@ -27,13 +34,19 @@ UP_PORT=${UP_PORT:-9100}
 GW_PORT=${GW_PORT:-9101}
 REG_PORT=${REG_PORT:-9102}
 OBS_PORT=${OBS_PORT:-9103}
+NGINX_PORT=${NGINX_PORT:-9104}
 GW=${GATEWISE:-./target/release/gatewise}
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+[ -x "$NGINX" ] || { echo "nginx is missing: apt-get install -y nginx-light" >&2; exit 1; }
 cargo build --release -q -p gateway-http --bin gatewise -p gateway-benches --bin fixed_upstream
 
 tmp=$(mktemp -d)
-cleanup() { kill "${up_pid:-}" "${gw_pid:-}" "${reg_pid:-}" "${obs_pid:-}" "${scrape_pid:-}" 2>/dev/null || true; rm -rf "$tmp"; }
+cleanup() {
+  kill "${up_pid:-}" "${gw_pid:-}" "${reg_pid:-}" "${obs_pid:-}" "${scrape_pid:-}" "${nginx_pid:-}" 2>/dev/null || true
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 
 ./target/release/fixed_upstream "$UP_PORT" 1 & up_pid=$!
@@ -59,6 +72,33 @@ cat > "$tmp/registry.json" <<JSON
 {"providers": {"bench": {"provider": "openai", "api_key": "sk-bench", "custom_host": "http://127.0.0.1:$UP_PORT/v1"}},
  "keys": {"bench": {"hash": "sha256:$key_hash"}}}
 JSON
+# nginx as a plain reverse proxy: the anchor. One worker per core, as Gatewise runs.
+mkdir "$tmp/nginx.d"
+cat > "$tmp/nginx.d/nginx.conf" <<NGINX
+worker_processes ${WORKERS:-$(nproc)};
+daemon off;
+pid $tmp/nginx.d/nginx.pid;
+error_log $tmp/nginx.d/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx.d/body;
+  proxy_temp_path $tmp/nginx.d/proxy;
+  fastcgi_temp_path $tmp/nginx.d/fastcgi;
+  uwsgi_temp_path $tmp/nginx.d/uwsgi;
+  scgi_temp_path $tmp/nginx.d/scgi;
+  upstream fixed { server 127.0.0.1:$UP_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://fixed;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+NGINX
+"$NGINX" -p "$tmp/nginx.d" -c "$tmp/nginx.d/nginx.conf" & nginx_pid=$!
 "$GW" serve --port "$REG_PORT" --registry "$tmp/registry.json" \
   --log-level warn ${WORKERS:+--workers "$WORKERS"} "${off[@]}" & reg_pid=$!
 
@@ -74,6 +114,7 @@ ready() { # $1 = port, then extra curl arguments
   exit 1
 }
 ready "$UP_PORT"
+ready "$NGINX_PORT"
 ready "$GW_PORT"
 ready "$GW_PORT" -H 'x-portkey-config: anthropic'
 ready "$REG_PORT" -H 'x-portkey-provider: @bench' -H 'x-portkey-api-key: gw-bench-key'
@@ -85,7 +126,14 @@ fi
 
 idle_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$gw_pid/status")
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
+cpu_ticks() { # utime + stime of the process and its children (nginx's workers), in clock ticks
+  local pid=$1 total=0 child
+  total=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  for child in $(cat "/proc/$pid/task/"*/children 2>/dev/null); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$child/stat")))
+  done
+  echo "$total"
+}
 to_us() { # wrk prints 123.45us / 1.23ms / 1.00s
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'
 }
@@ -112,27 +160,34 @@ column_median() { awk -v c="$2" '{print $c}' "$1" | median; }
 
 # Warm both paths, then alternate.
 wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post.lua "http://127.0.0.1:$UP_PORT/v1/chat/completions" >/dev/null
+wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post.lua "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" >/dev/null
 wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post.lua "http://127.0.0.1:$GW_PORT/v1/chat/completions" >/dev/null
 wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post_anthropic.lua "http://127.0.0.1:$GW_PORT/v1/chat/completions" >/dev/null
 wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post_registry.lua "http://127.0.0.1:$REG_PORT/v1/chat/completions" >/dev/null
 if $observes; then wrk -t2 -c"$CONNECTIONS" -d2s -s benches/load/post.lua "http://127.0.0.1:$OBS_PORT/v1/chat/completions" >/dev/null; fi
 for round in $(seq 1 "$ROUNDS"); do
   phase "$UP_PORT" "$CONNECTIONS" "$up_pid" >> "$tmp/direct"
+  phase "$NGINX_PORT" "$CONNECTIONS" "$nginx_pid" >> "$tmp/nginx"
   phase "$GW_PORT" "$CONNECTIONS" "$gw_pid" >> "$tmp/gatewise"
   phase "$UP_PORT" 1 "$up_pid" >> "$tmp/direct1"
+  phase "$NGINX_PORT" 1 "$nginx_pid" >> "$tmp/nginx1"
   phase "$GW_PORT" 1 "$gw_pid" >> "$tmp/gatewise1"
   phase "$GW_PORT" "$CONNECTIONS" "$gw_pid" benches/load/post_anthropic.lua >> "$tmp/anthropic"
   phase "$REG_PORT" "$CONNECTIONS" "$reg_pid" benches/load/post_registry.lua >> "$tmp/registry"
-  if $observes; then phase "$OBS_PORT" "$CONNECTIONS" "$obs_pid" >> "$tmp/observed"; fi
-  echo "round $round: direct $(tail -1 "$tmp/direct" | cut -d' ' -f1) req/s, gatewise $(tail -1 "$tmp/gatewise" | cut -d' ' -f1) req/s, anthropic $(tail -1 "$tmp/anthropic" | cut -d' ' -f1) req/s" >&2
+  if $observes; then
+    phase "$OBS_PORT" "$CONNECTIONS" "$obs_pid" >> "$tmp/observed"
+    phase "$OBS_PORT" 1 "$obs_pid" >> "$tmp/observed1"
+  fi
+  echo "round $round: direct $(tail -1 "$tmp/direct" | cut -d' ' -f1) req/s, nginx $(tail -1 "$tmp/nginx" | cut -d' ' -f1) req/s, gatewise $(tail -1 "$tmp/gatewise" | cut -d' ' -f1) req/s, anthropic $(tail -1 "$tmp/anthropic" | cut -d' ' -f1) req/s" >&2
 done
 loaded_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$gw_pid/status")
 
-d_rps=$(column_median "$tmp/direct" 1); g_rps=$(column_median "$tmp/gatewise" 1)
-d50=$(column_median "$tmp/direct" 2); g50=$(column_median "$tmp/gatewise" 2)
-d99=$(column_median "$tmp/direct" 3); g99=$(column_median "$tmp/gatewise" 3)
-up_cpu=$(column_median "$tmp/direct" 4); gw_cpu=$(column_median "$tmp/gatewise" 4)
-d1=$(column_median "$tmp/direct1" 2); g1=$(column_median "$tmp/gatewise1" 2)
+d_rps=$(column_median "$tmp/direct" 1); g_rps=$(column_median "$tmp/gatewise" 1); n_rps=$(column_median "$tmp/nginx" 1)
+d50=$(column_median "$tmp/direct" 2); g50=$(column_median "$tmp/gatewise" 2); n50=$(column_median "$tmp/nginx" 2)
+d99=$(column_median "$tmp/direct" 3); g99=$(column_median "$tmp/gatewise" 3); n99=$(column_median "$tmp/nginx" 3)
+up_cpu=$(column_median "$tmp/direct" 4); gw_cpu=$(column_median "$tmp/gatewise" 4); nginx_cpu=$(column_median "$tmp/nginx" 4)
+d1=$(column_median "$tmp/direct1" 2); g1=$(column_median "$tmp/gatewise1" 2); n1=$(column_median "$tmp/nginx1" 2)
+d1_99=$(column_median "$tmp/direct1" 3); g1_99=$(column_median "$tmp/gatewise1" 3); n1_99=$(column_median "$tmp/nginx1" 3)
 a_rps=$(column_median "$tmp/anthropic" 1); a50=$(column_median "$tmp/anthropic" 2)
 a99=$(column_median "$tmp/anthropic" 3); a_cpu=$(column_median "$tmp/anthropic" 4)
 r_rps=$(column_median "$tmp/registry" 1); r50=$(column_median "$tmp/registry" 2)
@@ -141,24 +196,43 @@ failures=$(awk '{ s += $1 } END { print s + 0 }' "$tmp/failures")
 if $observes; then
   o_rps=$(column_median "$tmp/observed" 1); o50=$(column_median "$tmp/observed" 2)
   o99=$(column_median "$tmp/observed" 3); o_cpu=$(column_median "$tmp/observed" 4)
+  o1=$(column_median "$tmp/observed1" 2); o1_99=$(column_median "$tmp/observed1" 3)
 fi
 
 echo "cores=$(nproc) rounds=$ROUNDS duration=$DURATION gatewise workers=${WORKERS:-one per core} (medians)"
-printf '%-22s %12s %10s %10s\n' "at $CONNECTIONS connections" req/s "p50 us" "p99 us"
-printf '%-22s %12s %10s %10s\n' direct "$d_rps" "$d50" "$d99"
-printf '%-22s %12s %10s %10s\n' gatewise "$g_rps" "$g50" "$g99"
-printf '%-22s %12s %10s %10s\n' "gatewise (anthropic)" "$a_rps" "$a50" "$a99"
-printf '%-22s %12s %10s %10s\n' "gatewise (registry)" "$r_rps" "$r50" "$r99"
-if $observes; then printf '%-22s %12s %10s %10s\n' "gatewise (log+metrics)" "$o_rps" "$o50" "$o99"; fi
-awk -v g="$g_rps" -v d="$d_rps" 'BEGIN { printf "throughput ratio (gatewise/direct): %.2f  (goal >= 0.35)\n", g / d }'
-awk -v g="$g50" -v d="$d50" -v c="$CONNECTIONS" 'BEGIN { printf "added p50 at %s connections (saturated): %.0f us\n", c, g - d }'
-awk -v g="$g1" -v d="$d1" 'BEGIN { printf "added p50 at 1 connection: %.0f us (direct %.0f us, gatewise %.0f us)\n", g - d, d, g }'
-echo "CPU per request: upstream $up_cpu us, gatewise $gw_cpu us (pass-through), $a_cpu us (translating to anthropic), $r_cpu us (registry: @slug/model + gateway key)"
+printf '%-22s %12s %10s %10s %12s %10s\n' "at $CONNECTIONS connections" req/s "p50 us" "p99 us" "cpu us/req"
+row() { printf '%-22s %12s %10s %10s %12s\n' "$@"; }
+row direct "$d_rps" "$d50" "$d99" "$up_cpu"
+row "nginx (proxy_pass)" "$n_rps" "$n50" "$n99" "$nginx_cpu"
+row gatewise "$g_rps" "$g50" "$g99" "$gw_cpu"
+row "gatewise (anthropic)" "$a_rps" "$a50" "$a99" "$a_cpu"
+row "gatewise (registry)" "$r_rps" "$r50" "$r99" "$r_cpu"
+if $observes; then row "gatewise (log+metrics)" "$o_rps" "$o50" "$o99" "$o_cpu"; fi
+printf '%-22s %12s %10s %10s\n' "at 1 connection" "" "p50 us" "p99 us"
+row direct "" "$d1" "$d1_99"
+row "nginx (proxy_pass)" "" "$n1" "$n1_99"
+row gatewise "" "$g1" "$g1_99"
+if $observes; then row "gatewise (log+metrics)" "" "$o1" "$o1_99"; fi
+awk -v g="$g_rps" -v d="$d_rps" -v n="$n_rps" 'BEGIN {
+  printf "throughput vs nginx: %.2f x (goal >= 0.90); vs direct: %.2f x, nginx vs direct: %.2f x\n", g / n, g / d, n / d }'
+awk -v g="$g1" -v n="$n1" -v d="$d1" -v g99="$g1_99" -v n99="$n1_99" -v d99="$d1_99" 'BEGIN {
+  printf "added at 1 connection: gatewise p50 %.0f us, p99 %.0f us; nginx p50 %.0f us, p99 %.0f us; gatewise - nginx: p50 %+.0f us, p99 %+.0f us (goal <= +10)\n",
+    g - d, g99 - d99, n - d, n99 - d99, g - n, g99 - n99 }'
+if $observes; then
+  awk -v o="$o_rps" -v n="$n_rps" -v o1="$o1" -v n1="$n1" -v o99="$o1_99" -v n99="$n1_99" -v d="$d1" -v d99="$d1_99" 'BEGIN {
+    printf "with log+metrics: throughput vs nginx %.2f x (goal >= 0.81); added at 1 connection - nginx'"'"'s: p50 %+.0f us, p99 %+.0f us (goal <= +11 us over nginx'"'"'s added %.0f / %.0f)\n",
+      o / n, o1 - n1, o99 - n99, n1 - d, n99 - d99 }'
+fi
+echo "CPU per request: upstream $up_cpu us, nginx $nginx_cpu us, gatewise $gw_cpu us (pass-through), $a_cpu us (translating to anthropic), $r_cpu us (registry: @slug/model + gateway key)"
 if $observes; then
   awk -v o="$o_cpu" -v g="$gw_cpu" -v n="$(wc -l < "$tmp/requests.log")" 'BEGIN {
     printf "request log + metrics: %.1f us CPU per request vs %.1f us with both off (%+.1f%%, goal <= +10%%); %d log lines written\n", o, g, (o / g - 1) * 100, n }'
 fi
 echo "gatewise RSS: idle $((idle_rss_kb / 1024)) MB (goal <= 30 MB), after load $((loaded_rss_kb / 1024)) MB"
+# The deterministic figure: instructions per request, which machine noise does not move.
+if [ "${INSTRUCTIONS:-1}" != 0 ] && command -v valgrind >/dev/null; then
+  GATEWISE="$GW" bash benches/load/instructions.sh
+fi
 if [ "$failures" -gt 0 ]; then
   echo "FAILED: $failures answers were not 2xx (or the socket failed); they are not counted as throughput" >&2
   exit 1

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by callgrind: a figure that a noisy machine does not
+# move (the same binary, inputs and environment give the same count), for comparing
+# builds where throughput drifts. User-space instructions only: the kernel's share
+# (syscalls, the network stack) is not in it.
+#
+# - server: `gatewise serve --workers 1` under callgrind, its instrumentation switched on
+#   after a warm-up, then REQUESTS sequential requests on one kept-alive connection.
+# - nginx: the same for nginx as a plain reverse proxy (one worker), the anchor.
+# - in-process: the Rust floor (`Engine::handle` over the hyper transport), counted as
+#   the difference between a run of 2 x REQUESTS calls and a run of REQUESTS (start-up
+#   and connection set-up cancel out).
+#
+#   bash benches/load/instructions.sh                 # REQUESTS=2000
+#   GATEWISE=/tmp/gatewise-old bash benches/load/instructions.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REQUESTS=${REQUESTS:-2000}
+UP_PORT=${UP_PORT:-9110}
+GW_PORT=${GW_PORT:-9111}
+NGINX_PORT=${NGINX_PORT:-9114}
+GW=${GATEWISE:-./target/release/gatewise}
+FLOOR=${FLOOR:-./target/release/inprocess_floor}
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install -y valgrind" >&2; exit 1; }
+cargo build --release -q -p gateway-http --bin gatewise -p gateway-benches --bin fixed_upstream --bin inprocess_floor
+
+tmp=$(mktemp -d)
+cleanup() { kill "${up_pid:-}" "${vg_pid:-}" 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+./target/release/fixed_upstream "$UP_PORT" 1 & up_pid=$!
+printf '%s' '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"What is the capital of France? Answer in one word."}],"temperature":0.2}' > "$tmp/body.json"
+cat > "$tmp/config.json" <<JSON
+{"provider": "openai", "api_key": "sk-bench", "custom_host": "http://127.0.0.1:$UP_PORT/v1"}
+JSON
+
+# n sequential POSTs on one kept-alive connection; any answer but 200 fails the run.
+requests() { # $1 = port, $2 = count
+  python3 - "$1" "$2" "$tmp/body.json" <<'PY'
+import http.client, sys
+port, n, body = int(sys.argv[1]), int(sys.argv[2]), open(sys.argv[3], "rb").read()
+connection = http.client.HTTPConnection("127.0.0.1", port)
+for _ in range(n):
+    connection.request("POST", "/v1/chat/completions", body, {"content-type": "application/json", "authorization": "Bearer sk-bench"})
+    answer = connection.getresponse()
+    answer.read()
+    if answer.status != 200:
+        sys.exit(f"answer {answer.status} from port {port}")
+PY
+}
+wait_ready() { # $1 = port
+  for _ in $(seq 1 200); do
+    curl -sf -o /dev/null -X POST -H 'content-type: application/json' --data-binary @"$tmp/body.json" "http://127.0.0.1:$1/v1/chat/completions" && return 0
+    sleep 0.1
+  done
+  echo "no answer from port $1" >&2; exit 1
+}
+totals() { awk '/^totals:/ { s += $2 } END { print s + 0 }' "$@"; }
+
+# A server under callgrind: warm up, count REQUESTS requests, print instructions per request.
+count_server() { # $1 = port, then the command
+  local port=$1; shift
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$tmp/cg.%p" "$@" > "$tmp/valgrind.log" 2>&1 & vg_pid=$!
+  wait_ready "$port"
+  requests "$port" 200
+  callgrind_control -i on "$vg_pid" > /dev/null 2>&1
+  requests "$port" "$REQUESTS"
+  callgrind_control -i off "$vg_pid" > /dev/null 2>&1
+  callgrind_control -d "$vg_pid" > /dev/null 2>&1
+  kill "$vg_pid"; wait "$vg_pid" 2>/dev/null || true
+  awk -v t="$(totals "$tmp"/cg.*)" -v n="$REQUESTS" 'BEGIN { printf "%.0f", t / n }'
+  rm -f "$tmp"/cg.*
+}
+
+gw_ir=$(count_server "$GW_PORT" "$GW" serve --port "$GW_PORT" --workers 1 --config "$tmp/config.json" \
+  --log-level warn --log-format none --no-metrics)
+mkdir "$tmp/nginx.d"
+cat > "$tmp/nginx.d/nginx.conf" <<NGINX
+worker_processes 1;
+master_process off;
+daemon off;
+pid $tmp/nginx.d/nginx.pid;
+error_log $tmp/nginx.d/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx.d/body;
+  proxy_temp_path $tmp/nginx.d/proxy;
+  fastcgi_temp_path $tmp/nginx.d/fastcgi;
+  uwsgi_temp_path $tmp/nginx.d/uwsgi;
+  scgi_temp_path $tmp/nginx.d/scgi;
+  upstream fixed { server 127.0.0.1:$UP_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { proxy_pass http://fixed; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGINX
+nginx_ir=n/a
+if [ -x "$NGINX" ]; then nginx_ir=$(count_server "$NGINX_PORT" "$NGINX" -p "$tmp/nginx.d" -c "$tmp/nginx.d/nginx.conf"); fi
+
+# The in-process floor. Each run warms up with a tenth of its calls first, so the longer
+# run makes 1.1 x REQUESTS calls more than the shorter.
+floor_total() { # $1 = calls
+  valgrind --tool=callgrind --callgrind-out-file="$tmp/floor.%p" "$FLOOR" "http://127.0.0.1:$UP_PORT/v1" "$1" caller > /dev/null 2>&1
+  totals "$tmp"/floor.*
+  rm -f "$tmp"/floor.*
+}
+base=$(floor_total "$REQUESTS")
+full=$(floor_total $(( 2 * REQUESTS )))
+floor_ir=$(awk -v f="$full" -v b="$base" -v n="$REQUESTS" 'BEGIN { printf "%.0f", (f - b) / (1.1 * n) }')
+
+echo "instructions per request (callgrind, user space, $REQUESTS sequential requests):"
+printf '  %-44s %10s\n' "server: gatewise serve (pass-through)" "$gw_ir"
+printf '  %-44s %10s\n' "server: nginx proxy_pass (the anchor)" "$nginx_ir"
+printf '  %-44s %10s\n' "in-process: Engine::handle over hyper" "$floor_ir"
