@@ -11,6 +11,7 @@ pub mod client;
 pub mod credentials;
 pub mod egress;
 pub mod error;
+mod pool;
 pub mod protocol;
 pub mod redis_state;
 pub mod registry;

@@ -20,14 +20,13 @@ use gateway_core::engine::{ByteStream, HttpResponse, Transport, TransportError, 
 use gateway_core::providers::{CredentialRequest, HttpRequest};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
-use hyper_util::rt::TokioExecutor;
 
 use crate::credentials::TokenCache;
 use crate::egress::EgressPolicy;
 use crate::error::HttpError;
+use crate::pool::{Pools, Returnable, SendError};
 
 /// Transport settings.
 #[derive(Debug, Clone)]
@@ -53,14 +52,12 @@ impl Default for TransportOptions {
     }
 }
 
-/// The pooled HTTP(S) client.
-pub(crate) type HttpClient = Client<Connector, Full<Bytes>>;
 pub(crate) type Connector = HttpsConnector<HttpConnector<FilteringResolver>>;
 
 /// hyper + rustls + tokio transport.
 #[derive(Clone)]
 pub struct HyperTransport {
-    client: HttpClient,
+    pools: Arc<Pools>,
     connector: Connector,
     /// HTTP/1.1 only (ALPN), for WebSocket upgrades.
     upgrade_connector: Connector,
@@ -95,7 +92,7 @@ impl HyperTransport {
             .enable_http1()
             .wrap_connector(http);
         Ok(Self {
-            client: pooled_client(https.clone(), options.pool_max_idle_per_host),
+            pools: Arc::new(Pools::new(https.clone(), options.pool_max_idle_per_host)),
             connector: https,
             upgrade_connector: http1,
             pool_max_idle_per_host: options.pool_max_idle_per_host,
@@ -110,7 +107,7 @@ impl HyperTransport {
     /// the runtime that opened it, so sharing a pool across threads means cross-thread
     /// wake-ups on every request. Credentials stay shared.
     pub fn with_own_pool(&self) -> Self {
-        Self { client: pooled_client(self.connector.clone(), self.pool_max_idle_per_host), ..self.clone() }
+        Self { pools: Arc::new(Pools::new(self.connector.clone(), self.pool_max_idle_per_host)), ..self.clone() }
     }
 
     /// Send one request and wait for the response headers.
@@ -133,11 +130,13 @@ impl HyperTransport {
         }
         let mut outgoing = http::Request::new(Full::new(request.body));
         *outgoing.method_mut() = request.method;
-        *outgoing.uri_mut() = uri;
         *outgoing.headers_mut() = request.headers;
-        let response = self.client.request(outgoing).await.map_err(|e| classify(&e))?;
+        let (response, connection) = self.pools.current().send(uri, outgoing).await.map_err(|e| match e {
+            SendError::Connect(e) => classify_connect(&*e),
+            SendError::Http(e) => classify(&e),
+        })?;
         let (parts, body) = response.into_parts();
-        let body = body.into_data_stream().map(|chunk| chunk.map_err(|e| classify(&e)));
+        let body = ReturnAtEnd { body: body.into_data_stream(), connection };
         Ok(HttpResponse {
             status: parts.status.as_u16(),
             headers: parts.headers,
@@ -166,11 +165,32 @@ impl Transport for HyperTransport {
     }
 }
 
-fn pooled_client(connector: Connector, max_idle_per_host: usize) -> HttpClient {
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(max_idle_per_host)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(connector)
+/// An answer's body that gives its HTTP/1.1 connection back to the pool when read to the
+/// end (dropped early, the connection goes with it: its unread rest would be in the way).
+struct ReturnAtEnd {
+    body: http_body_util::BodyDataStream<hyper::body::Incoming>,
+    connection: Option<Returnable>,
+}
+
+impl Stream for ReturnAtEnd {
+    type Item = Result<Bytes, TransportError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.body.poll_next_unpin(cx) {
+            Poll::Ready(None) => {
+                if let Some(connection) = self.connection.take() {
+                    connection.give_back();
+                }
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.connection = None;
+                Poll::Ready(Some(Err(classify(&e))))
+            }
+            Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(chunk))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// A body stream that fails with `IdleTimeout` when no chunk arrives for `idle`.
@@ -234,19 +254,27 @@ impl Stream for IdleLimited {
     }
 }
 
-/// Map a hyper error to the engine's classification by walking its causes.
+/// Map an error on an open connection to the engine's classification.
 pub(crate) fn classify(e: &(dyn std::error::Error + 'static)) -> TransportError {
+    classify_as(e, false)
+}
+
+/// Map an error opening a connection (the connector's or the handshake's).
+pub(crate) fn classify_connect(e: &(dyn std::error::Error + 'static)) -> TransportError {
+    classify_as(e, true)
+}
+
+/// The classification of `e`, found by walking its causes.
+fn classify_as(e: &(dyn std::error::Error + 'static), connect: bool) -> TransportError {
     let mut text = e.to_string();
     let mut source = e.source();
-    let mut io_kind = None;
-    let mut connect = e.downcast_ref::<hyper_util::client::legacy::Error>().is_some_and(|e| e.is_connect());
+    let mut io_kind = (e.downcast_ref::<std::io::Error>()).map(|io| io.kind());
     while let Some(s) = source {
         text.push_str(": ");
         text.push_str(&s.to_string());
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             io_kind.get_or_insert(io.kind());
         }
-        connect |= s.downcast_ref::<hyper_util::client::legacy::Error>().is_some_and(|e| e.is_connect());
         source = s.source();
     }
     let lower = text.to_ascii_lowercase();

@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tower_service::Service;
 
-use crate::transport::{Connector, classify, idle_limited};
+use crate::transport::{Connector, classify, classify_connect, idle_limited};
 
 /// The connection a realtime session's upstream side runs on, as the server takes it
 /// back out of [`Upgraded`].
@@ -32,9 +32,11 @@ pub(crate) async fn open(
     idle: Duration,
 ) -> Result<HttpResponse, TransportError> {
     let mut connector = connector.clone();
-    let io = connector.call(uri.clone()).await.map_err(|e| classify(&*e))?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::Builder::new().handshake::<_, Full<Bytes>>(io).await.map_err(|e| classify(&e))?;
+    let io = connector.call(uri.clone()).await.map_err(|e| classify_connect(&*e))?;
+    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+        .handshake::<_, Full<Bytes>>(io)
+        .await
+        .map_err(|e| classify_connect(&e))?;
     tokio::spawn(async move {
         if let Err(e) = connection.with_upgrades().await {
             tracing::trace!("upstream WebSocket handshake connection: {e}");
