@@ -393,11 +393,38 @@ impl NativeStream {
     /// Stop reading: returns at once; the upstream request is cancelled.
     fn close(&self) {
         self.inner.close();
+        self.settle();
     }
 
     /// The route as JSON text, with the usage and cost of a stream that has ended.
     fn route_json(&self) -> Option<String> {
         self.route.as_ref().map(|route| route_json(route).to_string())
+    }
+}
+
+impl NativeStream {
+    /// Let a sync call's runtime run what a close or a drop woke. A current-thread runtime
+    /// runs only inside `block_on`, and the upstream connection's task must run to see its
+    /// answer dropped and close the socket (which is what cancels the upstream request);
+    /// else that waits for the thread's next call. Skipped inside a runtime (a log
+    /// callback's garbage collection, say), where blocking is not allowed.
+    fn settle(&self) {
+        if let Some(caller) = &self.caller
+            && tokio::runtime::Handle::try_current().is_err()
+        {
+            caller.block_on(async {
+                for _ in 0..2 {
+                    tokio::task::yield_now().await;
+                }
+            });
+        }
+    }
+}
+
+impl Drop for NativeStream {
+    fn drop(&mut self) {
+        self.inner.close();
+        self.settle();
     }
 }
 
