@@ -43,6 +43,9 @@ pub struct BodyShape {
     pub model_name: Option<String>,
     /// `stream`
     pub stream: Option<Kind>,
+    /// `stream_options`: when absent, the gateway can ask for a stream's usage by adding
+    /// it to the caller's bytes, without parsing them.
+    pub stream_options: Option<Kind>,
     /// `prompt`
     pub prompt: Option<Kind>,
     /// `input`
@@ -99,6 +102,7 @@ enum TopLevel {
 enum Field {
     Model,
     Stream,
+    StreamOptions,
     Prompt,
     Input,
     Messages,
@@ -119,6 +123,7 @@ impl<'de> Deserialize<'de> for Field {
                 Ok(match key {
                     "model" => Field::Model,
                     "stream" => Field::Stream,
+                    "stream_options" => Field::StreamOptions,
                     "prompt" => Field::Prompt,
                     "input" => Field::Input,
                     "messages" => Field::Messages,
@@ -239,6 +244,7 @@ impl<'de> Deserialize<'de> for TopLevel {
                             shape.model_name = name;
                         }
                         Field::Stream => shape.stream = Some(map.next_value()?),
+                        Field::StreamOptions => shape.stream_options = Some(map.next_value()?),
                         Field::Prompt => shape.prompt = Some(map.next_value()?),
                         Field::Input => shape.input = Some(map.next_value()?),
                         Field::Messages => shape.messages = Some(map.next_value()?),

@@ -71,13 +71,18 @@ struct Metered {
 
 const USAGE_KEY: &[u8] = b"\"usage\"";
 
+/// Built once: `memmem::find` builds its searcher on every call, which on a stream is
+/// every chunk.
+static USAGE: std::sync::LazyLock<memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memmem::Finder::new(USAGE_KEY));
+
 impl Metered {
     /// The chunk as the caller gets it, or `None` when it is the gateway's usage chunk.
     fn pass(&mut self, chunk: Bytes) -> Option<Bytes> {
         if std::mem::take(&mut self.first) {
             self.model = usage::read_answer(&chunk).model;
         }
-        if memmem::find(&chunk, USAGE_KEY).is_none() {
+        if USAGE.find(&chunk).is_none() {
             return Some(chunk);
         }
         if let Some(usage) = usage::usage_in(&chunk) {
@@ -137,7 +142,7 @@ fn without_usage(chunk: &[u8]) -> Option<Bytes> {
 /// (with the comma that joined it to its neighbour).
 fn without_null_usage(chunk: Bytes) -> Bytes {
     let is_space = |b: &u8| b.is_ascii_whitespace();
-    for at in memmem::find_iter(&chunk, USAGE_KEY) {
+    for at in USAGE.find_iter(&chunk) {
         let after_key = at + USAGE_KEY.len();
         let rest = &chunk[after_key..];
         let Some(colon) = rest.iter().position(|b| !is_space(b)).filter(|&i| rest[i] == b':') else { continue };

@@ -214,7 +214,11 @@ pub fn caller_wants_usage(request: &GatewayRequest, settings: &TargetSettings) -
     settings
         .override_params
         .get("stream_options")
-        .or_else(|| request.body.value().and_then(|v| v.get("stream_options")))
+        .or_else(|| match &request.body {
+            // Absent from the caller's bytes: no need to parse them to know.
+            RequestBody::Json { shape, .. } if shape.stream_options.is_none() => None,
+            body => body.value().and_then(|v| v.get("stream_options")),
+        })
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false)
@@ -309,13 +313,20 @@ pub fn json_body(
     drop: &[&str],
     ask_usage: bool,
 ) -> Result<Bytes, GatewayError> {
-    let RequestBody::Json { raw, .. } = body else {
+    let RequestBody::Json { raw, shape, .. } = body else {
         return Err(GatewayError::request("", "this endpoint takes a JSON body"));
     };
     // Parsing the body is the expensive part: only look when there is something to drop.
     let must_drop = !drop.is_empty() && body.value().is_some_and(|v| drop.iter().any(|k| v.get(k).is_some()));
-    if settings.override_params.is_empty() && !must_drop && !ask_usage {
-        return Ok(raw.clone());
+    if settings.override_params.is_empty() && !must_drop {
+        if !ask_usage {
+            return Ok(raw.clone());
+        }
+        if shape.stream_options.is_none()
+            && let Some(spliced) = with_leading_member(raw, br#""stream_options":{"include_usage":true}"#)
+        {
+            return Ok(spliced);
+        }
     }
     let mut merged = body.value().cloned().unwrap_or_default();
     if let Value::Object(obj) = &mut merged {
@@ -333,6 +344,21 @@ pub fn json_body(
         }
     }
     body_bytes(&merged)
+}
+
+/// `raw` (a JSON object whose keys do not include `member`'s) with `member` added as its
+/// first member: the caller's bytes otherwise untouched, and not parsed.
+fn with_leading_member(raw: &[u8], member: &[u8]) -> Option<Bytes> {
+    let open = raw.iter().position(|b| !b.is_ascii_whitespace()).filter(|&i| raw[i] == b'{')?;
+    let empty = raw[open + 1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+    let mut out = Vec::with_capacity(raw.len() + member.len() + 1);
+    out.extend_from_slice(&raw[..=open]);
+    out.extend_from_slice(member);
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(&raw[open + 1..]);
+    Some(Bytes::from(out))
 }
 
 /// A JSON request body as bytes (every provider that builds its body sends it through here).
@@ -506,8 +532,31 @@ pub fn join_url(base: &str, path: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn usage_asked(raw: &str) -> Value {
+        let body = RequestBody::json(raw.to_owned().into()).unwrap();
+        let bytes = json_body(&body, &TargetSettings::default(), &[], true).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn a_streams_usage_is_asked_for_by_adding_to_the_callers_bytes() {
+        let raw = r#" {"model":"m","stream":true,"messages":[{"role":"user","content":"\"stream_options\""}]}"#;
+        let body = RequestBody::json(raw.to_owned().into()).unwrap();
+        let bytes = json_body(&body, &TargetSettings::default(), &[], true).unwrap();
+        // The caller's bytes kept as they were, the member added first.
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#" {"stream_options":{"include_usage":true},"model":"m","stream":true,"messages":[{"role":"user","content":"\"stream_options\""}]}"#
+        );
+        assert_eq!(usage_asked(" { } ")["stream_options"]["include_usage"], true);
+        // The caller's own stream_options are kept, with include_usage set.
+        let own = usage_asked(r#"{"model":"m","stream_options":{"include_obfuscation":false}}"#);
+        assert_eq!(own["stream_options"], serde_json::json!({"include_obfuscation": false, "include_usage": true}));
+    }
 
     #[test]
     fn f32_base64_is_little_endian_float32_in_standard_base64() {

@@ -5,8 +5,11 @@
 //! chunks. What differs between them is data: base URL, auth header, which endpoints
 //! exist, and which parameters they reject.
 
+use std::sync::LazyLock;
+
 use bytes::Bytes;
 use http::{HeaderMap, Method};
+use memchr::memmem;
 use serde_json::Value;
 
 use super::own_events::OwnEvents;
@@ -440,12 +443,17 @@ impl OpenAiEvents {
     }
 }
 
+/// The keys every chunk is searched for, each searcher built once (`str::contains` builds
+/// one per call: on a stream, several per chunk).
+static ERROR_KEY: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(br#""error""#));
+static FINISH: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(br#""finish_reason":""#));
+static SPACED_FINISH: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(br#""finish_reason": ""#));
+
 /// The `error` object of an in-band `{"error": {...}}` event. A cheap text check first, so
 /// ordinary chunks are never parsed.
 fn in_band_error(data: &str) -> Option<Value> {
-    if !data.contains("\"error\"") {
-        return None;
-    }
+    ERROR_KEY.find(data.as_bytes())?;
     let mut v: Value = serde_json::from_str(data).ok()?;
     v.get_mut("error").filter(|e| !e.is_null()).map(Value::take)
 }
@@ -465,7 +473,8 @@ impl SseEventHandler for OpenAiEvents {
             let msg = e.get("message").and_then(Value::as_str).unwrap_or("stream error");
             return Err(stream_error(self.provider, msg));
         }
-        if data.contains("\"finish_reason\":\"") || data.contains("\"finish_reason\": \"") {
+        if !self.saw_finish && (FINISH.find(data.as_bytes()).is_some() || SPACED_FINISH.find(data.as_bytes()).is_some())
+        {
             self.saw_finish = true;
         }
         out.push(Bytes::from(event.data));
