@@ -117,9 +117,21 @@ async function splitFiles(params) {
   return { rest, files }
 }
 
-function withRoute(result, route) {
+// `route` parsed from `routeJson` on first read: most callers never look at it.
+function withRoute(result, routeJson) {
   if (result !== null && typeof result === 'object') {
-    Object.defineProperty(result, 'route', { value: route, enumerable: false, configurable: true, writable: true })
+    Object.defineProperty(result, 'route', {
+      get() {
+        const route = JSON.parse(routeJson)
+        Object.defineProperty(this, 'route', { value: route, enumerable: false, configurable: true, writable: true })
+        return route
+      },
+      set(route) {
+        Object.defineProperty(this, 'route', { value: route, enumerable: false, configurable: true, writable: true })
+      },
+      enumerable: false,
+      configurable: true,
+    })
   }
   return result
 }
@@ -130,6 +142,11 @@ function withRoute(result, route) {
  */
 class Stream {
   #iterator
+  // Chunks a native nextBatch() brought and next() has not handed out yet: one thread
+  // crossing per batch instead of per chunk.
+  #queue = []
+  #at = 0
+  #ended = false
 
   #native
   #route
@@ -148,16 +165,26 @@ class Stream {
   }
 
   async next() {
-    let item
-    try {
-      item = await this.#iterator.next()
-    } catch (err) {
-      const e = fromNative(err)
-      if (e instanceof GatewayError && (e.route == null || e.route.provider == null)) e.route = this.route
-      throw e
+    if (this.#queue.length === 0 && !this.#ended) {
+      let batch
+      try {
+        batch = await this.#native.nextBatch()
+      } catch (err) {
+        const e = fromNative(err)
+        if (e instanceof GatewayError && (e.route == null || e.route.provider == null)) e.route = this.route
+        throw e
+      }
+      if (batch.length === 0) this.#ended = true
+      else this.#queue = batch
+      this.#at = 0
     }
-    if (item.done) return { done: true, value: undefined }
-    return { done: false, value: JSON.parse(item.value) }
+    if (this.#at >= this.#queue.length) return { done: true, value: undefined }
+    const item = this.#queue[this.#at++]
+    if (this.#at >= this.#queue.length) {
+      this.#queue = []
+      this.#at = 0
+    }
+    return { done: false, value: JSON.parse(item) }
   }
 
   async return(value) {
@@ -179,8 +206,9 @@ function abortReason(signal) {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError')
 }
 
-// A native stream of SSE frames as a pull-based ReadableStream: one native `next()` per
-// read, and cancel (or an abort of `signal`) drops the native stream.
+// A native stream of SSE frames as a pull-based ReadableStream: one native `nextBatch()`
+// per read (every frame already read from the upstream, enqueued together), and cancel
+// (or an abort of `signal`) drops the native stream.
 function sseBody(native, signal) {
   const iterator = native[Symbol.asyncIterator]()
   let finished = false
@@ -203,13 +231,13 @@ function sseBody(native, signal) {
       },
       async pull(controller) {
         try {
-          const item = await iterator.next()
+          const batch = await native.nextBatch()
           if (finished) return
-          if (item.done) {
+          if (batch.length === 0) {
             finish().catch(() => {})
             controller.close()
           } else {
-            controller.enqueue(item.value)
+            for (const frame of batch) controller.enqueue(frame)
           }
         } catch (err) {
           if (finished) return
@@ -334,15 +362,14 @@ class Gateway {
     } catch (err) {
       throw fromNative(err)
     }
-    const route = JSON.parse(reply.route)
     if (reply.stream) {
-      const stream = new Stream(reply.stream, route)
+      const stream = new Stream(reply.stream, JSON.parse(reply.route))
       if (signal) signal.addEventListener('abort', () => stream.close().catch(() => {}), { once: true })
       return stream
     }
     const type = reply.contentType
     const result = type == null || type.includes('json') ? JSON.parse(reply.body) : reply.body
-    return withRoute(result, route)
+    return withRoute(result, reply.route)
   }
 
   /** A new client with these options laid over this one's. */

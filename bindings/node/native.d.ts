@@ -52,6 +52,12 @@ export declare class NativeGateway {
  * @see https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Iteration_protocols#the_async_iterator_and_async_iterable_protocols
  */
 export declare class NativeStream {
+  /**
+   * The next items, waiting for the first: every one already read from the upstream
+   * comes in the same call (one thread crossing instead of one per chunk); an empty
+   * array at the end.
+   */
+  nextBatch(): Promise<Array<Buffer>>
   /** The route as JSON text, with the usage and cost of a stream that has ended. */
   routeJson(): string | null
   [globalThis.Symbol.asyncIterator](): globalThis.__NapiRsAsyncGenerator<NativeStream, Buffer, void, undefined>

@@ -297,8 +297,32 @@ pub struct NativeStream {
     route: Option<RouteInfo>,
 }
 
+/// Calls run on a one-worker runtime: a request, its upstream connection's task and the
+/// answer then stay on one thread, instead of two workers passing them back and forth
+/// (the JS thread cannot run them: it must not block).
+#[napi_derive::module_init]
+fn one_worker_runtime() {
+    match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+        Ok(runtime) => napi::bindgen_prelude::create_custom_tokio_runtime(runtime),
+        // napi starts its default runtime instead.
+        Err(e) => eprintln!("gatewise: could not start a one-worker runtime: {e}"),
+    }
+}
+
+/// Most items one `nextBatch()` carries.
+const MAX_BATCH: usize = 256;
+
 #[napi]
 impl NativeStream {
+    /// The next items, waiting for the first: every one already read from the upstream
+    /// comes in the same call (one thread crossing instead of one per chunk); an empty
+    /// array at the end.
+    #[napi]
+    pub async fn next_batch(&self) -> napi::Result<Vec<Buffer>> {
+        let items = self.inner.next_batch(MAX_BATCH).await.map_err(plain_err)?;
+        Ok(items.into_iter().map(|bytes| Buffer::from(Vec::from(bytes))).collect())
+    }
+
     /// The route as JSON text, with the usage and cost of a stream that has ended.
     #[napi]
     pub fn route_json(&self) -> Option<String> {

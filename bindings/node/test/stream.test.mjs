@@ -108,3 +108,40 @@ test('many chunks arrive in order', async () => {
   for await (const c of await gw.chat.completions.create(hello({ stream: true }))) text += c.choices[0].delta.content
   assert.equal(text, words.join(''))
 })
+
+test('chunks already read cross from the native side together, and an error after them comes after them', async () => {
+  // 30 chunks in one write, then the connection cut: the native stream has them all at once.
+  const mock = await mockOf(async (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    const body = Array.from({ length: 30 }, (_, i) => `data: ${JSON.stringify(chunk(`t${i} `))}\n\n`).join('')
+    res.write(body)
+    await sleep(50)
+    res.destroy()
+  })
+  const { createRequire } = await import('node:module')
+  const { NativeGateway } = createRequire(import.meta.url)('../native.js')
+  const native = new NativeGateway(JSON.stringify({ config: target(mock) }), null)
+  const reply = await native.create('chat.completions.create', JSON.stringify(hello({ stream: true })), [], '{}')
+  const first = await reply.stream.nextBatch()
+  // One crossing for many chunks (how many depends on how the bytes arrived; never one per call).
+  assert.ok(first.length > 1, `a batch of ${first.length}`)
+  const items = [...first]
+  let error = null
+  try {
+    for (let batch = await reply.stream.nextBatch(); batch.length; batch = await reply.stream.nextBatch()) items.push(...batch)
+  } catch (e) {
+    error = e
+  }
+  assert.equal(items.length, 30, 'every chunk before the cut')
+  assert.equal(JSON.parse(items[29]).choices[0].delta.content, 't29 ')
+  assert.ok(error, 'the cut stream fails after its chunks')
+
+  // Through the public iterator: the same chunks, then the error.
+  const gw = new Gateway({ config: target(mock) })
+  const stream = await gw.chat.completions.create(hello({ stream: true }))
+  let n = 0
+  await assert.rejects(async () => {
+    for await (const c of stream) assert.equal(c.choices[0].delta.content, `t${n++} `)
+  }, GatewayError)
+  assert.equal(n, 30)
+})

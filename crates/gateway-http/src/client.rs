@@ -347,6 +347,8 @@ pub struct ClosableStream {
     stream: tokio::sync::Mutex<Option<ItemStream>>,
     closed: std::sync::atomic::AtomicBool,
     close: tokio::sync::Notify,
+    /// An error read while a batch was being gathered, for the next call to return.
+    failed: std::sync::Mutex<Option<GatewayError>>,
 }
 
 /// What a [`ClosableStream`] reads from.
@@ -359,13 +361,38 @@ impl ClosableStream {
             stream: tokio::sync::Mutex::new(Some(stream)),
             closed: std::sync::atomic::AtomicBool::new(false),
             close: tokio::sync::Notify::new(),
+            failed: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The next items: waits for one, then takes those already read from the upstream (at
+    /// most `max`); empty at the end or once closed. For a binding whose every call
+    /// crosses threads (Node's): a fast stream's chunks arrive many to a read, and one
+    /// crossing carries them all. An error after the first item is returned by the next
+    /// call, after the items before it.
+    pub async fn next_batch(&self, max: usize) -> Result<Vec<Bytes>, GatewayError> {
+        let Some(first) = self.next().await? else { return Ok(Vec::new()) };
+        let mut items = vec![first];
+        while items.len() < max {
+            match futures::FutureExt::now_or_never(self.next()) {
+                Some(Ok(Some(item))) => items.push(item),
+                Some(Ok(None)) | None => break,
+                Some(Err(e)) => {
+                    *self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                    break;
+                }
+            }
+        }
+        Ok(items)
     }
 
     /// The next item, `None` at the end or once closed. An error ends the stream.
     pub async fn next(&self) -> Result<Option<Bytes>, GatewayError> {
         use futures::StreamExt;
         use std::sync::atomic::Ordering;
+        if let Some(e) = self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            return Err(e);
+        }
         // Registered before the flag is read, so a close() in between still wakes us.
         let closing = self.close.notified();
         tokio::pin!(closing);
