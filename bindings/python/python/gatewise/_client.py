@@ -99,10 +99,9 @@ def _result(created: tuple, stream_cls: type) -> Any:
         _, native, route = created
         return stream_cls(native, json.loads(route))
     _, _status, content_type, body, route = created
-    route = json.loads(route)
     if content_type is None or "json" in content_type:
         return GatewayObject(json.loads(body), route)
-    return BinaryResponse(body, content_type, route)
+    return BinaryResponse(body, content_type, json.loads(route))
 
 
 class _Resource:

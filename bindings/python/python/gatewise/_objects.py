@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Union
 
 
 #: Fields the OpenAI SDK's models declare as optional: absent, they read as ``None`` (as on
@@ -41,7 +41,9 @@ class GatewayObject:
 
     __slots__ = ("_data", "_route")
 
-    def __init__(self, data: dict, route: Optional[dict] = None) -> None:
+    def __init__(self, data: dict, route: Optional[Union[dict, str]] = None) -> None:
+        # ``route`` may come as its JSON text, parsed on first read: most callers never
+        # look at it, and parsing it on every call was a measurable share of a call.
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_route", route)
 
@@ -49,6 +51,8 @@ class GatewayObject:
         if name.startswith("__"):
             raise AttributeError(name)
         if name == "route" and self._route is not None:
+            if isinstance(self._route, str):
+                object.__setattr__(self, "_route", json.loads(self._route))
             return GatewayObject(self._route)
         if name in self._data:
             return _wrap(self._data[name])
