@@ -74,28 +74,7 @@ count_server() { # $1 = port, then the command
 
 gw_ir=$(count_server "$GW_PORT" "$GW" serve --port "$GW_PORT" --workers 1 --config "$tmp/config.json" \
   --log-level warn --log-format none --no-metrics)
-mkdir "$tmp/nginx.d"
-cat > "$tmp/nginx.d/nginx.conf" <<NGINX
-worker_processes 1;
-master_process off;
-daemon off;
-pid $tmp/nginx.d/nginx.pid;
-error_log $tmp/nginx.d/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx.d/body;
-  proxy_temp_path $tmp/nginx.d/proxy;
-  fastcgi_temp_path $tmp/nginx.d/fastcgi;
-  uwsgi_temp_path $tmp/nginx.d/uwsgi;
-  scgi_temp_path $tmp/nginx.d/scgi;
-  upstream fixed { server 127.0.0.1:$UP_PORT; keepalive 64; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / { proxy_pass http://fixed; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-NGINX
+bash benches/load/nginx.sh "$tmp/nginx.d" "$NGINX_PORT" "$UP_PORT" 1 single > /dev/null
 nginx_ir=n/a
 if [ -x "$NGINX" ]; then nginx_ir=$(count_server "$NGINX_PORT" "$NGINX" -p "$tmp/nginx.d" -c "$tmp/nginx.d/nginx.conf"); fi
 

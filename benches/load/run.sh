@@ -14,6 +14,11 @@
 # run with the request log and metrics off; a third runs the pass-through with both on
 # (JSON lines to a file, /metrics scraped once a second), so their cost shows beside it.
 #
+# Streams: the gateway's CPU per streamed chunk (a stream of CHUNKS chunks written back to
+# back, less a plain answer's CPU, per event), pass-through and translated from Anthropic;
+# and the time to first token at 1 connection, against an upstream that writes its first
+# event alone (stream_client ttft), direct and through the gateway.
+#
 # The anchor is nginx as a plain reverse proxy (proxy_pass, upstream keep-alive, no
 # routing, access log off, one worker per core like Gatewise) in front of the same
 # upstream: what a proxy hop costs on this machine, whatever the machine's speed today.
@@ -35,25 +40,34 @@ GW_PORT=${GW_PORT:-9101}
 REG_PORT=${REG_PORT:-9102}
 OBS_PORT=${OBS_PORT:-9103}
 NGINX_PORT=${NGINX_PORT:-9104}
+TTFT_UP_PORT=${TTFT_UP_PORT:-9105}
+# Text chunks in each streamed answer: enough that the per-chunk cost stands out of the
+# per-request one.
+CHUNKS=${CHUNKS:-100}
 GW=${GATEWISE:-./target/release/gatewise}
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 [ -x "$NGINX" ] || { echo "nginx is missing: apt-get install -y nginx-light" >&2; exit 1; }
-cargo build --release -q -p gateway-http --bin gatewise -p gateway-benches --bin fixed_upstream
+cargo build --release -q -p gateway-http --bin gatewise -p gateway-benches --bin fixed_upstream --bin stream_client
 
 tmp=$(mktemp -d)
 cleanup() {
-  kill "${up_pid:-}" "${gw_pid:-}" "${reg_pid:-}" "${obs_pid:-}" "${scrape_pid:-}" "${nginx_pid:-}" 2>/dev/null || true
+  kill "${up_pid:-}" "${ttft_up_pid:-}" "${gw_pid:-}" "${reg_pid:-}" "${obs_pid:-}" "${scrape_pid:-}" "${nginx_pid:-}" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-./target/release/fixed_upstream "$UP_PORT" 1 & up_pid=$!
+./target/release/fixed_upstream "$UP_PORT" 1 "$CHUNKS" & up_pid=$!
+# For the time to first token: the first event alone, the rest 2 ms later.
+./target/release/fixed_upstream "$TTFT_UP_PORT" 1 20 2 & ttft_up_pid=$!
 cat > "$tmp/config.json" <<JSON
 {"provider": "openai", "api_key": "sk-bench", "custom_host": "http://127.0.0.1:$UP_PORT/v1"}
 JSON
 mkdir "$tmp/configs"
+cat > "$tmp/configs/ttft.json" <<JSON
+{"provider": "openai", "api_key": "sk-bench", "custom_host": "http://127.0.0.1:$TTFT_UP_PORT/v1"}
+JSON
 cat > "$tmp/configs/anthropic.json" <<JSON
 {"provider": "anthropic", "api_key": "sk-ant-bench", "custom_host": "http://127.0.0.1:$UP_PORT/v1"}
 JSON
@@ -73,31 +87,7 @@ cat > "$tmp/registry.json" <<JSON
  "keys": {"bench": {"hash": "sha256:$key_hash"}}}
 JSON
 # nginx as a plain reverse proxy: the anchor. One worker per core, as Gatewise runs.
-mkdir "$tmp/nginx.d"
-cat > "$tmp/nginx.d/nginx.conf" <<NGINX
-worker_processes ${WORKERS:-$(nproc)};
-daemon off;
-pid $tmp/nginx.d/nginx.pid;
-error_log $tmp/nginx.d/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx.d/body;
-  proxy_temp_path $tmp/nginx.d/proxy;
-  fastcgi_temp_path $tmp/nginx.d/fastcgi;
-  uwsgi_temp_path $tmp/nginx.d/uwsgi;
-  scgi_temp_path $tmp/nginx.d/scgi;
-  upstream fixed { server 127.0.0.1:$UP_PORT; keepalive 64; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://fixed;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-NGINX
+bash benches/load/nginx.sh "$tmp/nginx.d" "$NGINX_PORT" "$UP_PORT" "${WORKERS:-$(nproc)}" > /dev/null
 "$NGINX" -p "$tmp/nginx.d" -c "$tmp/nginx.d/nginx.conf" & nginx_pid=$!
 "$GW" serve --port "$REG_PORT" --registry "$tmp/registry.json" \
   --log-level warn ${WORKERS:+--workers "$WORKERS"} "${off[@]}" & reg_pid=$!
@@ -174,6 +164,10 @@ for round in $(seq 1 "$ROUNDS"); do
   phase "$GW_PORT" 1 "$gw_pid" >> "$tmp/gatewise1"
   phase "$GW_PORT" "$CONNECTIONS" "$gw_pid" benches/load/post_anthropic.lua >> "$tmp/anthropic"
   phase "$REG_PORT" "$CONNECTIONS" "$reg_pid" benches/load/post_registry.lua >> "$tmp/registry"
+  phase "$GW_PORT" "$CONNECTIONS" "$gw_pid" benches/load/stream.lua >> "$tmp/stream"
+  phase "$GW_PORT" "$CONNECTIONS" "$gw_pid" benches/load/stream_anthropic.lua >> "$tmp/stream_anthropic"
+  ./target/release/stream_client ttft "$TTFT_UP_PORT" 2000 >> "$tmp/ttft_direct"
+  ./target/release/stream_client ttft "$GW_PORT" 2000 "x-portkey-config: ttft" >> "$tmp/ttft_gatewise"
   if $observes; then
     phase "$OBS_PORT" "$CONNECTIONS" "$obs_pid" >> "$tmp/observed"
     phase "$OBS_PORT" 1 "$obs_pid" >> "$tmp/observed1"
@@ -192,6 +186,10 @@ a_rps=$(column_median "$tmp/anthropic" 1); a50=$(column_median "$tmp/anthropic" 
 a99=$(column_median "$tmp/anthropic" 3); a_cpu=$(column_median "$tmp/anthropic" 4)
 r_rps=$(column_median "$tmp/registry" 1); r50=$(column_median "$tmp/registry" 2)
 r99=$(column_median "$tmp/registry" 3); r_cpu=$(column_median "$tmp/registry" 4)
+s_cpu=$(column_median "$tmp/stream" 4); sa_cpu=$(column_median "$tmp/stream_anthropic" 4)
+json_median() { sed -E "s/.*\"$2\":([0-9.]+).*/\1/" "$1" | median; }
+t_direct=$(json_median "$tmp/ttft_direct" ttft_p50_us); t_gw=$(json_median "$tmp/ttft_gatewise" ttft_p50_us)
+t_direct99=$(json_median "$tmp/ttft_direct" ttft_p99_us); t_gw99=$(json_median "$tmp/ttft_gatewise" ttft_p99_us)
 failures=$(awk '{ s += $1 } END { print s + 0 }' "$tmp/failures")
 if $observes; then
   o_rps=$(column_median "$tmp/observed" 1); o50=$(column_median "$tmp/observed" 2)
@@ -224,6 +222,13 @@ if $observes; then
       o / n, o1 - n1, o99 - n99, n1 - d, n99 - d99 }'
 fi
 echo "CPU per request: upstream $up_cpu us, nginx $nginx_cpu us, gatewise $gw_cpu us (pass-through), $a_cpu us (translating to anthropic), $r_cpu us (registry: @slug/model + gateway key)"
+# A streamed answer's CPU beyond a plain one's, per event: OpenAI's stream has CHUNKS text
+# chunks plus the role and finish chunks; Anthropic's CHUNKS deltas plus 5 other events.
+awk -v s="$s_cpu" -v sa="$sa_cpu" -v g="$gw_cpu" -v a="$a_cpu" -v c="$CHUNKS" 'BEGIN {
+  printf "streaming, CPU per chunk (chunks back to back): %.2f us pass-through (goal <= 2), %.2f us translated from anthropic (goal <= 5); per streamed request %.1f / %.1f us\n",
+    (s - g) / (c + 2), (sa - a) / (c + 5), s, sa }'
+awk -v d="$t_direct" -v g="$t_gw" -v d99="$t_direct99" -v g99="$t_gw99" 'BEGIN {
+  printf "time to first token at 1 connection: direct %.0f us, gatewise %.0f us: added p50 %.0f us (goal <= 50), p99 %.0f us\n", d, g, g - d, g99 - d99 }'
 if $observes; then
   awk -v o="$o_cpu" -v g="$gw_cpu" -v n="$(wc -l < "$tmp/requests.log")" 'BEGIN {
     printf "request log + metrics: %.1f us CPU per request vs %.1f us with both off (%+.1f%%, goal <= +10%%); %d log lines written\n", o, g, (o / g - 1) * 100, n }'

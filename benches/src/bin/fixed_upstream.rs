@@ -2,10 +2,12 @@
 //! small answer, in OpenAI's shape at `/v1/chat/completions` and in Anthropic's at
 //! `/v1/messages` (for a translating config), so what is measured is the gateway, not the
 //! model. A request with `"stream":true` gets a stream of `chunks` text deltas (the third
-//! argument, 20 by default) in the matching shape, written back to back.
+//! argument, 20 by default) in the matching shape, written back to back; with a `gap_ms`
+//! (the fourth), the first event is written alone and the rest `gap_ms` later, so a client
+//! can time the first token, or hold many streams open and idle.
 //!
 //! ```text
-//! fixed_upstream [port] [threads] [chunks]
+//! fixed_upstream [port] [threads] [chunks] [gap_ms]
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -14,6 +16,7 @@ use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use futures::StreamExt;
 
 const MESSAGE: &str = r#"{"id":"msg_bench","type":"message","role":"assistant","model":"claude-3-5-haiku-20241022","content":[{"type":"text","text":"Paris."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":20,"output_tokens":2}}"#;
 
@@ -23,8 +26,9 @@ fn main() {
     let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(9100);
     let threads: usize = std::env::args().nth(2).and_then(|p| p.parse().ok()).unwrap_or(1);
     let chunks: usize = std::env::args().nth(3).and_then(|p| p.parse().ok()).unwrap_or(20);
-    let openai_stream = Bytes::from(openai_stream(chunks));
-    let anthropic_stream = Bytes::from(anthropic_stream(chunks));
+    let gap = std::time::Duration::from_millis(std::env::args().nth(4).and_then(|p| p.parse().ok()).unwrap_or(0));
+    let openai_stream = Stream::new(openai_stream(chunks), gap);
+    let anthropic_stream = Stream::new(anthropic_stream(chunks), gap);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().unwrap();
     runtime.block_on(async move {
         let app = Router::new()
@@ -42,11 +46,44 @@ fn main() {
     });
 }
 
+/// A fixed stream: its first event, and the rest.
+#[derive(Clone)]
+struct Stream {
+    first: Bytes,
+    rest: Bytes,
+    gap: std::time::Duration,
+}
+
+impl Stream {
+    fn new(text: String, gap: std::time::Duration) -> Self {
+        let text = Bytes::from(text);
+        let split = text.windows(2).position(|w| w == b"\n\n").map_or(text.len(), |at| at + 2);
+        Self { first: text.slice(..split), rest: text.slice(split..), gap }
+    }
+
+    fn body(&self) -> axum::body::Body {
+        if self.gap.is_zero() {
+            let mut all = Vec::with_capacity(self.first.len() + self.rest.len());
+            all.extend_from_slice(&self.first);
+            all.extend_from_slice(&self.rest);
+            return axum::body::Body::from(all);
+        }
+        let (first, rest, gap) = (self.first.clone(), self.rest.clone(), self.gap);
+        let parts = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(first) }).chain(
+            futures::stream::once(async move {
+                tokio::time::sleep(gap).await;
+                Ok(rest)
+            }),
+        );
+        axum::body::Body::from_stream(parts)
+    }
+}
+
 /// The fixed answer, or the fixed stream when the request asks for one.
-fn answer(request: &[u8], full: &'static str, stream: &Bytes) -> Response {
+fn answer(request: &[u8], full: &'static str, stream: &Stream) -> Response {
     let streamed = request.windows(13).any(|w| w == b"\"stream\":true");
     if streamed {
-        ([(CONTENT_TYPE, "text/event-stream")], stream.clone()).into_response()
+        ([(CONTENT_TYPE, "text/event-stream")], stream.body()).into_response()
     } else {
         ([(CONTENT_TYPE, "application/json")], full).into_response()
     }
