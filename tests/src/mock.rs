@@ -296,7 +296,7 @@ pub async fn start_gateway(options: GatewayOptions) -> Gateway {
     } else {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
-        let workers = state.per_worker(&transport, 2);
+        let workers = state.per_worker(2);
         let task = tokio::task::spawn_blocking(move || {
             gateway_http::server::serve_on_threads(listener, workers, shutdown).unwrap();
         });

@@ -311,7 +311,7 @@ fn serve(args: ServeArgs) -> Result<(), HttpError> {
         .workers
         .filter(|w| *w > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get));
-    let states = shared.per_worker(&transport, workers);
+    let states = shared.per_worker(workers);
     let listener = std::net::TcpListener::bind(SocketAddr::new(args.host, args.port))?;
     tracing::info!(
         "gatewise listening on http://{} with {workers} worker threads, at most {} connections",

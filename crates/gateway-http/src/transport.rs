@@ -58,10 +58,8 @@ pub(crate) type Connector = HttpsConnector<HttpConnector<FilteringResolver>>;
 #[derive(Clone)]
 pub struct HyperTransport {
     pools: Arc<Pools>,
-    connector: Connector,
     /// HTTP/1.1 only (ALPN), for WebSocket upgrades.
     upgrade_connector: Connector,
-    pool_max_idle_per_host: usize,
     egress: Arc<EgressPolicy>,
     idle_timeout: Duration,
     tokens: Arc<TokenCache>,
@@ -92,22 +90,12 @@ impl HyperTransport {
             .enable_http1()
             .wrap_connector(http);
         Ok(Self {
-            pools: Arc::new(Pools::new(https.clone(), options.pool_max_idle_per_host)),
-            connector: https,
+            pools: Arc::new(Pools::new(https, options.pool_max_idle_per_host)),
             upgrade_connector: http1,
-            pool_max_idle_per_host: options.pool_max_idle_per_host,
             egress,
             idle_timeout: options.idle_timeout,
             tokens: Arc::new(TokenCache::default()),
         })
-    }
-
-    /// The same transport with a connection pool of its own (a clone shares the pool).
-    /// The server gives each worker thread one: a pooled connection is driven by a task on
-    /// the runtime that opened it, so sharing a pool across threads means cross-thread
-    /// wake-ups on every request. Credentials stay shared.
-    pub fn with_own_pool(&self) -> Self {
-        Self { pools: Arc::new(Pools::new(self.connector.clone(), self.pool_max_idle_per_host)), ..self.clone() }
     }
 
     /// Send one request and wait for the response headers.

@@ -115,12 +115,11 @@ impl AppState {
         }
     }
 
-    /// One state per worker thread of [`serve_on_threads`]: the same engine and configs,
-    /// each over its own connection pool of `transport`.
-    pub fn per_worker(&self, transport: &crate::HyperTransport, workers: usize) -> Vec<AppState> {
-        (0..workers.max(1))
-            .map(|_| self.with_engine(self.engine.clone().with_transport(Arc::new(transport.with_own_pool()))))
-            .collect()
+    /// One state per worker thread of [`serve_on_threads`]: the same engine and configs.
+    /// Each worker still gets connections of its own: the hyper transport keeps a pool per
+    /// runtime, and every worker thread runs one.
+    pub fn per_worker(&self, workers: usize) -> Vec<AppState> {
+        (0..workers.max(1)).map(|_| self.with_engine(self.engine.clone())).collect()
     }
 
     /// The request's W3C trace context: the caller's `traceparent` (a malformed one is
