@@ -117,12 +117,13 @@ async function splitFiles(params) {
   return { rest, files }
 }
 
-// `route` parsed from `routeJson` on first read: most callers never look at it.
-function withRoute(result, routeJson) {
+// `route` rendered by the native route and parsed on first read: most callers never look
+// at it, and doing both on every call was a fifth of a call's instructions.
+function withRoute(result, nativeRoute) {
   if (result !== null && typeof result === 'object') {
     Object.defineProperty(result, 'route', {
       get() {
-        const route = JSON.parse(routeJson)
+        const route = JSON.parse(nativeRoute.json())
         Object.defineProperty(this, 'route', { value: route, enumerable: false, configurable: true, writable: true })
         return route
       },
@@ -149,19 +150,15 @@ class Stream {
   #ended = false
 
   #native
-  #route
 
-  constructor(native, route) {
+  constructor(native) {
     this.#native = native
     this.#iterator = native[Symbol.asyncIterator]()
-    this.#route = route
   }
 
   /** How the stream was routed; `usage` and `cost` are filled in once it has ended. */
   get route() {
-    const latest = this.#native.routeJson()
-    if (latest != null) this.#route = JSON.parse(latest)
-    return this.#route
+    return JSON.parse(this.#native.routeJson())
   }
 
   async next() {
@@ -363,7 +360,7 @@ class Gateway {
       throw fromNative(err)
     }
     if (reply.stream) {
-      const stream = new Stream(reply.stream, JSON.parse(reply.route))
+      const stream = new Stream(reply.stream)
       if (signal) signal.addEventListener('abort', () => stream.close().catch(() => {}), { once: true })
       return stream
     }

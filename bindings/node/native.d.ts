@@ -42,6 +42,16 @@ export declare class NativeGateway {
 }
 
 /**
+ * How a complete answer was routed, rendered as JSON text only when asked for: most
+ * callers never read `route`, and writing it on every call cost more than the rest of
+ * the binding's own work.
+ */
+export declare class NativeRoute {
+  /** The route as JSON text. */
+  json(): string
+}
+
+/**
  * A pull-based stream of byte items (chunk JSON, or SSE frames), usable with `for await`.
  * `return()` closes it at once — also while a `next()` is waiting for the upstream — and
  * drops the upstream response, which cancels the upstream request.
@@ -117,8 +127,8 @@ export interface NativeReply {
   body?: Buffer
   /** Chunk payloads (JSON text, one per item) for a streamed answer. */
   stream?: NativeStream
-  /** Route info as JSON text (`route_json`). */
-  route: string
+  /** How a complete answer was routed (a stream knows its own: `routeJson()`). */
+  route?: NativeRoute
 }
 
 /** Every option, as the engine declares it. */

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeGateway = nativeBinding.NativeGateway
+module.exports.NativeRoute = nativeBinding.NativeRoute
 module.exports.NativeStream = nativeBinding.NativeStream
 module.exports.errorClasses = nativeBinding.errorClasses
 module.exports.options = nativeBinding.options

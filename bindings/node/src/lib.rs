@@ -19,7 +19,7 @@ use gateway_http::client::{
     CallArgs, CallError, CallOptions, ClosableStream, Created, Gateway, header_name, header_value,
 };
 use gateway_http::protocol::{
-    self, ErrorClass, FilePart, HttpReply, HttpReplyBody, OPTIONS, Options, RESOURCES, error_fields, route_json,
+    self, ErrorClass, FilePart, HttpReply, HttpReplyBody, OPTIONS, Options, RESOURCES, error_fields, route_json_text,
 };
 use napi::bindgen_prelude::{AsyncGenerator, Buffer, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -142,8 +142,23 @@ pub struct NativeReply {
     pub body: Option<Buffer>,
     /// Chunk payloads (JSON text, one per item) for a streamed answer.
     pub stream: Option<NativeStream>,
-    /// Route info as JSON text (`route_json`).
-    pub route: String,
+    /// How a complete answer was routed (a stream knows its own: `routeJson()`).
+    pub route: Option<NativeRoute>,
+}
+
+/// How a complete answer was routed, rendered as JSON text only when asked for: most
+/// callers never read `route`, and writing it on every call cost more than the rest of
+/// the binding's own work.
+#[napi]
+pub struct NativeRoute(RouteInfo);
+
+#[napi]
+impl NativeRoute {
+    /// The route as JSON text.
+    #[napi]
+    pub fn json(&self) -> String {
+        route_json_text(&self.0)
+    }
 }
 
 /// What `http` resolves to: status, headers as a flat `[name, value, ...]` list, and either
@@ -214,13 +229,13 @@ impl NativeGateway {
                 content_type: reply.content_type,
                 body: Some(Buffer::from(Vec::from(reply.body))),
                 stream: None,
-                route: route_json(&reply.route).to_string(),
+                route: Some(NativeRoute(reply.route)),
             },
             Created::Stream(events, route) => NativeReply {
                 status: 200,
                 content_type: Some("text/event-stream".to_owned()),
                 body: None,
-                route: route_json(&route).to_string(),
+                route: None,
                 stream: Some(NativeStream { inner: ClosableStream::new(events), route: Some(route) }),
             },
         })
@@ -326,7 +341,7 @@ impl NativeStream {
     /// The route as JSON text, with the usage and cost of a stream that has ended.
     #[napi]
     pub fn route_json(&self) -> Option<String> {
-        self.route.as_ref().map(|route| route_json(route).to_string())
+        self.route.as_ref().map(route_json_text)
     }
 }
 

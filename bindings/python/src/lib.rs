@@ -20,7 +20,7 @@ use gateway_http::client::{
     CallArgs, CallError, CallOptions, ClosableStream, Created, Gateway, header_name, header_value,
 };
 use gateway_http::protocol::{
-    self, ErrorClass, FilePart, HttpReply, HttpReplyBody, OPTIONS, Options, RESOURCES, error_fields, route_json,
+    self, ErrorClass, FilePart, HttpReply, HttpReplyBody, OPTIONS, Options, RESOURCES, error_fields, route_json_text,
 };
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -200,8 +200,7 @@ impl NativeGateway {
 
     /// Blocking call with the GIL released. `method` is a resource path
     /// (`chat.completions.create`); `call_json` the per-call options. Returns
-    /// `("reply", status, content_type, body, route_json)` or `("stream", NativeStream,
-    /// route_json)`.
+    /// `("reply", status, content_type, body, NativeRoute)` or `("stream", NativeStream)`.
     fn create(
         &self,
         py: Python<'_>,
@@ -308,19 +307,15 @@ fn created_to_py(py: Python<'_>, created: Created, caller: Option<Arc<CallerRunt
                 reply.status.into_pyobject(py)?.into_any(),
                 reply.content_type.into_pyobject(py)?.into_any(),
                 PyBytes::new(py, &reply.body).into_any(),
-                route_json(&reply.route).to_string().into_pyobject(py)?.into_any(),
+                Bound::new(py, NativeRoute(reply.route))?.into_any(),
             ],
         )?,
         Created::Stream(events, route) => PyTuple::new(
             py,
             [
                 "stream".into_pyobject(py)?.into_any(),
-                Bound::new(
-                    py,
-                    NativeStream { inner: ClosableStream::new(events), route: Some(route.clone()), caller },
-                )?
-                .into_any(),
-                route_json(&route).to_string().into_pyobject(py)?.into_any(),
+                Bound::new(py, NativeStream { inner: ClosableStream::new(events), route: Some(route), caller })?
+                    .into_any(),
             ],
         )?,
     };
@@ -398,7 +393,21 @@ impl NativeStream {
 
     /// The route as JSON text, with the usage and cost of a stream that has ended.
     fn route_json(&self) -> Option<String> {
-        self.route.as_ref().map(|route| route_json(route).to_string())
+        self.route.as_ref().map(route_json_text)
+    }
+}
+
+/// How a complete answer was routed, rendered as JSON text only when asked for: most
+/// callers never read `route`, and writing it on every call cost more than the rest of
+/// the binding's own work.
+#[pyclass(frozen, module = "gatewise._native")]
+struct NativeRoute(RouteInfo);
+
+#[pymethods]
+impl NativeRoute {
+    /// The route as JSON text.
+    fn json(&self) -> String {
+        route_json_text(&self.0)
     }
 }
 
@@ -456,6 +465,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<NativeGateway>()?;
     m.add_class::<NativeStream>()?;
+    m.add_class::<NativeRoute>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("GatewayError", py.get_type::<exceptions::GatewayError>())?;
     for class in ErrorClass::ALL {

@@ -31,7 +31,10 @@ class NativeStream:
     def close(self) -> None: ...
     def route_json(self) -> Optional[str]: ...
 
-Created = Union[Tuple[str, int, Optional[str], bytes, str], Tuple[str, NativeStream, str]]
+class NativeRoute:
+    def json(self) -> str: ...
+
+Created = Union[Tuple[str, int, Optional[str], bytes, NativeRoute], Tuple[str, NativeStream]]
 File = Tuple[str, str, Optional[str], bytes]
 
 class NativeGateway:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
+
+if TYPE_CHECKING:
+    from . import _native
 
 
 #: Fields the OpenAI SDK's models declare as optional: absent, they read as ``None`` (as on
@@ -41,9 +44,9 @@ class GatewayObject:
 
     __slots__ = ("_data", "_route")
 
-    def __init__(self, data: dict, route: Optional[Union[dict, str]] = None) -> None:
-        # ``route`` may come as its JSON text, parsed on first read: most callers never
-        # look at it, and parsing it on every call was a measurable share of a call.
+    def __init__(self, data: dict, route: Optional[Union[dict, _native.NativeRoute]] = None) -> None:
+        # ``route`` may come as the native route, rendered and parsed on first read: most
+        # callers never look at it, and doing both on every call was a fifth of a call.
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_route", route)
 
@@ -51,8 +54,8 @@ class GatewayObject:
         if name.startswith("__"):
             raise AttributeError(name)
         if name == "route" and self._route is not None:
-            if isinstance(self._route, str):
-                object.__setattr__(self, "_route", json.loads(self._route))
+            if not isinstance(self._route, dict):
+                object.__setattr__(self, "_route", json.loads(self._route.json()))
             return GatewayObject(self._route)
         if name in self._data:
             return _wrap(self._data[name])

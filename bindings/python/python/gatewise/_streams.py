@@ -10,19 +10,15 @@ from ._objects import GatewayObject
 
 
 class _Routed:
-    """What both streams share: the native stream, and its route."""
+    """What both streams share: the native stream, which knows its route."""
 
-    def __init__(self, native: Any, route: dict) -> None:
+    def __init__(self, native: Any) -> None:
         self._native = native
-        self._route = GatewayObject(route)
 
     @property
     def route(self) -> GatewayObject:
         """How the stream was routed; ``usage`` and ``cost`` are filled in once it has ended."""
-        latest = self._native.route_json()
-        if latest is not None:
-            self._route = GatewayObject(json.loads(latest))
-        return self._route
+        return GatewayObject(json.loads(self._native.route_json()))
 
 
 class Stream(_Routed):

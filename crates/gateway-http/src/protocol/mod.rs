@@ -23,6 +23,7 @@ mod prompts;
 mod request;
 mod resolve;
 mod respond;
+mod route;
 
 pub use auth::{apply_key, authenticate, check_scope};
 pub use configs::{ConfigNames, ConfigStore, RegistryView};
@@ -41,38 +42,4 @@ pub use respond::{
     HttpReply, HttpReplyBody, TRACE_ID, anthropic_frames, dialect_of, error, not_relayed, render, route_headers,
     sse_frames,
 };
-
-use gateway_core::engine::RouteInfo;
-use serde_json::Value;
-
-/// Route info as JSON, the one shape both bindings expose (`r.route`).
-pub fn route_json(route: &RouteInfo) -> Value {
-    // A stream's usage and cost are known once it has ended.
-    let route = route.settled();
-    serde_json::json!({
-        "provider": route.provider,
-        "model": route.model,
-        "option_index": route.option_index,
-        "retry_count": route.retry_count,
-        "cache_status": route.cache_status.as_str(),
-        "trace_id": route.trace_id,
-        "dropped_params": route.dropped_params,
-        "usage": route.usage,
-        "cost": route.cost,
-        "ttft_ms": route.ttft.map(|t| t.as_secs_f64() * 1000.0),
-        "skipped": route.skipped.iter().map(|s| serde_json::json!({
-            "option_index": s.option_index,
-            "provider": s.provider,
-        })).collect::<Vec<_>>(),
-        "limit": route.limit,
-        "prompt": route.prompt.as_ref().map(|p| serde_json::json!({"id": p.id, "version": p.version})),
-        "hook_results": route.hooks.as_ref().map(gateway_core::hooks::HookReport::to_json),
-        "attempts": route.attempts.iter().map(|a| serde_json::json!({
-            "option_index": a.option_index,
-            "provider": a.provider,
-            "status": a.status,
-            "error": a.error.map(|c| c.as_str()),
-            "duration_ms": a.duration.as_secs_f64() * 1000.0,
-        })).collect::<Vec<_>>(),
-    })
-}
+pub use route::{route_json, route_json_text};
