@@ -219,17 +219,22 @@ impl ConfigStore {
                 if name.starts_with('.') || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
                     return Err(GatewayError::config("", format!("`{name}` is not a valid config name")));
                 }
-                let path = dir.join(format!("{name}.json"));
-                if !path.is_file() {
-                    return Err(GatewayError::config("", format!("no config named `{name}` in {}", dir.display())));
-                }
-                path
+                dir.join(format!("{name}.json"))
             }
             ConfigNames::Files => PathBuf::from(name),
         };
-        let modified = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .map_err(|e| GatewayError::config("", format!("reading config file {}: {e}", path.display())))?;
+        // One stat per request: whether the file is there, and whether it changed.
+        let unreadable =
+            |why: String| GatewayError::config("", format!("reading config file {}: {why}", path.display()));
+        let metadata = match (std::fs::metadata(&path), &self.names) {
+            (Ok(metadata), _) if metadata.is_file() => metadata,
+            (_, ConfigNames::Dir(dir)) => {
+                return Err(GatewayError::config("", format!("no config named `{name}` in {}", dir.display())));
+            }
+            (Ok(_), _) => return Err(unreadable("not a file".to_owned())),
+            (Err(e), _) => return Err(unreadable(e.to_string())),
+        };
+        let modified = metadata.modified().map_err(|e| unreadable(e.to_string()))?;
         let fresh = |(at, generation, _): &&NamedConfig| *at == modified && *generation == view.generation;
         if let Some((_, _, config)) = lock(&self.named).get(name).filter(fresh) {
             return Ok(config.clone());
