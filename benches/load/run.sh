@@ -17,7 +17,8 @@
 # Streams: the gateway's CPU per streamed chunk (a stream of CHUNKS chunks written back to
 # back, less a plain answer's CPU, per event), pass-through and translated from Anthropic;
 # and the time to first token at 1 connection, against an upstream that writes its first
-# event alone (stream_client ttft), direct and through the gateway.
+# event alone (stream_client ttft), direct, through nginx (passing answers on unbuffered,
+# as it must be set up for server-sent events) and through the gateway.
 #
 # The anchor is nginx as a plain reverse proxy (proxy_pass, upstream keep-alive, no
 # routing, access log off, one worker per core like Gatewise) in front of the same
@@ -41,6 +42,7 @@ REG_PORT=${REG_PORT:-9102}
 OBS_PORT=${OBS_PORT:-9103}
 NGINX_PORT=${NGINX_PORT:-9104}
 TTFT_UP_PORT=${TTFT_UP_PORT:-9105}
+TTFT_NGINX_PORT=${TTFT_NGINX_PORT:-9106}
 # Text chunks in each streamed answer: enough that the per-chunk cost stands out of the
 # per-request one.
 CHUNKS=${CHUNKS:-100}
@@ -53,7 +55,7 @@ cargo build --release -q -p gateway-http --bin gatewise -p gateway-benches --bin
 
 tmp=$(mktemp -d)
 cleanup() {
-  kill "${up_pid:-}" "${ttft_up_pid:-}" "${gw_pid:-}" "${reg_pid:-}" "${obs_pid:-}" "${scrape_pid:-}" "${nginx_pid:-}" 2>/dev/null || true
+  kill "${up_pid:-}" "${ttft_up_pid:-}" "${gw_pid:-}" "${reg_pid:-}" "${obs_pid:-}" "${scrape_pid:-}" "${nginx_pid:-}" "${ttft_nginx_pid:-}" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -89,6 +91,8 @@ JSON
 # nginx as a plain reverse proxy: the anchor. One worker per core, as Gatewise runs.
 bash benches/load/nginx.sh "$tmp/nginx.d" "$NGINX_PORT" "$UP_PORT" "${WORKERS:-$(nproc)}" > /dev/null
 "$NGINX" -p "$tmp/nginx.d" -c "$tmp/nginx.d/nginx.conf" & nginx_pid=$!
+bash benches/load/nginx.sh "$tmp/nginx-stream.d" "$TTFT_NGINX_PORT" "$TTFT_UP_PORT" "${WORKERS:-$(nproc)}" stream > /dev/null
+"$NGINX" -p "$tmp/nginx-stream.d" -c "$tmp/nginx-stream.d/nginx.conf" & ttft_nginx_pid=$!
 "$GW" serve --port "$REG_PORT" --registry "$tmp/registry.json" \
   --log-level warn ${WORKERS:+--workers "$WORKERS"} "${off[@]}" & reg_pid=$!
 
@@ -105,6 +109,7 @@ ready() { # $1 = port, then extra curl arguments
 }
 ready "$UP_PORT"
 ready "$NGINX_PORT"
+ready "$TTFT_NGINX_PORT"
 ready "$GW_PORT"
 ready "$GW_PORT" -H 'x-portkey-config: anthropic'
 ready "$REG_PORT" -H 'x-portkey-provider: @bench' -H 'x-portkey-api-key: gw-bench-key'
@@ -167,6 +172,7 @@ for round in $(seq 1 "$ROUNDS"); do
   phase "$GW_PORT" "$CONNECTIONS" "$gw_pid" benches/load/stream.lua >> "$tmp/stream"
   phase "$GW_PORT" "$CONNECTIONS" "$gw_pid" benches/load/stream_anthropic.lua >> "$tmp/stream_anthropic"
   ./target/release/stream_client ttft "$TTFT_UP_PORT" 2000 >> "$tmp/ttft_direct"
+  ./target/release/stream_client ttft "$TTFT_NGINX_PORT" 2000 >> "$tmp/ttft_nginx"
   ./target/release/stream_client ttft "$GW_PORT" 2000 "x-portkey-config: ttft" >> "$tmp/ttft_gatewise"
   if $observes; then
     phase "$OBS_PORT" "$CONNECTIONS" "$obs_pid" >> "$tmp/observed"
@@ -190,6 +196,7 @@ s_cpu=$(column_median "$tmp/stream" 4); sa_cpu=$(column_median "$tmp/stream_anth
 json_median() { sed -E "s/.*\"$2\":([0-9.]+).*/\1/" "$1" | median; }
 t_direct=$(json_median "$tmp/ttft_direct" ttft_p50_us); t_gw=$(json_median "$tmp/ttft_gatewise" ttft_p50_us)
 t_direct99=$(json_median "$tmp/ttft_direct" ttft_p99_us); t_gw99=$(json_median "$tmp/ttft_gatewise" ttft_p99_us)
+t_nginx=$(json_median "$tmp/ttft_nginx" ttft_p50_us); t_nginx99=$(json_median "$tmp/ttft_nginx" ttft_p99_us)
 failures=$(awk '{ s += $1 } END { print s + 0 }' "$tmp/failures")
 if $observes; then
   o_rps=$(column_median "$tmp/observed" 1); o50=$(column_median "$tmp/observed" 2)
@@ -227,8 +234,9 @@ echo "CPU per request: upstream $up_cpu us, nginx $nginx_cpu us, gatewise $gw_cp
 awk -v s="$s_cpu" -v sa="$sa_cpu" -v g="$gw_cpu" -v a="$a_cpu" -v c="$CHUNKS" 'BEGIN {
   printf "streaming, CPU per chunk (chunks back to back): %.2f us pass-through (goal <= 2), %.2f us translated from anthropic (goal <= 5); per streamed request %.1f / %.1f us\n",
     (s - g) / (c + 2), (sa - a) / (c + 5), s, sa }'
-awk -v d="$t_direct" -v g="$t_gw" -v d99="$t_direct99" -v g99="$t_gw99" 'BEGIN {
-  printf "time to first token at 1 connection: direct %.0f us, gatewise %.0f us: added p50 %.0f us (goal <= 50), p99 %.0f us\n", d, g, g - d, g99 - d99 }'
+awk -v d="$t_direct" -v g="$t_gw" -v n="$t_nginx" -v d99="$t_direct99" -v g99="$t_gw99" -v n99="$t_nginx99" 'BEGIN {
+  printf "time to first token at 1 connection: direct %.0f us, nginx %.0f us, gatewise %.0f us: gatewise adds p50 %.0f us (goal <= 50), p99 %.0f us; nginx adds p50 %.0f us, p99 %.0f us\n",
+    d, n, g, g - d, g99 - d99, n - d, n99 - d99 }'
 if $observes; then
   awk -v o="$o_cpu" -v g="$gw_cpu" -v n="$(wc -l < "$tmp/requests.log")" 'BEGIN {
     printf "request log + metrics: %.1f us CPU per request vs %.1f us with both off (%+.1f%%, goal <= +10%%); %d log lines written\n", o, g, (o / g - 1) * 100, n }'
