@@ -60,13 +60,6 @@ fn parse_options(options_json: &str) -> napi::Result<Options> {
     Options::from_json(parse_json(options_json, "options")?).map_err(plain_err)
 }
 
-fn parse_object(text: &str, what: &str) -> napi::Result<serde_json::Map<String, serde_json::Value>> {
-    match parse_json(text, what)? {
-        serde_json::Value::Object(object) => Ok(object),
-        _ => Err(plain_err(GatewayError::request("", format!("{what} must be an object")))),
-    }
-}
-
 /// A file field of an upload (`audio.transcriptions.create`, `images.edit`, ...).
 #[napi(object)]
 pub struct NativeFile {
@@ -220,7 +213,7 @@ impl NativeGateway {
                 data: Bytes::copy_from_slice(&f.data),
             })
             .collect();
-        let args = CallArgs { params: parse_object(&params_json, "the request params")?, files };
+        let args = CallArgs { params: params_json, files };
         let call = CallOptions::from_json(parse_json(&call_json, "call options")?).map_err(plain_err)?;
         let inner = self.inner.clone();
         Ok(match inner.create(resource, args, call).await.map_err(call_err)? {
@@ -251,13 +244,12 @@ impl NativeGateway {
         seed: Option<i64>,
     ) -> napi::Result<String> {
         let resource = protocol::resource(&method).map_err(plain_err)?;
-        let params = parse_object(&params_json, "the request params")?;
         let metadata = metadata_json.map(|m| parse_json(&m, "metadata")).transpose()?;
         let seed = seed
             .map(u64::try_from)
             .transpose()
             .map_err(|_| plain_err(GatewayError::request("seed", "seed must be a non-negative integer")))?;
-        let plan = self.inner.route(resource, params, metadata, seed).map_err(plain_err)?;
+        let plan = self.inner.route(resource, params_json, metadata, seed).map_err(plain_err)?;
         Ok(serde_json::json!({ "targets": plan }).to_string())
     }
 

@@ -146,13 +146,6 @@ fn parse_json(text: &str, what: &str) -> PyResult<serde_json::Value> {
         .map_err(|e| plain_err(GatewayError::request("", format!("{what} is not valid JSON: {e}"))))
 }
 
-fn parse_object(text: &str, what: &str) -> PyResult<serde_json::Map<String, serde_json::Value>> {
-    match parse_json(text, what)? {
-        serde_json::Value::Object(object) => Ok(object),
-        _ => Err(plain_err(GatewayError::request("", format!("{what} must be an object")))),
-    }
-}
-
 fn options(options_json: &str) -> PyResult<Options> {
     Options::from_json(parse_json(options_json, "options")?).map_err(plain_err)
 }
@@ -160,7 +153,7 @@ fn options(options_json: &str) -> PyResult<Options> {
 /// `(field, filename, content_type, data)` tuples from `gatewise._client`.
 type PyFile = (String, String, Option<String>, Vec<u8>);
 
-fn call_args(params_json: &str, files: Vec<PyFile>) -> PyResult<CallArgs> {
+fn call_args(params_json: &str, files: Vec<PyFile>) -> CallArgs {
     let files = files
         .into_iter()
         .map(|(field, filename, content_type, data)| FilePart {
@@ -170,7 +163,7 @@ fn call_args(params_json: &str, files: Vec<PyFile>) -> PyResult<CallArgs> {
             data: Bytes::from(data),
         })
         .collect();
-    Ok(CallArgs { params: parse_object(params_json, "the request params")?, files })
+    CallArgs { params: params_json.to_owned(), files }
 }
 
 /// The client.
@@ -210,7 +203,7 @@ impl NativeGateway {
         call_json: &str,
     ) -> PyResult<Py<PyTuple>> {
         let resource = protocol::resource(method).map_err(plain_err)?;
-        let args = call_args(params_json, files)?;
+        let args = call_args(params_json, files);
         let call = CallOptions::from_json(parse_json(call_json, "call options")?).map_err(plain_err)?;
         let inner = &self.inner;
         let caller = caller_runtime()?;
@@ -228,7 +221,7 @@ impl NativeGateway {
         call_json: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
         let resource = protocol::resource(method).map_err(plain_err)?;
-        let args = call_args(params_json, files)?;
+        let args = call_args(params_json, files);
         let call = CallOptions::from_json(parse_json(call_json, "call options")?).map_err(plain_err)?;
         let inner = self.inner.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
@@ -247,9 +240,8 @@ impl NativeGateway {
         seed: Option<u64>,
     ) -> PyResult<String> {
         let resource = protocol::resource(method).map_err(plain_err)?;
-        let params = parse_object(params_json, "the request params")?;
         let metadata = metadata_json.map(|m| parse_json(m, "metadata")).transpose()?;
-        let plan = self.inner.route(resource, params, metadata, seed).map_err(plain_err)?;
+        let plan = self.inner.route(resource, params_json.to_owned(), metadata, seed).map_err(plain_err)?;
         Ok(serde_json::json!({ "targets": plan }).to_string())
     }
 
