@@ -10,9 +10,14 @@
 # - in-process: the Rust floor (`Engine::handle` over the hyper transport), counted as
 #   the difference between a run of 2 x REQUESTS calls and a run of REQUESTS (start-up
 #   and connection set-up cancel out).
+# - Python and Node: a `create` call through the binding (the interpreter's own work,
+#   JSON to and from host objects included), counted the same way, when the Python named
+#   by GATEWISE_PYTHON (default python3) can import gatewise, and when the Node module is
+#   built (bindings/node, `npm run build`).
 #
 #   bash benches/load/instructions.sh                 # REQUESTS=2000
 #   GATEWISE=/tmp/gatewise-old bash benches/load/instructions.sh
+#   GATEWISE_PYTHON=target/py-venv/bin/python bash benches/load/instructions.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REQUESTS=${REQUESTS:-2000}
@@ -89,7 +94,43 @@ base=$(floor_total "$REQUESTS")
 full=$(floor_total $(( 2 * REQUESTS )))
 floor_ir=$(awk -v f="$full" -v b="$base" -v n="$REQUESTS" 'BEGIN { printf "%.0f", (f - b) / (1.1 * n) }')
 
+# A binding's call, counted as the difference of two runs of a script that makes
+# `calls` sequential chat completions (all threads: the call's runtime included).
+binding_ir() { # $1 = name for the output files, then the command; the call count is appended
+  local name=$1; shift
+  valgrind --tool=callgrind --callgrind-out-file="$tmp/$name-base.%p" "$@" "$REQUESTS" > /dev/null 2>&1
+  valgrind --tool=callgrind --callgrind-out-file="$tmp/$name-full.%p" "$@" $(( 2 * REQUESTS )) > /dev/null 2>&1
+  awk -v f="$(totals "$tmp/$name"-full.*)" -v b="$(totals "$tmp/$name"-base.*)" -v n="$REQUESTS" \
+    'BEGIN { printf "%.0f", (f - b) / n }'
+  rm -f "$tmp/$name"-*
+}
+CHAT='{"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "What is the capital of France? Answer in one word."}], "temperature": 0.2}'
+PYTHON=${GATEWISE_PYTHON:-python3}
+python_ir=n/a
+if "$PYTHON" -c 'import gatewise' 2>/dev/null; then
+  cat > "$tmp/calls.py" <<PY
+import json, sys, gatewise
+gw = gatewise.Gateway({"provider": "openai", "api_key": "sk-bench", "custom_host": "http://127.0.0.1:$UP_PORT/v1"})
+request = json.loads('$CHAT')
+for _ in range(int(sys.argv[1])):
+    gw.chat.completions.create(**request)
+PY
+  python_ir=$(binding_ir python "$PYTHON" "$tmp/calls.py")
+fi
+node_ir=n/a
+if command -v node >/dev/null && node -e "require('./bindings/node')" 2>/dev/null; then
+  cat > "$tmp/calls.cjs" <<JS
+const { Gateway } = require('$PWD/bindings/node')
+const gw = new Gateway({ provider: 'openai', apiKey: 'sk-bench', customHost: 'http://127.0.0.1:$UP_PORT/v1' })
+const request = $CHAT
+;(async () => { for (let i = 0; i < Number(process.argv[2]); i++) await gw.chat.completions.create(request) })()
+JS
+  node_ir=$(binding_ir node node "$tmp/calls.cjs")
+fi
+
 echo "instructions per request (callgrind, user space, $REQUESTS sequential requests):"
 printf '  %-44s %10s\n' "server: gatewise serve (pass-through)" "$gw_ir"
 printf '  %-44s %10s\n' "server: nginx proxy_pass (the anchor)" "$nginx_ir"
 printf '  %-44s %10s\n' "in-process: Engine::handle over hyper" "$floor_ir"
+printf '  %-44s %10s\n' "in-process: Python gw.chat.completions.create" "$python_ir"
+printf '  %-44s %10s\n' "in-process: Node gw.chat.completions.create" "$node_ir"
