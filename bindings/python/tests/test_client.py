@@ -29,6 +29,9 @@ def test_chat_completion_with_attribute_access_and_route_info(mock):
     assert sent["path"] == "/v1/chat/completions"
     assert sent["headers"]["authorization"] == "Bearer sk-mock"
     assert json.loads(sent["body"]) == HELLO
+    # Compact, as the OpenAI SDKs send it: a response cache shared with the server keys
+    # the same request alike from either surface.
+    assert sent["body"] == json.dumps(HELLO, separators=(",", ":")).encode()
 
 
 def test_config_as_json_text_or_file_and_provider_without_config(mock, tmp_path):

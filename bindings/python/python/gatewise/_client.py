@@ -82,8 +82,11 @@ def _call(params: Dict[str, Any], multipart: bool) -> Tuple[str, list, str]:
     if timeout is not None:
         call["request_timeout"] = int(float(timeout) * 1000)
     files = _split_files(params) if multipart else []
-    # Most calls bring no call options: "{}" without a trip through json.dumps (3 µs).
-    return json.dumps(params), files, json.dumps(call) if call else "{}"
+    # The params text is sent on as the request body: compact, as the OpenAI SDKs write
+    # it (and as the body was before it crossed as text), so the cache keys a request
+    # alike whichever surface sent it. Most calls bring no call options: "{}" without a
+    # trip through json.dumps (3 µs).
+    return json.dumps(params, separators=(",", ":")), files, json.dumps(call) if call else "{}"
 
 
 def _log_callback(on_log: Optional[Callable[[dict], Any]]) -> Optional[Callable[[str], None]]:
