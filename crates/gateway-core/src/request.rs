@@ -212,7 +212,7 @@ impl RequestBody {
         Ok(Self::Json { raw, shape: Arc::new(shape), value: Arc::default() })
     }
 
-    /// A JSON body from an already parsed value (bindings).
+    /// A JSON body from an already parsed value (a body the gateway built or rebuilt).
     pub fn from_value(value: Value) -> Result<Self, GatewayError> {
         if !value.is_object() {
             return Err(GatewayError::request("", "the request body must be a JSON object"));

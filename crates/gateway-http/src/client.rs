@@ -443,7 +443,6 @@ impl std::fmt::Debug for ClosableStream {
     }
 }
 
-/// The engine request for a resource call.
 /// Params text as a JSON object (for the resources that take fields apart).
 fn params_object(params: &str) -> Result<Map<String, Value>, GatewayError> {
     match serde_json::from_str(params) {
@@ -453,6 +452,7 @@ fn params_object(params: &str) -> Result<Map<String, Value>, GatewayError> {
     }
 }
 
+/// The engine request for a resource call.
 fn build_request(resource: &Resource, args: CallArgs) -> Result<GatewayRequest, GatewayError> {
     let body = match resource.body {
         BodyKind::Json | BodyKind::Prompt => RequestBody::json(Bytes::from(args.params))?,
