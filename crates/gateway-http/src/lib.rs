@@ -11,6 +11,7 @@ pub mod client;
 pub mod credentials;
 pub mod egress;
 pub mod error;
+mod h1;
 mod pool;
 pub mod protocol;
 pub mod redis_state;

@@ -9,28 +9,34 @@
 //! been read to the end, idle connections expire, and a request that a reused connection
 //! could not send (the upstream had closed it) is sent once more on a new one.
 //!
-//! A connection is driven by a task on the runtime that opened it, so a pool belongs to
-//! one runtime ([`Pools`] keeps one per runtime): a connection handed to a request on
-//! another runtime would wait for that one to be driven (a current-thread runtime is
-//! driven only inside its `block_on`). The server's worker threads and the Python binding's
-//! callers each run a current-thread runtime, so each gets a pool of its own.
+//! HTTP/1.1 connections are our own ([`crate::h1`]), driven by the request that uses them;
+//! HTTP/2 connections are hyper's, driven by a task. Either way a connection's socket is
+//! registered with the runtime that opened it, so a pool belongs to one runtime ([`Pools`]
+//! keeps one per runtime): a connection handed to a request on another runtime would wait
+//! for that one to be driven (a current-thread runtime is driven only inside its
+//! `block_on`). The server's worker threads and the Python binding's callers each run a
+//! current-thread runtime, so each gets a pool of its own.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::HOST;
+use futures::{Stream, StreamExt};
+use gateway_core::engine::TransportError;
 use http::uri::{Authority, Scheme};
-use http::{HeaderValue, Request, Response, Uri};
-use http_body_util::Full;
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyDataStream, BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::client::legacy::connect::Connection;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower_service::Service;
 
-use crate::transport::Connector;
+use crate::h1;
+use crate::transport::{Connector, classify};
 
 /// How long an idle connection is kept.
 const IDLE_EXPIRY: Duration = Duration::from_secs(90);
@@ -45,7 +51,7 @@ type Hosts = HashMap<Key, Host, foldhash::fast::RandomState>;
 /// Where a connection goes: scheme and authority (`Authority` compares host names without
 /// case, as DNS does).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
+pub(crate) struct Key {
     https: bool,
     authority: Authority,
 }
@@ -56,7 +62,7 @@ struct Host {
     header: Option<HeaderValue>,
     /// Idle HTTP/1.1 connections with the time each was returned; the most recent last
     /// (reused first: its socket is the warmest, and the oldest expire unused).
-    idle: Vec<(Instant, http1::SendRequest<Body>)>,
+    idle: Vec<(Instant, h1::Connection)>,
     /// The host's HTTP/2 connection, shared by every request.
     shared: Option<http2::SendRequest<Body>>,
 }
@@ -66,15 +72,15 @@ impl Host {
         Self { header: host_header(key), idle: Vec::new(), shared: None }
     }
 
-    fn is_dead(&self, now: Instant) -> bool {
+    fn is_dead(&mut self, now: Instant) -> bool {
         self.shared.as_ref().is_none_or(|s| s.is_closed())
-            && self.idle.iter().all(|(since, s)| s.is_closed() || now.duration_since(*since) > IDLE_EXPIRY)
+            && self.idle.iter_mut().all(|(since, c)| now.duration_since(*since) > IDLE_EXPIRY || c.is_closed())
     }
 }
 
 /// A connection taken from the pool or opened for one request.
 enum Lent {
-    Http1 { sender: http1::SendRequest<Body>, reused: bool },
+    Http1 { connection: h1::Connection, reused: bool },
     Http2(http2::SendRequest<Body>),
 }
 
@@ -84,20 +90,41 @@ pub(crate) enum SendError {
     /// Connecting (DNS, TCP, TLS, the egress check) or the HTTP handshake failed.
     Connect(Box<dyn std::error::Error + Send + Sync>),
     /// The request or its answer failed on an open connection.
-    Http(hyper::Error),
+    Failed(TransportError),
 }
 
-/// An HTTP/1.1 connection to give back once its answer has been read to the end.
-pub(crate) struct Returnable {
-    pool: Arc<Pool>,
-    key: Key,
-    sender: http1::SendRequest<Body>,
+/// An upstream's answer whose head has arrived.
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: AnswerBody,
 }
 
-impl Returnable {
-    /// Back to the pool: the answer was read to the end, so the connection is free.
-    pub(crate) fn give_back(self) {
-        self.pool.put(self.key, self.sender);
+/// An answer's body. An HTTP/1.1 connection goes back to the pool when its answer has been
+/// read to the end (dropped early, the connection goes with it: its unread rest would be in
+/// the way).
+pub(crate) enum AnswerBody {
+    Http1 { body: h1::Body, back_to: Option<(Arc<Pool>, Key)> },
+    Http2(BodyDataStream<Incoming>),
+}
+
+impl Stream for AnswerBody {
+    type Item = Result<Bytes, TransportError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.get_mut() {
+            Self::Http1 { body, back_to } => match body.poll_next_unpin(cx) {
+                Poll::Ready(None) => {
+                    if let (Some((pool, key)), Some(connection)) = (back_to.take(), body.reusable()) {
+                        pool.put(key, connection);
+                    }
+                    Poll::Ready(None)
+                }
+                Poll::Ready(Some(item)) => Poll::Ready(Some(item.map_err(|e| classify(&e)))),
+                Poll::Pending => Poll::Pending,
+            },
+            Self::Http2(body) => body.poll_next_unpin(cx).map(|item| item.map(|chunk| chunk.map_err(|e| classify(&e)))),
+        }
     }
 }
 
@@ -145,13 +172,14 @@ impl Pool {
         Arc::new(Self { connector, max_idle_per_host, hosts: Mutex::default() })
     }
 
-    /// Send `request` to `uri` (absolute) on a pooled connection or a new one. An HTTP/1.1
-    /// answer comes with the connection to give back when its body has been read.
+    /// Send a request to `uri` (absolute) on a pooled connection or a new one.
     pub(crate) async fn send(
         self: &Arc<Self>,
         uri: Uri,
-        mut request: Request<Body>,
-    ) -> Result<(Response<Incoming>, Option<Returnable>), SendError> {
+        method: Method,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Answer, SendError> {
         let key = Key {
             https: uri.scheme() == Some(&Scheme::HTTPS),
             authority: uri.authority().cloned().ok_or_else(|| SendError::Connect("the URL has no host".into()))?,
@@ -165,51 +193,53 @@ impl Pool {
         };
         match lent {
             Lent::Http2(mut sender) => {
+                let mut request = Request::new(Full::new(body));
+                *request.method_mut() = method;
+                *request.headers_mut() = headers;
                 *request.uri_mut() = uri;
-                sender.ready().await.map_err(SendError::Http)?;
-                Ok((sender.send_request(request).await.map_err(SendError::Http)?, None))
+                let failed = |e: hyper::Error| SendError::Failed(classify(&e));
+                sender.ready().await.map_err(failed)?;
+                let (parts, body) = sender.send_request(request).await.map_err(failed)?.into_parts();
+                Ok(Answer {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body: AnswerBody::Http2(body.into_data_stream()),
+                })
             }
-            Lent::Http1 { sender, reused } => {
-                set_origin_form(&uri, host.or_else(|| host_header(&key)), &mut request);
-                match self.send_http1(&key, sender, request).await {
-                    Ok(sent) => Ok(sent),
-                    // The upstream closed a kept-alive connection as it was reused, before the
-                    // request went out: once more, on a connection of its own.
-                    Err(Http1Failure::Unsent(request, _)) if reused => {
-                        let Lent::Http1 { sender, .. } = Box::pin(self.connect(&key, &uri)).await? else {
+            Lent::Http1 { connection, reused } => {
+                // HTTP/1.1 wants the origin form (`/v1/chat/completions`) and a `Host` header.
+                let host = host.or_else(|| host_header(&key));
+                let target = uri.path_and_query().map_or("/", |p| p.as_str());
+                let head = h1::RequestHead { method: &method, target, host: host.as_ref(), headers: &headers };
+                let sent = match connection.send(&head, &body).await {
+                    // The upstream closed a kept-alive connection as it was reused, and the
+                    // request could not be written: once more, on a connection of its own.
+                    Err(h1::SendFailure::Unwritten(_)) if reused => {
+                        let Lent::Http1 { connection, .. } = Box::pin(self.connect(&key, &uri)).await? else {
                             return Err(SendError::Connect(
                                 "the upstream switched to HTTP/2 between two requests".into(),
                             ));
                         };
-                        Box::pin(self.send_http1(&key, sender, *request)).await.map_err(Http1Failure::into_error)
+                        Box::pin(connection.send(&head, &body)).await
                     }
-                    Err(failure) => Err(failure.into_error()),
-                }
+                    sent => sent,
+                };
+                let answer = sent.map_err(|(h1::SendFailure::Unwritten(e) | h1::SendFailure::Failed(e))| {
+                    SendError::Failed(classify(&e))
+                })?;
+                let back_to = Some((self.clone(), key));
+                Ok(Answer {
+                    status: answer.status,
+                    headers: answer.headers,
+                    body: AnswerBody::Http1 { body: answer.body, back_to },
+                })
             }
-        }
-    }
-
-    async fn send_http1(
-        self: &Arc<Self>,
-        key: &Key,
-        mut sender: http1::SendRequest<Body>,
-        request: Request<Body>,
-    ) -> Result<(Response<Incoming>, Option<Returnable>), Http1Failure> {
-        if let Err(e) = sender.ready().await {
-            return Err(Http1Failure::Unsent(Box::new(request), e));
-        }
-        match sender.try_send_request(request).await {
-            Ok(response) => Ok((response, Some(Returnable { pool: self.clone(), key: key.clone(), sender }))),
-            Err(mut e) => match e.take_message() {
-                Some(request) => Err(Http1Failure::Unsent(Box::new(request), e.into_error())),
-                None => Err(Http1Failure::Failed(e.into_error())),
-            },
         }
     }
 
     /// Whether every pooled connection has closed or expired.
     fn is_dead(&self, now: Instant) -> bool {
-        self.hosts.lock().unwrap_or_else(PoisonError::into_inner).values().all(|host| host.is_dead(now))
+        self.hosts.lock().unwrap_or_else(PoisonError::into_inner).values_mut().all(|host| host.is_dead(now))
     }
 
     /// A pooled connection for `key`, if a live one is idle (or shared), and the host's
@@ -224,19 +254,16 @@ impl Pool {
             host.shared = None;
         }
         let now = Instant::now();
-        while let Some((since, sender)) = host.idle.pop() {
-            if !sender.is_closed() && now.duration_since(since) <= IDLE_EXPIRY {
-                return (Some(Lent::Http1 { sender, reused: true }), host.header.clone());
+        while let Some((since, mut connection)) = host.idle.pop() {
+            if now.duration_since(since) <= IDLE_EXPIRY && !connection.is_closed() {
+                return (Some(Lent::Http1 { connection, reused: true }), host.header.clone());
             }
         }
         (None, host.header.clone())
     }
 
     /// An HTTP/1.1 connection whose answer has been read: idle again.
-    fn put(&self, key: Key, sender: http1::SendRequest<Body>) {
-        if sender.is_closed() {
-            return;
-        }
+    fn put(&self, key: Key, connection: h1::Connection) {
         let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(host) = self.host_entry(&mut hosts, key) else { return };
         if host.idle.len() >= self.max_idle_per_host {
@@ -246,7 +273,7 @@ impl Pool {
             }
             host.idle.remove(0);
         }
-        host.idle.push((Instant::now(), sender));
+        host.idle.push((Instant::now(), connection));
     }
 
     /// The entry for `key`, made if there is room for one more host.
@@ -282,31 +309,7 @@ impl Pool {
             }
             return Ok(Lent::Http2(sender));
         }
-        let (sender, connection) =
-            http1::Builder::new().handshake(io).await.map_err(|e| SendError::Connect(Box::new(e)))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::trace!("upstream connection ended: {e}");
-            }
-        });
-        Ok(Lent::Http1 { sender, reused: false })
-    }
-}
-
-/// How an HTTP/1.1 request failed.
-enum Http1Failure {
-    /// Before it was sent (the connection had closed): it can go again on another.
-    /// (Boxed: a failure is rare, and this travels in every send's result.)
-    Unsent(Box<Request<Body>>, hyper::Error),
-    /// After it was sent, or while its answer was read.
-    Failed(hyper::Error),
-}
-
-impl Http1Failure {
-    fn into_error(self) -> SendError {
-        match self {
-            Self::Unsent(_, e) | Self::Failed(e) => SendError::Http(e),
-        }
+        Ok(Lent::Http1 { connection: h1::Connection::new(io), reused: false })
     }
 }
 
@@ -320,15 +323,4 @@ fn host_header(key: &Key) -> Option<HeaderValue> {
         }
         _ => HeaderValue::from_str(key.authority.host()).ok(),
     }
-}
-
-/// HTTP/1.1 wants the origin form (`/v1/chat/completions`) and a `Host` header.
-fn set_origin_form(uri: &Uri, host: Option<HeaderValue>, request: &mut Request<Body>) {
-    if let Some(host) = host
-        && !request.headers().contains_key(HOST)
-    {
-        request.headers_mut().insert(HOST, host);
-    }
-    let origin = uri.path_and_query().map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
-    *request.uri_mut() = origin;
 }

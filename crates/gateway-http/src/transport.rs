@@ -18,7 +18,6 @@ use bytes::Bytes;
 use futures::{Future, Stream, StreamExt};
 use gateway_core::engine::{ByteStream, HttpResponse, Transport, TransportError, TransportErrorKind};
 use gateway_core::providers::{CredentialRequest, HttpRequest};
-use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
@@ -26,7 +25,7 @@ use hyper_util::client::legacy::connect::dns::Name;
 use crate::credentials::TokenCache;
 use crate::egress::EgressPolicy;
 use crate::error::HttpError;
-use crate::pool::{Pools, Returnable, SendError};
+use crate::pool::{Pools, SendError};
 
 /// Transport settings.
 #[derive(Debug, Clone)]
@@ -116,19 +115,16 @@ impl HyperTransport {
         if request.headers.get(http::header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")) {
             return crate::upgrade::open(&self.upgrade_connector, uri, request, self.idle_timeout).await;
         }
-        let mut outgoing = http::Request::new(Full::new(request.body));
-        *outgoing.method_mut() = request.method;
-        *outgoing.headers_mut() = request.headers;
-        let (response, connection) = self.pools.current().send(uri, outgoing).await.map_err(|e| match e {
-            SendError::Connect(e) => classify_connect(&*e),
-            SendError::Http(e) => classify(&e),
-        })?;
-        let (parts, body) = response.into_parts();
-        let body = ReturnAtEnd { body: body.into_data_stream(), connection };
+        let answer = self.pools.current().send(uri, request.method, request.headers, request.body).await.map_err(
+            |e| match e {
+                SendError::Connect(e) => classify_connect(&*e),
+                SendError::Failed(e) => e,
+            },
+        )?;
         Ok(HttpResponse {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body: idle_limited(body, self.idle_timeout),
+            status: answer.status.as_u16(),
+            headers: answer.headers,
+            body: idle_limited(answer.body, self.idle_timeout),
             upgraded: None,
         })
     }
@@ -149,34 +145,6 @@ impl Transport for HyperTransport {
             CredentialRequest::GoogleServiceAccount { account, scope } => {
                 self.tokens.google_token(self, account, scope).await
             }
-        }
-    }
-}
-
-/// An answer's body that gives its HTTP/1.1 connection back to the pool when read to the
-/// end (dropped early, the connection goes with it: its unread rest would be in the way).
-struct ReturnAtEnd {
-    body: http_body_util::BodyDataStream<hyper::body::Incoming>,
-    connection: Option<Returnable>,
-}
-
-impl Stream for ReturnAtEnd {
-    type Item = Result<Bytes, TransportError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.body.poll_next_unpin(cx) {
-            Poll::Ready(None) => {
-                if let Some(connection) = self.connection.take() {
-                    connection.give_back();
-                }
-                Poll::Ready(None)
-            }
-            Poll::Ready(Some(Err(e))) => {
-                self.connection = None;
-                Poll::Ready(Some(Err(classify(&e))))
-            }
-            Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(chunk))),
-            Poll::Pending => Poll::Pending,
         }
     }
 }
