@@ -15,6 +15,8 @@ const ANSWER: &str = r#"{"id":"c","object":"chat.completion","created":1,"model"
 #[derive(Default)]
 struct Seen {
     connections: AtomicUsize,
+    /// Connections the gateway closed.
+    closed: AtomicUsize,
     heads: Mutex<Vec<String>>,
 }
 
@@ -43,6 +45,7 @@ fn upstream(close_after_answer: bool) -> (u16, Arc<Seen>) {
                         loop {
                             let mut line = String::new();
                             if socket.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                recorder.closed.fetch_add(1, Ordering::SeqCst);
                                 return;
                             }
                             if line == "\r\n" {
@@ -144,4 +147,25 @@ fn each_runtime_gets_connections_of_its_own() {
     first.block_on(call(&engine, &options));
     second.block_on(call(&engine, &options));
     assert_eq!(seen.connections.load(Ordering::SeqCst), 2, "one connection per runtime, each reused");
+}
+
+#[test]
+fn the_connections_of_a_runtime_that_has_gone_are_closed_when_the_next_one_comes() {
+    // A Python thread's runtime goes with the thread: its pooled connections are swept
+    // (closed) when another runtime next takes its pool, not kept open for the idle expiry.
+    let (port, seen) = upstream(false);
+    let engine = gateway_http::engine(gateway_http::TransportOptions::default()).unwrap();
+    let options = call_options(&format!("http://127.0.0.1:{port}/v1"));
+    let gone = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    gone.block_on(call(&engine, &options));
+    drop(gone);
+    assert_eq!(seen.closed.load(Ordering::SeqCst), 0);
+    let next = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    next.block_on(call(&engine, &options));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while seen.closed.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(seen.closed.load(Ordering::SeqCst), 1, "the gone runtime's connection was closed");
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
 }

@@ -1,13 +1,20 @@
 //! Upstream HTTP/1.1 connections, driven by the request that uses them.
 //!
 //! Why not hyper's client connection: hyper drives each connection in a task of its own
-//! and hands it requests and answers through channels. On the load benchmark that was a
-//! third of a proxied request's instructions (a task wake-up each way, a dispatch state
-//! machine), and every connection held about 25 KB of fixed buffers (8 KB for the request
-//! head, at least 8 KB to read into, a channel block) for as long as it lived, so an idle
-//! stream cost 48 KB. Here the request's own future writes the request and reads the
-//! answer: no task, no channel, and nothing buffered while the connection waits (reads go
-//! through a buffer on the stack, and only what arrived is kept).
+//! and hands it requests and answers through channels. Sending a request that way (a task
+//! wake-up each way, a dispatch state machine) took 18.8k of a pass-through request's
+//! 70.3k instructions (callgrind, `benches/load/instructions.sh`); this takes 10.4k. And
+//! every hyper connection held about 25 KB of fixed buffers (8 KB for the request head, at
+//! least 8 KB to read into, a channel block) for as long as it lived: an idle stream cost
+//! the gateway 48.1 KB, and costs 28.5 KB now (`benches/load/memory.sh`). Here the
+//! request's own future writes the request and reads the answer: no task, no channel, and
+//! nothing buffered while the connection waits (reads go through a buffer on the stack,
+//! and only what arrived is kept).
+//!
+//! With no task watching an idle connection, [`Connection::is_closed`] looks at its socket
+//! before it is reused (one `recv` with `MSG_PEEK` a request): a Python caller's runtime
+//! runs only inside its calls, so an upstream's keep-alive timeout that closed the
+//! connection between two calls is otherwise found only by the next request failing.
 //!
 //! What it speaks: one request at a time per connection; answers framed by
 //! `content-length`, chunked, or the connection closing, and none for HEAD, 1xx, 204 and

@@ -148,8 +148,8 @@ impl Pools {
         if let Some((_, pool)) = pools.iter().find(|(id, _)| *id == runtime) {
             return pool.clone();
         }
-        // A runtime that has gone dropped its connections' tasks: its pool holds only
-        // closed connections, and goes when another runtime comes.
+        // A runtime that has gone can no longer drive its pool's connections (they report
+        // closed): the pool and its sockets go when another runtime comes.
         let now = Instant::now();
         pools.retain(|(_, pool)| !pool.is_dead(now));
         let pool = Pool::new(self.connector.clone(), self.max_idle_per_host);
