@@ -638,4 +638,97 @@ mod tests {
             "GET / HTTP/1.1\r\nauthorization: Bearer k\r\nhost: own\r\n\r\n"
         );
     }
+
+    /// An HTTP/1.1 upstream over TLS on loopback, on a thread and runtime of its own, that
+    /// answers `answers` requests on its one connection, then ends the session
+    /// (`close_notify`), closes it and says so on the channel.
+    fn tls_upstream(answers: usize) -> (u16, std::sync::mpsc::Receiver<()>) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let cert = CertificateDer::from_pem_slice(include_bytes!("testdata/loopback-cert.pem")).unwrap();
+        let key = PrivateKeyDer::from_pem_slice(include_bytes!("testdata/loopback-key.pem")).unwrap();
+        let config = tokio_rustls::rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (closed, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let (tcp, _) = listener.accept().await.unwrap();
+                let mut tls = BufReader::new(acceptor.accept(tcp).await.unwrap());
+                for _ in 0..answers {
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        tls.read_line(&mut line).await.unwrap();
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(value) = line.strip_prefix("content-length: ") {
+                            length = value.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    tls.read_exact(&mut body).await.unwrap();
+                    let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {length}\r\n\r\n");
+                    tls.get_mut().write_all(&[head.as_bytes(), &body].concat()).await.unwrap();
+                }
+                tls.get_mut().shutdown().await.unwrap();
+            });
+            closed.send(()).unwrap();
+        });
+        (port, done)
+    }
+
+    async fn tls_connection(port: u16) -> Connection {
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_slice(include_bytes!("testdata/loopback-cert.pem")).unwrap()).unwrap();
+        let config = tokio_rustls::rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, TokioIo::new(TokioIo::new(tcp)))
+            .await
+            .unwrap();
+        Connection::new(MaybeHttpsStream::Https(TokioIo::new(tls)))
+    }
+
+    async fn exchange(connection: Connection, body: &[u8]) -> (Vec<u8>, Option<Connection>) {
+        use futures::StreamExt;
+        let headers = HeaderMap::new();
+        let head = RequestHead { method: &Method::POST, target: "/v1/x", host: None, headers: &headers };
+        let Ok(mut answer) = connection.send(&head, body).await else { panic!("the request failed") };
+        let mut read = Vec::new();
+        while let Some(chunk) = answer.body.next().await {
+            read.extend_from_slice(&chunk.unwrap());
+        }
+        (read, answer.body.reusable())
+    }
+
+    #[tokio::test]
+    async fn over_tls_a_connection_is_reused_and_its_close_is_seen_on_the_socket() {
+        let (port, done) = tls_upstream(2);
+        let connection = tls_connection(port).await;
+        let (read, connection) = exchange(connection, b"first").await;
+        assert_eq!(read, b"first");
+        let mut connection = connection.expect("kept alive");
+        assert!(!connection.is_closed(), "an idle TLS connection is open");
+        let (read, connection) = exchange(connection, b"second").await;
+        assert_eq!(read, b"second");
+        let mut connection = connection.expect("kept alive");
+        // The close_notify and the close arrive while this runtime is not looking (this
+        // thread blocks).
+        done.recv().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(connection.is_closed(), "the upstream ended the session");
+    }
 }
