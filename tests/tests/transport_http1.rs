@@ -212,3 +212,34 @@ async fn an_endless_chunk_size_line_is_an_error() {
     let error = call(&engine(), port).await.unwrap_err();
     assert!(error.contains("chunk-size line from the upstream is over 4 KiB"), "{error}");
 }
+
+#[tokio::test]
+async fn an_upstream_that_answers_before_reading_a_large_body_is_heard() {
+    // The upstream refuses on the head alone (as a size or auth check does) and closes
+    // without reading the 8 MB body: the caller gets its 413, not a broken pipe.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        for socket in listener.incoming() {
+            let mut socket = std::io::BufReader::new(socket.unwrap());
+            let mut line = String::new();
+            while socket.read_line(&mut line).unwrap() > 0 && !line.ends_with("\r\n\r\n") {}
+            let error = r#"{"error":{"message":"too large","type":"invalid_request_error"}}"#;
+            let answer = format!(
+                "HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{error}",
+                error.len()
+            );
+            socket.get_mut().write_all(answer.as_bytes()).unwrap();
+        }
+    });
+    let content = "x".repeat(8 << 20);
+    let body =
+        RequestBody::json(format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{content}"}}]}}"#).into())
+            .unwrap();
+    let request = GatewayRequest::json(Endpoint::ChatCompletions, body);
+    let response = tokio::time::timeout(Duration::from_secs(10), engine().handle(&request, &options(port)))
+        .await
+        .expect("no hang");
+    assert_eq!(response.status, 413, "{:?}", response.result.err());
+}

@@ -36,7 +36,7 @@ use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use hyper_rustls::MaybeHttpsStream;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// What the connector opens: TCP, perhaps under TLS.
@@ -97,18 +97,15 @@ impl Connection {
     }
 
     /// Whether this idle connection can no longer carry a request: the upstream closed it,
-    /// sent something unasked, or the runtime that drives its socket has gone.
+    /// sent something unasked, or the runtime that drives its socket has gone. One syscall
+    /// (a peek), as a connection is about to be reused.
     pub(crate) fn is_closed(&mut self) -> bool {
-        // Through tokio first: it answers from the readiness its runtime has seen, without
-        // a syscall, and fails once that runtime has gone.
-        let mut scratch = [MaybeUninit::<u8>::uninit(); 64];
-        let mut unread = ReadBuf::uninit(&mut scratch);
-        if Pin::new(&mut *self.io).poll_read(&mut Context::from_waker(Waker::noop()), &mut unread).is_ready() {
-            return true; // the end, bytes nobody asked for, or an error
+        if self.seen_closed() {
+            return true;
         }
-        // Then the socket itself: a close that arrived since the runtime last polled its
-        // sockets shows only there. (Under TLS, bytes here could be a session ticket; a
-        // new connection costs less than guessing.)
+        // A close that arrived since the runtime last polled its sockets shows only on the
+        // socket itself. (Under TLS, bytes here could be a session ticket; a new connection
+        // costs less than guessing.)
         let tcp = match self.io.inner() {
             MaybeHttpsStream::Http(tcp) => tcp.inner(),
             MaybeHttpsStream::Https(tls) => tls.inner().get_ref().0.inner().inner(),
@@ -117,28 +114,41 @@ impl Connection {
         !matches!(socket2::SockRef::from(tcp).peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
+    /// Whether the runtime has seen this idle connection closed (or has gone itself): from
+    /// the readiness tokio keeps, without a syscall unless something arrived. For sweeping
+    /// many connections at once, where a syscall each would let a flood of custom hosts
+    /// buy a lot of work.
+    pub(crate) fn seen_closed(&mut self) -> bool {
+        let mut scratch = [MaybeUninit::<u8>::uninit(); 64];
+        let mut unread = ReadBuf::uninit(&mut scratch);
+        // Ready: the end, bytes nobody asked for, or an error.
+        Pin::new(&mut *self.io).poll_read(&mut Context::from_waker(Waker::noop()), &mut unread).is_ready()
+    }
+
     /// Write the request and read its answer's head. The body is read from the answer.
     pub(crate) async fn send(mut self, head: &RequestHead<'_>, body: &[u8]) -> Result<Answer, SendFailure> {
         let mut out = encode_head(head, body.len());
-        let written = if body.len() <= COALESCE {
+        let mut rest = body;
+        if body.len() <= COALESCE {
             out.extend_from_slice(body);
-            self.io.write_all(&out).await
-        } else {
-            match self.io.write_all(&out).await {
-                Ok(()) => self.io.write_all(body).await,
-                Err(e) => Err(e),
-            }
-        };
-        if let Err(e) = written.and(self.io.flush().await) {
-            return Err(SendFailure::Unwritten(e));
+            rest = &[];
         }
         let mut buffer = BytesMut::new();
+        let mut writing = Writing { parts: [&out, rest], answer_side_open: true };
+        let written = std::future::poll_fn(|cx| writing.poll(&mut self.io, cx, &mut buffer, head.method)).await;
+        // Answered before the request was all written: the connection is not reused.
+        let answered_early = match written {
+            Ok(Written::All) => false,
+            Ok(Written::AnsweredEarly) => true,
+            Err(e) => return Err(SendFailure::Unwritten(e)),
+        };
         loop {
             if let Some((answer, length)) = parse_head(&buffer, head.method).map_err(SendFailure::Failed)? {
                 buffer.advance(length);
                 match answer {
                     ParsedHead::Interim => continue,
                     ParsedHead::Final { status, headers, framing, keep_alive } => {
+                        let keep_alive = keep_alive && !answered_early;
                         let body = Body { connection: Some(self), buffer, framing, keep_alive };
                         return Ok(Answer { status, headers, body });
                     }
@@ -157,6 +167,74 @@ impl Connection {
                 }
                 Ok(_) => {}
                 Err(e) => return Err(SendFailure::Failed(e)),
+            }
+        }
+    }
+}
+
+/// A request being written: what is left of its head and body, in order.
+struct Writing<'a> {
+    parts: [&'a [u8]; 2],
+    /// Whether the upstream may still answer (it has not closed its side).
+    answer_side_open: bool,
+}
+
+/// How writing a request ended.
+enum Written {
+    All,
+    /// The upstream answered first (a 401 or 413 before it read a large body, say): the
+    /// answer's head, or part of it, is in the buffer.
+    AnsweredEarly,
+}
+
+impl Writing<'_> {
+    /// Write on, taking in whatever the upstream sends meanwhile: an upstream may answer
+    /// and close without reading a large body, and that answer is the caller's to see,
+    /// not a broken pipe. Answer bytes are looked for before each write, so an answer
+    /// that arrived with the close is read before the write fails on it.
+    fn poll(
+        &mut self,
+        io: &mut TokioIo<Socket>,
+        cx: &mut Context<'_>,
+        buffer: &mut BytesMut,
+        method: &Method,
+    ) -> Poll<io::Result<Written>> {
+        loop {
+            if self.answer_side_open {
+                match poll_read_some(io, cx, buffer) {
+                    Poll::Ready(Ok(0) | Err(_)) => self.answer_side_open = false,
+                    Poll::Ready(Ok(_)) => match parse_head(buffer, method) {
+                        Ok(Some((ParsedHead::Interim, length))) => {
+                            buffer.advance(length);
+                            continue;
+                        }
+                        // Incomplete: read on.
+                        Ok(None) if buffer.len() < MAX_HEAD => continue,
+                        // An answer, or one the head loop will refuse.
+                        _ => return Poll::Ready(Ok(Written::AnsweredEarly)),
+                    },
+                    Poll::Pending => {}
+                }
+            }
+            let unwritten = self.parts.iter().any(|part| !part.is_empty());
+            if !self.answer_side_open && unwritten && buffer.is_empty() {
+                // The upstream closed its side before the request was all written: none
+                // of it was acted on, so it counts as not written (a reused connection is
+                // then tried once more on a new one).
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the upstream closed the connection before the request was written",
+                )));
+            }
+            let Some(part) = self.parts.iter_mut().find(|part| !part.is_empty()) else {
+                return Pin::new(&mut *io).poll_flush(cx).map_ok(|()| Written::All);
+            };
+            match ready!(Pin::new(&mut *io).poll_write(cx, part)) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(written) => *part = &part[written..],
+                Err(e) if buffer.is_empty() => return Poll::Ready(Err(e)),
+                // Some of an answer came before the write failed: the head loop reads on.
+                Err(_) => return Poll::Ready(Ok(Written::AnsweredEarly)),
             }
         }
     }
@@ -643,7 +721,7 @@ mod tests {
     /// answers `answers` requests on its one connection, then ends the session
     /// (`close_notify`), closes it and says so on the channel.
     fn tls_upstream(answers: usize) -> (u16, std::sync::mpsc::Receiver<()>) {
-        use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
         use tokio_rustls::rustls::pki_types::pem::PemObject;
         use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let cert = CertificateDer::from_pem_slice(include_bytes!("testdata/loopback-cert.pem")).unwrap();

@@ -74,7 +74,7 @@ impl Host {
 
     fn is_dead(&mut self, now: Instant) -> bool {
         self.shared.as_ref().is_none_or(|s| s.is_closed())
-            && self.idle.iter_mut().all(|(since, c)| now.duration_since(*since) > IDLE_EXPIRY || c.is_closed())
+            && self.idle.iter_mut().all(|(since, c)| now.duration_since(*since) > IDLE_EXPIRY || c.seen_closed())
     }
 }
 
