@@ -5,6 +5,7 @@
 pub mod fake;
 pub mod log_lines;
 pub mod mock;
+pub mod raw_upstream;
 pub mod realtime_mock;
 pub mod transforms;
 

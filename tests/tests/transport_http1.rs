@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gateway_core::{Config, Endpoint, Engine, GatewayRequest, RequestBody, RequestOptions, ResponseBody};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use gateway_tests::raw_upstream;
+use tokio::io::AsyncWriteExt;
 
 const ANSWER: &str = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
 
@@ -19,59 +20,29 @@ struct Script {
     close: bool,
 }
 
-/// An upstream on its own thread and runtime that answers every request by `script` and
-/// counts its connections.
+/// An upstream on its own thread and runtime that answers every request by `script`; its
+/// port and the connections it accepted.
 fn upstream(script: impl Fn() -> Script + Send + Sync + 'static) -> (u16, Arc<AtomicUsize>) {
-    let connections = Arc::new(AtomicUsize::new(0));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let counter = connections.clone();
     let script = Arc::new(script);
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let (socket, _) = listener.accept().await.unwrap();
-                counter.fetch_add(1, Ordering::SeqCst);
-                let script = script.clone();
-                tokio::spawn(async move {
-                    let mut socket = BufReader::new(socket);
-                    loop {
-                        let mut length = 0;
-                        loop {
-                            let mut line = String::new();
-                            if socket.read_line(&mut line).await.unwrap_or(0) == 0 {
-                                return;
-                            }
-                            if line == "\r\n" {
-                                break;
-                            }
-                            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                                length = value.trim().parse().unwrap();
-                            }
-                        }
-                        let mut body = vec![0; length];
-                        socket.read_exact(&mut body).await.unwrap();
-                        let Script { pieces, close } = script();
-                        for (i, piece) in pieces.iter().enumerate() {
-                            if i > 0 {
-                                tokio::time::sleep(Duration::from_millis(2)).await;
-                            }
-                            if socket.get_mut().write_all(piece).await.is_err() {
-                                return;
-                            }
-                        }
-                        if close {
-                            return;
-                        }
+    raw_upstream::spawn(move |mut socket| {
+        let script = script.clone();
+        async move {
+            while raw_upstream::read_request(&mut socket).await.is_some() {
+                let Script { pieces, close } = script();
+                for (i, piece) in pieces.iter().enumerate() {
+                    if i > 0 {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
                     }
-                });
+                    if socket.get_mut().write_all(piece).await.is_err() {
+                        return;
+                    }
+                }
+                if close {
+                    return;
+                }
             }
-        });
-    });
-    (port, connections)
+        }
+    })
 }
 
 fn options(port: u16) -> RequestOptions {

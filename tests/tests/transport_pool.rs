@@ -1,4 +1,4 @@
-//! The hyper transport's connection pool, against a bare HTTP/1.1 upstream on loopback that
+//! The transport's connection pool, against a bare HTTP/1.1 upstream on loopback that
 //! counts its connections and records what it was sent.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,72 +7,47 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gateway_core::{Config, Endpoint, Engine, GatewayRequest, RequestBody, RequestOptions, ResponseBody};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use gateway_tests::raw_upstream;
+use tokio::io::AsyncWriteExt;
 
 const ANSWER: &str = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
 
 /// What the upstream saw.
 #[derive(Default)]
 struct Seen {
-    connections: AtomicUsize,
+    heads: Mutex<Vec<String>>,
     /// Connections the gateway closed.
     closed: AtomicUsize,
-    heads: Mutex<Vec<String>>,
 }
 
 /// A keep-alive upstream on its own thread and runtime; with `close_after_answer`, it closes
 /// every connection right after answering, without saying so (as an upstream's idle
-/// timeout does), so a pooled connection is found dead when it is reused.
-fn upstream(close_after_answer: bool) -> (u16, Arc<Seen>) {
+/// timeout does), so a pooled connection is found dead when it is reused. The port, the
+/// connections it accepted, and what it saw.
+fn upstream(close_after_answer: bool) -> (u16, Arc<AtomicUsize>, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
     let recorder = seen.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let (port, connections) = raw_upstream::spawn(move |mut socket| {
+        let recorder = recorder.clone();
+        async move {
             loop {
-                let (socket, _) = listener.accept().await.unwrap();
-                recorder.connections.fetch_add(1, Ordering::SeqCst);
-                let recorder = recorder.clone();
-                tokio::spawn(async move {
-                    let mut socket = BufReader::new(socket);
-                    loop {
-                        let mut head = String::new();
-                        let mut length = 0;
-                        loop {
-                            let mut line = String::new();
-                            if socket.read_line(&mut line).await.unwrap_or(0) == 0 {
-                                recorder.closed.fetch_add(1, Ordering::SeqCst);
-                                return;
-                            }
-                            if line == "\r\n" {
-                                break;
-                            }
-                            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                                length = value.trim().parse().unwrap();
-                            }
-                            head.push_str(&line);
-                        }
-                        let mut body = vec![0; length];
-                        socket.read_exact(&mut body).await.unwrap();
-                        recorder.heads.lock().unwrap().push(head);
-                        let answer = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{ANSWER}",
-                            ANSWER.len()
-                        );
-                        socket.get_mut().write_all(answer.as_bytes()).await.unwrap();
-                        if close_after_answer {
-                            return;
-                        }
-                    }
-                });
+                let Some((head, _)) = raw_upstream::read_request(&mut socket).await else {
+                    recorder.closed.fetch_add(1, Ordering::SeqCst);
+                    return;
+                };
+                recorder.heads.lock().unwrap().push(head);
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{ANSWER}",
+                    ANSWER.len()
+                );
+                socket.get_mut().write_all(answer.as_bytes()).await.unwrap();
+                if close_after_answer {
+                    return;
+                }
             }
-        });
+        }
     });
-    (port, seen)
+    (port, connections, seen)
 }
 
 fn call_options(host: &str) -> RequestOptions {
@@ -93,13 +68,13 @@ async fn call(engine: &Engine, options: &RequestOptions) {
 
 #[tokio::test]
 async fn sequential_requests_reuse_one_connection_in_origin_form_with_a_host_header() {
-    let (port, seen) = upstream(false);
+    let (port, connections, seen) = upstream(false);
     let engine = gateway_http::engine(gateway_http::TransportOptions::default()).unwrap();
     let options = call_options(&format!("http://127.0.0.1:{port}/v1"));
     for _ in 0..5 {
         call(&engine, &options).await;
     }
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 1, "one kept-alive connection for every request");
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "one kept-alive connection for every request");
     let heads = seen.heads.lock().unwrap();
     assert_eq!(heads.len(), 5);
     for head in heads.iter() {
@@ -110,7 +85,7 @@ async fn sequential_requests_reuse_one_connection_in_origin_form_with_a_host_hea
 
 #[tokio::test]
 async fn the_host_header_never_carries_credentials_written_in_the_url() {
-    let (port, seen) = upstream(false);
+    let (port, _, seen) = upstream(false);
     let engine = gateway_http::engine(gateway_http::TransportOptions::default()).unwrap();
     call(&engine, &call_options(&format!("http://user:secret@127.0.0.1:{port}/v1"))).await;
     let heads = seen.heads.lock().unwrap();
@@ -120,7 +95,7 @@ async fn the_host_header_never_carries_credentials_written_in_the_url() {
 
 #[tokio::test]
 async fn a_pooled_connection_the_upstream_closed_is_replaced_without_failing_the_request() {
-    let (port, seen) = upstream(true);
+    let (port, connections, seen) = upstream(true);
     let engine = gateway_http::engine(gateway_http::TransportOptions::default()).unwrap();
     let options = call_options(&format!("http://127.0.0.1:{port}/v1"));
     for _ in 0..4 {
@@ -130,14 +105,14 @@ async fn a_pooled_connection_the_upstream_closed_is_replaced_without_failing_the
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(seen.heads.lock().unwrap().len(), 4);
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 4);
+    assert_eq!(connections.load(Ordering::SeqCst), 4);
 }
 
 #[test]
 fn each_runtime_gets_connections_of_its_own() {
     // A current-thread runtime drives its connections only inside its block_on: one
     // lent to a request on another runtime would never answer.
-    let (port, seen) = upstream(false);
+    let (port, connections, _) = upstream(false);
     let engine = gateway_http::engine(gateway_http::TransportOptions::default()).unwrap();
     let options = call_options(&format!("http://127.0.0.1:{port}/v1"));
     let first = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -146,14 +121,14 @@ fn each_runtime_gets_connections_of_its_own() {
     second.block_on(call(&engine, &options));
     first.block_on(call(&engine, &options));
     second.block_on(call(&engine, &options));
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 2, "one connection per runtime, each reused");
+    assert_eq!(connections.load(Ordering::SeqCst), 2, "one connection per runtime, each reused");
 }
 
 #[test]
 fn the_connections_of_a_runtime_that_has_gone_are_closed_when_the_next_one_comes() {
     // A Python thread's runtime goes with the thread: its pooled connections are swept
     // (closed) when another runtime next takes its pool, not kept open for the idle expiry.
-    let (port, seen) = upstream(false);
+    let (port, connections, seen) = upstream(false);
     let engine = gateway_http::engine(gateway_http::TransportOptions::default()).unwrap();
     let options = call_options(&format!("http://127.0.0.1:{port}/v1"));
     let gone = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -167,5 +142,5 @@ fn the_connections_of_a_runtime_that_has_gone_are_closed_when_the_next_one_comes
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(seen.closed.load(Ordering::SeqCst), 1, "the gone runtime's connection was closed");
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
 }
