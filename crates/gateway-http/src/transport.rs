@@ -1,12 +1,13 @@
-//! The engine's [`Transport`] over hyper and tokio.
+//! The engine's [`Transport`] over tokio: HTTP/1.1 of our own ([`crate::h1`]), HTTP/2
+//! and WebSocket upgrades on hyper.
 //!
 //! Pooled connections, TLS through rustls with the platform's verifier, HTTP/2 where the
 //! upstream negotiates it (ALPN), a connect timeout, no whole-request timeout (streams may
 //! run long) but an idle timeout between body reads, no redirects (a gateway that follows
 //! redirects is an SSRF hole), and failures classified so the engine can retry and fall
-//! back. A bare hyper client rather than reqwest: under load, reqwest's per-request URL
-//! parsing and client layers cost a third of the gateway's throughput (see the load
-//! benchmark in benches/load).
+//! back. Not reqwest: under load, reqwest's per-request URL parsing and client layers cost
+//! a third of the gateway's throughput (see the load benchmark in benches/load), and
+//! hyper's own HTTP/1.1 client connection a quarter of its instructions (see h1.rs).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
