@@ -1,4 +1,4 @@
-//! The engine's [`Transport`] over tokio: HTTP/1.1 of our own ([`crate::h1`]), HTTP/2
+//! The engine's [`Transport`] over tokio: HTTP/1.1 of our own (h1.rs), HTTP/2
 //! and WebSocket upgrades on hyper.
 //!
 //! Pooled connections, TLS through rustls with the platform's verifier, HTTP/2 where the
