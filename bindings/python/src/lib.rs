@@ -28,6 +28,8 @@ use pyo3::types::{PyBytes, PyTuple, PyType};
 
 /// The exception classes (Python names; a module of their own so they do not clash with
 /// the engine's `GatewayError`).
+mod to_json;
+
 mod exceptions {
     use pyo3::create_exception;
     use pyo3::exceptions::PyException;
@@ -153,7 +155,7 @@ fn options(options_json: &str) -> PyResult<Options> {
 /// `(field, filename, content_type, data)` tuples from `gatewise._client`.
 type PyFile = (String, String, Option<String>, Vec<u8>);
 
-fn call_args(params_json: &str, files: Vec<PyFile>) -> CallArgs {
+fn call_args(params: &Bound<'_, PyAny>, files: Vec<PyFile>) -> PyResult<CallArgs> {
     let files = files
         .into_iter()
         .map(|(field, filename, content_type, data)| FilePart {
@@ -163,7 +165,7 @@ fn call_args(params_json: &str, files: Vec<PyFile>) -> CallArgs {
             data: Bytes::from(data),
         })
         .collect();
-    CallArgs { params: params_json.to_owned(), files }
+    Ok(CallArgs { params: to_json::dumps(params)?, files })
 }
 
 /// The client.
@@ -192,18 +194,19 @@ impl NativeGateway {
     }
 
     /// Blocking call with the GIL released. `method` is a resource path
-    /// (`chat.completions.create`); `call_json` the per-call options. Returns
+    /// (`chat.completions.create`); `params` the request (a dict, written as the JSON body
+    /// here); `call_json` the per-call options. Returns
     /// `("reply", status, content_type, body, NativeRoute)` or `("stream", NativeStream)`.
     fn create(
         &self,
         py: Python<'_>,
         method: &str,
-        params_json: &str,
+        params: &Bound<'_, PyAny>,
         files: Vec<PyFile>,
         call_json: &str,
     ) -> PyResult<Py<PyTuple>> {
         let resource = protocol::resource(method).map_err(plain_err)?;
-        let args = call_args(params_json, files);
+        let args = call_args(params, files)?;
         let call = CallOptions::from_json(parse_json(call_json, "call options")?).map_err(plain_err)?;
         let inner = &self.inner;
         let caller = caller_runtime()?;
@@ -216,12 +219,12 @@ impl NativeGateway {
         &self,
         py: Python<'py>,
         method: &str,
-        params_json: &str,
+        params: &Bound<'py, PyAny>,
         files: Vec<PyFile>,
         call_json: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
         let resource = protocol::resource(method).map_err(plain_err)?;
-        let args = call_args(params_json, files);
+        let args = call_args(params, files)?;
         let call = CallOptions::from_json(parse_json(call_json, "call options")?).map_err(plain_err)?;
         let inner = self.inner.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import threading
 import time
@@ -32,6 +33,46 @@ def test_chat_completion_with_attribute_access_and_route_info(mock):
     # Compact, as the OpenAI SDKs send it: a response cache shared with the server keys
     # the same request alike from either surface.
     assert sent["body"] == json.dumps(HELLO, separators=(",", ":")).encode()
+
+
+def test_params_of_every_kind_cross_as_the_json_body_and_what_only_json_knows_is_left_to_it(mock):
+    class Size(enum.IntEnum):
+        BIG = 3
+
+    class Tone(str, enum.Enum):
+        CALM = "calm"
+
+    m = mock(*[{"body": chat_answer()} for _ in range(2)])
+    gw = gatewise.Gateway(target(m))
+    params = {
+        "model": "gpt-4o-mini",
+        "messages": ({"role": "user", "content": 'h\u00e9llo "q" \\ \n\t\x01\x7f \u2603 \U0001d11e'},),
+        "temperature": 0.2,
+        "top_p": 1.0,
+        "n": Size.BIG,
+        "user": Tone.CALM,
+        "seed": -(2**63),
+        "stream": False,
+        "stop": None,
+        "metadata": {"big": 1e16, "small": 1e-7, "empty": {}, "none": [], "deep": [[[[{"a": [True]}]]]]},
+    }
+    gw.chat.completions.create(**params)
+    assert json.loads(m.received[0]["body"]) == json.loads(json.dumps(params))
+    assert "h\u00e9llo".encode() in m.received[0]["body"], "written natively: UTF-8, not json.dumps' \\u escapes"
+    # A key that is not a string and an int past 64 bits: json.dumps writes them, as before.
+    gw.chat.completions.create(**HELLO, logit_bias={50256: -100}, seed=2**70)
+    assert json.loads(m.received[1]["body"]) == {**HELLO, "logit_bias": {"50256": -100}, "seed": 2**70}
+    # What json refuses is refused with its own errors, before anything is sent.
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        gw.chat.completions.create(**HELLO, user=object())
+    loop: dict = {}
+    loop["self"] = loop
+    with pytest.raises(ValueError, match="[Cc]ircular reference"):
+        gw.chat.completions.create(**HELLO, metadata=loop)
+    # NaN is written as json.dumps writes it, which is not JSON: the engine says so.
+    with pytest.raises(gatewise.BadRequestError, match="not valid JSON"):
+        gw.chat.completions.create(**HELLO, temperature=float("nan"))
+    assert len(m.received) == 2
 
 
 def test_config_as_json_text_or_file_and_provider_without_config(mock, tmp_path):

@@ -67,7 +67,7 @@ def _split_files(params: Dict[str, Any]) -> List[Tuple[str, str, Optional[str], 
     return files
 
 
-def _call(params: Dict[str, Any], multipart: bool) -> Tuple[str, list, str]:
+def _call(params: Dict[str, Any], multipart: bool) -> Tuple[Dict[str, Any], list, str]:
     """Split OpenAI-SDK call options from the request: ``extra_body`` is merged into the
     body, ``extra_headers`` become this call's headers (``x-portkey-*`` ones override
     every option), ``timeout`` (seconds) bounds each attempt of this call."""
@@ -82,11 +82,10 @@ def _call(params: Dict[str, Any], multipart: bool) -> Tuple[str, list, str]:
     if timeout is not None:
         call["request_timeout"] = int(float(timeout) * 1000)
     files = _split_files(params) if multipart else []
-    # The params text is sent on as the request body: compact, as the OpenAI SDKs write
-    # it (and as the body was before it crossed as text), so the cache keys a request
-    # alike whichever surface sent it. Most calls bring no call options: "{}" without a
-    # trip through json.dumps (3 µs).
-    return json.dumps(params, separators=(",", ":")), files, json.dumps(call) if call else "{}"
+    # The params cross as they are: the native half writes them as the compact JSON body
+    # (cheaper than json.dumps, which falls back there for what it alone knows). Most calls
+    # bring no call options: "{}" without a trip through json.dumps.
+    return params, files, json.dumps(call) if call else "{}"
 
 
 def _log_callback(on_log: Optional[Callable[[dict], Any]]) -> Optional[Callable[[str], None]]:
