@@ -28,6 +28,7 @@ use pyo3::types::{PyBytes, PyTuple, PyType};
 
 /// The exception classes (Python names; a module of their own so they do not clash with
 /// the engine's `GatewayError`).
+mod from_json;
 mod to_json;
 
 mod exceptions {
@@ -455,9 +456,16 @@ impl RequestObserver for LogCallback {
 
 /// The module: the classes, the exception hierarchy, and the vocabulary the Python half
 /// builds its surface from (`OPTIONS`, `RESOURCES`, `ERROR_CLASSES`).
+/// The Python value of a JSON answer or stream chunk, as `json.loads` gives it.
+#[pyfunction]
+fn loads<'py>(py: Python<'py>, text: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    from_json::loads(py, text)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    m.add_function(wrap_pyfunction!(loads, m)?)?;
     m.add_class::<NativeGateway>()?;
     m.add_class::<NativeStream>()?;
     m.add_class::<NativeRoute>()?;

@@ -18,7 +18,7 @@
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytesMethods, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 /// Deeper than this, the walk hands the value to `json.dumps`. Requests nest a handful of
 /// levels (messages → content parts → ...); a JSON schema in a tool may nest a few dozen.
@@ -53,10 +53,7 @@ fn write(value: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> bool {
     // dict. Subclasses count as their base (an `IntEnum` is written as its number, a
     // `StrEnum` as its text), as there.
     if let Ok(text) = value.cast::<PyString>() {
-        return text.to_cow().is_ok_and(|text| {
-            string(&text, out);
-            true
-        });
+        return string(text, out);
     }
     if value.is_none() {
         out.extend_from_slice(b"null");
@@ -89,8 +86,9 @@ fn write(value: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> bool {
                 out.push(b',');
             }
             let Ok(key) = key.cast::<PyString>() else { return false };
-            let Ok(key) = key.to_cow() else { return false };
-            string(&key, out);
+            if !string(key, out) {
+                return false;
+            }
             out.push(b':');
             if !write(&item, out, depth + 1) {
                 return false;
@@ -116,8 +114,11 @@ fn array<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>, out: &mut Vec<u8>,
     true
 }
 
-/// A JSON string: quotes, backslashes and control characters escaped, the rest as UTF-8.
-fn string(text: &str, out: &mut Vec<u8>) {
-    // Writing a `str` into a `Vec` cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text);
+/// A JSON string: quotes, backslashes and control characters escaped, the rest as UTF-8;
+/// false for a string UTF-8 cannot hold (a lone surrogate).
+fn string(text: &Bound<'_, PyString>, out: &mut Vec<u8>) -> bool {
+    // The UTF-8 bytes object, read in place: `to_cow` would copy it into a `String` as well
+    // (the stable ABI before 3.10 has no borrowed UTF-8 view of a `str`).
+    let Ok(utf8) = text.encode_utf8() else { return false };
+    std::str::from_utf8(utf8.as_bytes()).is_ok_and(|text| serde_json::to_writer(&mut *out, text).is_ok())
 }

@@ -75,6 +75,26 @@ def test_params_of_every_kind_cross_as_the_json_body_and_what_only_json_knows_is
     assert len(m.received) == 2
 
 
+def test_answers_read_as_json_loads_reads_them_down_to_the_odd_corners(mock):
+    odd = [
+        # Integers past 64 bits stay exact; big floats stay floats; -0 is an int.
+        b'{"id":"a","n":123456789012345678901234567890,"f":1e19,"g":1.7976931348623157e308,"z":-0,"u":18446744073709551615}',
+        # Floats correctly rounded, as Python reads them.
+        b'{"id":"b","x":0.1,"y":2.2250738585072011e-308,"w":9007199254740993.0,"v":[1.0,-2.5e-7,3]}',
+        # A repeated key keeps its first place and its last value; escapes; a surrogate pair.
+        rb'{"id":"c","k":1,"j":2,"k":3,"s":"\u00e9\n\t\"\\\/\ud834\udd1e \u2603 ' + "caf\u00e9".encode() + b'"}',
+        # What only json.loads reads: NaN and Infinity, a lone surrogate, deep nesting.
+        rb'{"id":"d","nan":NaN,"inf":-Infinity,"lone":"\ud800","deep":' + b"[" * 200 + b"]" * 200 + b"}",
+    ]
+    m = mock({"body": chat_answer("caf\u00e9")}, *[{"raw": raw} for raw in odd])
+    gw = gatewise.Gateway(target(m))
+    assert gw.chat.completions.create(**HELLO).choices[0].message.content == "caf\u00e9"
+    for raw in odd:
+        got = gw.chat.completions.create(**HELLO)._data
+        # repr tells 1 from 1.0 and shows order, and NaN (never equal to itself) as nan.
+        assert repr(got) == repr(json.loads(raw))
+
+
 def test_config_as_json_text_or_file_and_provider_without_config(mock, tmp_path):
     m = mock({"body": chat_answer("a")}, {"body": chat_answer("b")}, {"body": chat_answer("c")})
     path = tmp_path / "config.json"

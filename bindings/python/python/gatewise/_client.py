@@ -102,7 +102,7 @@ def _result(created: tuple, stream_cls: type) -> Any:
         return stream_cls(created[1])
     _, _status, content_type, body, route = created
     if content_type is None or "json" in content_type:
-        return GatewayObject(json.loads(body), route)
+        return GatewayObject(_native.loads(body), route)
     return BinaryResponse(body, content_type, json.loads(route.json()))
 
 

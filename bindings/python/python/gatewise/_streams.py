@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from . import _native
 from ._objects import GatewayObject
 
 
@@ -31,7 +32,7 @@ class Stream(_Routed):
         item = self._native.next()
         if item is None:
             raise StopIteration
-        return GatewayObject(json.loads(item))
+        return GatewayObject(_native.loads(item))
 
     def close(self) -> None:
         """Stop reading and cancel the upstream request."""
@@ -54,7 +55,7 @@ class AsyncStream(_Routed):
         item = await self._native.anext()
         if item is None:
             raise StopAsyncIteration
-        return GatewayObject(json.loads(item))
+        return GatewayObject(_native.loads(item))
 
     async def aclose(self) -> None:
         """Stop reading and cancel the upstream request."""

@@ -1,0 +1,107 @@
+//! JSON text → Python values, for answers and stream chunks: what `json.loads` gives, built
+//! straight from the parse with no scanner object in between. `json.loads` of a chat
+//! completion was 23k of a call's 115k instructions (`benches/load/instructions.sh`).
+//!
+//! Whatever this parse does not take exactly as `json.loads` would goes to `json.loads`
+//! itself, whole, so its result and its errors stay Python's: text that is not UTF-8 (it
+//! reads UTF-16 and UTF-32 too), `NaN` and `Infinity`, a lone surrogate escape, numbers
+//! beyond a float's range, nesting deeper than serde_json's 128 levels, and an integer
+//! past 64 bits (serde_json reads those as floats; `json.loads` keeps them exact).
+//! Floats are read correctly rounded (serde_json's `float_roundtrip`), as Python's are.
+
+use std::fmt;
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyNone, PyString};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// The Python value of a JSON document.
+pub fn loads<'py>(py: Python<'py>, text: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let mut parser = serde_json::Deserializer::from_slice(text);
+    if let Ok(value) = PyValue(py).deserialize(&mut parser)
+        && parser.end().is_ok()
+    {
+        return Ok(value);
+    }
+    python_loads(py, text)
+}
+
+fn python_loads<'py>(py: Python<'py>, text: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    LOADS.import(py, "json", "loads")?.call1((pyo3::types::PyBytes::new(py, text),))
+}
+
+/// A float this large with no fraction may have been an integer literal past 64 bits.
+const INTEGER_RANGE: f64 = 9_223_372_036_854_775_808.0; // 2^63
+
+/// Builds the Python value of whatever the parser reads next.
+#[derive(Clone, Copy)]
+struct PyValue<'py>(Python<'py>);
+
+impl<'de, 'py> DeserializeSeed<'de> for PyValue<'py> {
+    type Value = Bound<'py, PyAny>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+fn python_error<E: de::Error>(e: PyErr) -> E {
+    E::custom(e)
+}
+
+impl<'de, 'py> Visitor<'de> for PyValue<'py> {
+    type Value = Bound<'py, PyAny>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(PyNone::get(self.0).to_owned().into_any())
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(PyBool::new(self.0, v).to_owned().into_any())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        let Ok(int) = v.into_pyobject(self.0);
+        Ok(int.into_any())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        let Ok(int) = v.into_pyobject(self.0);
+        Ok(int.into_any())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        if v.fract() == 0.0 && v.abs() >= INTEGER_RANGE {
+            return Err(E::custom("maybe an integer past 64 bits"));
+        }
+        Ok(PyFloat::new(self.0, v).into_any())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(PyString::new(self.0, v).into_any())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+        let list = PyList::empty(self.0);
+        while let Some(item) = items.next_element_seed(self)? {
+            list.append(item).map_err(python_error)?;
+        }
+        Ok(list.into_any())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
+        let dict = PyDict::new(self.0);
+        // A repeated key keeps its first place and takes its last value, as in `json.loads`.
+        while let Some(key) = entries.next_key_seed(self)? {
+            let value = entries.next_value_seed(self)?;
+            dict.set_item(key, value).map_err(python_error)?;
+        }
+        Ok(dict.into_any())
+    }
+}
