@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use gateway_core::engine::{PlannedAttempt, RouteInfo};
 use gateway_core::rng::SplitMix64;
 use gateway_core::{Answer, Config, Engine, GatewayError, GatewayRequest, RequestBody, RequestOptions, ResponseBody};
@@ -204,9 +205,24 @@ impl Gateway {
 
     /// Call a resource. Per-call options win over the client's, and `x-portkey-*` headers
     /// among the call's headers win over both.
-    pub async fn create(&self, resource: &Resource, args: CallArgs, call: CallOptions) -> Result<Created, CallError> {
+    ///
+    /// The future is boxed: a call holds a few KB of state (the request, its options, the
+    /// engine's own future), and the runtimes the bindings hand it to copy a future each
+    /// time they move it (napi's moves cost a Node call 80k instructions of `memcpy`).
+    pub fn create<'a>(
+        &'a self,
+        resource: &'a Resource,
+        args: CallArgs,
+        call: CallOptions,
+    ) -> BoxFuture<'a, Result<Created, CallError>> {
+        Box::pin(self.create_inline(resource, args, call))
+    }
+
+    async fn create_inline(&self, resource: &Resource, args: CallArgs, call: CallOptions) -> Result<Created, CallError> {
         if resource.body == BodyKind::Prompt {
-            return self.prompt(resource, args, call).await;
+            // Boxed: inline, its state (a registry view, a rendered request) would make
+            // every call's future several KB, which runtimes and bindings copy as they move it.
+            return Box::pin(self.prompt(resource, args, call)).await;
         }
         let mut request = build_request(resource, args)?;
         let options = self.for_request(&mut request, &call.options, &call.headers)?;
@@ -284,7 +300,18 @@ impl Gateway {
 
     /// Serve an HTTP-shaped request in-process (the OpenAI SDK hooks: httpx transport,
     /// `fetch`). `x-portkey-*` headers on the request win over this client's options.
-    pub async fn http(&self, method: &str, url: &str, headers: HeaderMap, body: Bytes) -> HttpReply {
+    /// Boxed, as [`Gateway::create`] is.
+    pub fn http<'a>(
+        &'a self,
+        method: &'a str,
+        url: &'a str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> BoxFuture<'a, HttpReply> {
+        Box::pin(self.http_inline(method, url, headers, body))
+    }
+
+    async fn http_inline(&self, method: &str, url: &str, headers: HeaderMap, body: Bytes) -> HttpReply {
         let trace_id = self.resolved.request.trace_id.clone();
         let dialect =
             url.parse::<http::Uri>().map_or(gateway_core::Dialect::OpenAi, |u| protocol::dialect_of(u.path()));
