@@ -218,7 +218,12 @@ impl Gateway {
         Box::pin(self.create_inline(resource, args, call))
     }
 
-    async fn create_inline(&self, resource: &Resource, args: CallArgs, call: CallOptions) -> Result<Created, CallError> {
+    async fn create_inline(
+        &self,
+        resource: &Resource,
+        args: CallArgs,
+        call: CallOptions,
+    ) -> Result<Created, CallError> {
         if resource.body == BodyKind::Prompt {
             // Boxed: inline, its state (a registry view, a rendered request) would make
             // every call's future several KB, which runtimes and bindings copy as they move it.
