@@ -10,6 +10,10 @@
 # - in-process: the Rust floor (`Engine::handle` over the hyper transport), counted as
 #   the difference between a run of 2 x REQUESTS calls and a run of REQUESTS (start-up
 #   and connection set-up cancel out).
+# - streamed chunks: the server's instructions per chunk of a streamed answer, pass-through
+#   (OpenAI) and translated from Anthropic's Messages events, counted as the difference
+#   between streams of 101 chunks and of 1 chunk (STREAMS sequential streams each), so
+#   what a stream costs once cancels out.
 # - Python and Node: a `create` call through the binding (the interpreter's own work,
 #   JSON to and from host objects included), counted the same way, when the Python named
 #   by GATEWISE_PYTHON (default python3) can import gatewise, and when the Node module is
@@ -21,7 +25,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REQUESTS=${REQUESTS:-2000}
+STREAMS=${STREAMS:-500}
 UP_PORT=${UP_PORT:-9110}
+STREAM_UP_PORT=${STREAM_UP_PORT:-9112}
 GW_PORT=${GW_PORT:-9111}
 NGINX_PORT=${NGINX_PORT:-9114}
 GW=${GATEWISE:-./target/release/gatewise}
@@ -31,7 +37,7 @@ command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install -
 cargo build --release -q -p gateway-http --bin gatewise -p gateway-benches --bin fixed_upstream --bin inprocess_floor
 
 tmp=$(mktemp -d)
-cleanup() { kill "${up_pid:-}" "${vg_pid:-}" 2>/dev/null || true; rm -rf "$tmp"; }
+cleanup() { kill "${up_pid:-}" "${stream_up_pid:-}" "${vg_pid:-}" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 ./target/release/fixed_upstream "$UP_PORT" 1 & up_pid=$!
 printf '%s' '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"What is the capital of France? Answer in one word."}],"temperature":0.2}' > "$tmp/body.json"
@@ -39,18 +45,24 @@ cat > "$tmp/config.json" <<JSON
 {"provider": "openai", "api_key": "sk-bench", "custom_host": "http://127.0.0.1:$UP_PORT/v1"}
 JSON
 
-# n sequential POSTs on one kept-alive connection; any answer but 200 fails the run.
-requests() { # $1 = port, $2 = count
-  python3 - "$1" "$2" "$tmp/body.json" <<'PY'
+# n sequential POSTs on one kept-alive connection; any answer but 200 fails the run. With
+# $3, streamed chat completions through the config id $3 (configs/$3.json), each of which
+# must end in [DONE].
+requests() { # $1 = port, $2 = count, [$3 = config id]
+  python3 - "$1" "$2" "$tmp/body.json" "${3:-}" <<'PY'
 import http.client, sys
-port, n, body = int(sys.argv[1]), int(sys.argv[2]), open(sys.argv[3], "rb").read()
+port, n, body, config = int(sys.argv[1]), int(sys.argv[2]), open(sys.argv[3], "rb").read(), sys.argv[4]
+headers = {"content-type": "application/json", "authorization": "Bearer sk-bench"}
+if config:
+    headers["x-portkey-config"] = config
+    body = body.replace(b'{"model":"gpt-4o-mini",', b'{"model":"gpt-4o-mini","stream":true,"max_tokens":16,')
 connection = http.client.HTTPConnection("127.0.0.1", port)
 for _ in range(n):
-    connection.request("POST", "/v1/chat/completions", body, {"content-type": "application/json", "authorization": "Bearer sk-bench"})
+    connection.request("POST", "/v1/chat/completions", body, headers)
     answer = connection.getresponse()
-    answer.read()
-    if answer.status != 200:
-        sys.exit(f"answer {answer.status} from port {port}")
+    text = answer.read()
+    if answer.status != 200 or (config and not text.endswith(b"data: [DONE]\n\n")):
+        sys.exit(f"answer {answer.status} from port {port}: {text[:300]!r}")
 PY
 }
 wait_ready() { # $1 = port
@@ -62,23 +74,43 @@ wait_ready() { # $1 = port
 }
 totals() { awk '/^totals:/ { s += $2 } END { print s + 0 }' "$@"; }
 
-# A server under callgrind: warm up, count REQUESTS requests, print instructions per request.
+# A server under callgrind: warm up, count n requests, print instructions per request.
+# COUNT (default REQUESTS) and CONFIG (streamed requests through that config id) adjust it.
 count_server() { # $1 = port, then the command
-  local port=$1; shift
+  local port=$1 n=${COUNT:-$REQUESTS}; shift
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$tmp/cg.%p" "$@" > "$tmp/valgrind.log" 2>&1 & vg_pid=$!
   wait_ready "$port"
-  requests "$port" 200
+  requests "$port" 200 ${CONFIG:-}
   callgrind_control -i on "$vg_pid" > /dev/null 2>&1
-  requests "$port" "$REQUESTS"
+  requests "$port" "$n" ${CONFIG:-}
   callgrind_control -i off "$vg_pid" > /dev/null 2>&1
   callgrind_control -d "$vg_pid" > /dev/null 2>&1
   kill "$vg_pid"; wait "$vg_pid" 2>/dev/null || true
-  awk -v t="$(totals "$tmp"/cg.*)" -v n="$REQUESTS" 'BEGIN { printf "%.0f", t / n }'
+  awk -v t="$(totals "$tmp"/cg.*)" -v n="$n" 'BEGIN { printf "%.0f", t / n }'
   rm -f "$tmp"/cg.*
 }
 
 gw_ir=$(count_server "$GW_PORT" "$GW" serve --port "$GW_PORT" --workers 1 --config "$tmp/config.json" \
   --log-level warn --log-format none --no-metrics)
+# Streamed chunks: the same gateway over an upstream that streams 1 chunk, then one that
+# streams 101; the difference over 100 is a chunk's cost.
+mkdir -p "$tmp/configs"
+for kind in openai anthropic; do
+  echo "{\"provider\": \"$kind\", \"api_key\": \"sk-bench\", \"custom_host\": \"http://127.0.0.1:$STREAM_UP_PORT/v1\"}" > "$tmp/configs/$kind.json"
+done
+stream_ir() { # $1 = config id, $2 = chunks per stream
+  ./target/release/fixed_upstream "$STREAM_UP_PORT" 1 "$2" > /dev/null & stream_up_pid=$!
+  COUNT=$STREAMS CONFIG=$1 count_server "$GW_PORT" "$GW" serve --port "$GW_PORT" --workers 1 --config "$tmp/config.json" \
+    --config-dir "$tmp/configs" --log-level warn --log-format none --no-metrics
+  kill "$stream_up_pid"; wait "$stream_up_pid" 2>/dev/null || true
+}
+per_chunk() { # $1 = config id
+  local one many
+  one=$(stream_ir "$1" 1); many=$(stream_ir "$1" 101)
+  awk -v a="$one" -v b="$many" 'BEGIN { printf "%.0f", (b - a) / 100 }'
+}
+chunk_ir=$(per_chunk openai)
+anthropic_chunk_ir=$(per_chunk anthropic)
 bash benches/load/nginx.sh "$tmp/nginx.d" "$NGINX_PORT" "$UP_PORT" 1 single > /dev/null
 nginx_ir=n/a
 if [ -x "$NGINX" ]; then nginx_ir=$(count_server "$NGINX_PORT" "$NGINX" -p "$tmp/nginx.d" -c "$tmp/nginx.d/nginx.conf"); fi
@@ -131,6 +163,8 @@ fi
 echo "instructions per request (callgrind, user space, $REQUESTS sequential requests):"
 printf '  %-44s %10s\n' "server: gatewise serve (pass-through)" "$gw_ir"
 printf '  %-44s %10s\n' "server: nginx proxy_pass (the anchor)" "$nginx_ir"
+printf '  %-44s %10s\n' "server: a streamed chunk, pass-through" "$chunk_ir"
+printf '  %-44s %10s\n' "server: a streamed chunk, from Anthropic" "$anthropic_chunk_ir"
 printf '  %-44s %10s\n' "in-process: Engine::handle over hyper" "$floor_ir"
 printf '  %-44s %10s\n' "in-process: Python gw.chat.completions.create" "$python_ir"
 printf '  %-44s %10s\n' "in-process: Node gw.chat.completions.create" "$node_ir"
