@@ -1,9 +1,9 @@
 //! A call's params (Python values) → the JSON text the engine takes as the request body.
 //!
 //! Written here rather than by `json.dumps`: for the values a request holds (dicts, lists,
-//! tuples, strings, ints, finite floats, booleans, `None`) this walk costs a few thousand
-//! instructions, where `json.dumps` builds an encoder object on every call and cost about a
-//! sixth of a whole in-process call (25k instructions of 147k; `benches/load/instructions.sh`).
+//! tuples, strings, ints, finite floats, booleans, `None`) this walk costs ~9k instructions,
+//! where `json.dumps` builds an encoder object on every call; the change took 32k off a
+//! 147k call (`benches/load/instructions.sh`).
 //!
 //! Anything else goes to `json.dumps` itself, whole, so its output and its errors stay
 //! Python's: a key that is not a string, a string with a lone surrogate, NaN or infinity,
