@@ -146,27 +146,42 @@ impl ChunkWriter {
         serde_json::json!({ "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model })
     }
 
-    /// One chunk with a single choice: `{"id", "object", "created", "model", "choices":
-    /// [{"index": 0, "delta", "logprobs": null, "finish_reason"}]}`.
-    ///
-    /// Written field by field rather than built as a `Value` and rendered: that cost a
-    /// chunk translated from Anthropic ~12k instructions of map inserts, key hashing and
-    /// `fmt::Write` (of ~27k), and a chunk is the unit a stream pays for.
+    /// One chunk with a single choice (index 0).
     pub(crate) fn chunk(&self, delta: impl serde::Serialize, finish_reason: impl serde::Serialize) -> Bytes {
-        let mut out = Vec::with_capacity(128 + self.id.len() + self.model.len());
-        out.extend_from_slice(b"{\"id\":");
-        write_json(&mut out, &self.id);
-        out.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
-        write_json(&mut out, &self.created);
-        out.extend_from_slice(b",\"model\":");
-        write_json(&mut out, &self.model);
-        out.extend_from_slice(b",\"choices\":[{\"index\":0,\"delta\":");
-        write_json(&mut out, &delta);
-        out.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
-        write_json(&mut out, &finish_reason);
-        out.extend_from_slice(b"}]}");
-        Bytes::from(out)
+        single_choice_chunk(&self.id, self.created, &self.model, 0, delta, finish_reason)
     }
+}
+
+/// A `chat.completion.chunk` with one choice: `{"id", "object", "created", "model",
+/// "choices": [{"index", "delta", "logprobs": null, "finish_reason"}]}`, as every
+/// translated stream (SSE or Bedrock's frames) writes its deltas.
+///
+/// Written field by field rather than built as a `Value` and rendered: that cost a chunk
+/// translated from Anthropic ~12k instructions of map inserts, key hashing and
+/// `fmt::Write` (of ~27k), and a chunk is the unit a stream pays for.
+pub(crate) fn single_choice_chunk(
+    id: &str,
+    created: u64,
+    model: &(impl serde::Serialize + ?Sized),
+    index: u64,
+    delta: impl serde::Serialize,
+    finish_reason: impl serde::Serialize,
+) -> Bytes {
+    let mut out = Vec::with_capacity(160 + id.len());
+    out.extend_from_slice(b"{\"id\":");
+    write_json(&mut out, id);
+    out.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+    write_json(&mut out, &created);
+    out.extend_from_slice(b",\"model\":");
+    write_json(&mut out, model);
+    out.extend_from_slice(b",\"choices\":[{\"index\":");
+    write_json(&mut out, &index);
+    out.extend_from_slice(b",\"delta\":");
+    write_json(&mut out, &delta);
+    out.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
+    write_json(&mut out, &finish_reason);
+    out.extend_from_slice(b"}]}");
+    Bytes::from(out)
 }
 
 /// Appends `value` as compact JSON.

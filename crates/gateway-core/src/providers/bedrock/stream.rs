@@ -8,6 +8,7 @@ use super::eventstream::{EventStream, Frame, FrameEvents, stream_error};
 use super::response::{finish_reason, usage};
 use crate::error::GatewayError;
 use crate::providers::ResponseContext;
+use crate::providers::sse_stream::single_choice_chunk;
 use crate::providers::structured_output::{ANSWER_TOOL, answers_through_tool};
 
 /// One ConverseStream answer being translated.
@@ -69,7 +70,7 @@ impl ConverseEvents {
 
     fn delta(&mut self, delta: Value, out: &mut Vec<Bytes>) {
         self.start(out);
-        out.push(self.chunk(json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": null}]), None));
+        out.push(single_choice_chunk(&self.id, self.created, &self.model, 0, delta, Value::Null));
     }
 
     /// The opening `{role: "assistant", content: ""}` chunk, once, even when the upstream
@@ -77,10 +78,8 @@ impl ConverseEvents {
     fn start(&mut self, out: &mut Vec<Bytes>) {
         if !self.started {
             self.started = true;
-            out.push(self.chunk(
-                json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]),
-                None,
-            ));
+            let role = json!({"role": "assistant", "content": ""});
+            out.push(single_choice_chunk(&self.id, self.created, &self.model, 0, role, Value::Null));
         }
     }
 }
@@ -152,9 +151,7 @@ impl FrameEvents for ConverseEvents {
                     stop_reason = Some("end_turn");
                 }
                 let reason = finish_reason(stop_reason, self.strict);
-                out.push(
-                    self.chunk(json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": reason}]), None),
-                );
+                out.push(single_choice_chunk(&self.id, self.created, &self.model, 0, json!({}), reason));
             }
             "metadata" => {
                 self.done = true;

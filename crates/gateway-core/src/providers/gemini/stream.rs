@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::response::{add_thought_signature, finish_reason, is_thought, pick_id_and_model, tool_call_id, usage};
 use crate::error::GatewayError;
 use crate::providers::ResponseContext;
-use crate::providers::sse_stream::{SseEventHandler, stream_error};
+use crate::providers::sse_stream::{SseEventHandler, single_choice_chunk, stream_error};
 use crate::sse::SseEvent;
 
 /// Per-candidate (per-choice) progress.
@@ -76,10 +76,11 @@ impl GeminiEvents {
     }
 
     fn delta(&self, index: u64, delta: Value, finish: Value) -> Bytes {
-        Bytes::from(
-            self.chunk(json!([{ "index": index, "delta": delta, "logprobs": null, "finish_reason": finish }]))
-                .to_string(),
-        )
+        let (id, model) = match &self.id_model {
+            Some((id, model)) => (id.as_str(), model.as_str()),
+            None => (self.fallback_id.as_str(), self.requested_model.as_str()),
+        };
+        single_choice_chunk(id, self.created, model, index, delta, finish)
     }
 
     fn event(&mut self, v: &Value, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
