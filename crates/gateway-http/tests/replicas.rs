@@ -144,16 +144,30 @@ struct Gatewise {
 
 impl Gatewise {
     fn start(registry: &std::path::Path, extra: &[&str]) -> Self {
-        let port = free_port();
-        let mut process = Command::new(env!("CARGO_BIN_EXE_gatewise"))
-            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "2"])
-            .args(["--log-format", "json", "--registry"])
-            .arg(registry)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        // A free port can be taken again before the server binds it (another test restarts
+        // its Redis on the port it had): the server then exits, and whatever holds the port
+        // does not answer `/health`. Such a start is tried again on another port.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut process = Command::new(env!("CARGO_BIN_EXE_gatewise"))
+                .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "2"])
+                .args(["--log-format", "json", "--registry"])
+                .arg(registry)
+                .args(extra)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            if serves_health(port, &mut process) {
+                return Self::reading_log(port, process);
+            }
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+        panic!("gatewise serve never answered /health on a port of its own");
+    }
+
+    fn reading_log(port: u16, mut process: Child) -> Self {
         let log = Arc::new(Mutex::new(Vec::new()));
         let lines = std::io::BufReader::new(process.stdout.take().unwrap());
         let sink = log.clone();
@@ -162,11 +176,6 @@ impl Gatewise {
                 sink.lock().unwrap().push(serde_json::from_str(&line).unwrap_or(Value::String(line)));
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "gatewise serve never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
         Self { base: format!("http://127.0.0.1:{port}"), process, log }
     }
 
@@ -180,6 +189,30 @@ impl Drop for Gatewise {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
+}
+
+/// Whether `process` came to answer `GET /health` on `port` (false once it has exited, or
+/// after 20 s).
+fn serves_health(port: u16, process: &mut Child) -> bool {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if !matches!(process.try_wait(), Ok(None)) {
+            return false;
+        }
+        if let Ok(mut tcp) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut answer = Vec::new();
+            if tcp.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").is_ok()
+                && tcp.read_to_end(&mut answer).is_ok()
+                && answer.starts_with(b"HTTP/1.1 200")
+            {
+                return matches!(process.try_wait(), Ok(None));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 /// One chat request with gateway key `key` and these extra headers.
