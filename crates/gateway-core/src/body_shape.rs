@@ -87,7 +87,7 @@ pub enum Message {
 /// Read `raw`: the body's shape if it is a JSON object, `Ok(None)` if it is well-formed
 /// JSON of another type, and serde_json's error if it is not JSON.
 pub fn read(raw: &[u8]) -> Result<Option<BodyShape>, serde_json::Error> {
-    match serde_json::from_slice::<TopLevel>(raw)? {
+    match crate::json::from_slice::<TopLevel>(raw)? {
         TopLevel::Object(shape) => Ok(Some(shape)),
         TopLevel::Other => Ok(None),
     }
@@ -345,7 +345,7 @@ mod tests {
 
     #[test]
     fn accepts_and_rejects_exactly_what_a_value_parse_does() {
-        let texts: [&[u8]; 14] = [
+        let texts: [&[u8]; 16] = [
             br#"{}"#,
             br#"[1, 2]"#,
             br#""text""#,
@@ -355,6 +355,8 @@ mod tests {
             br#"{"a": "\ud800"}"#,
             br#"{"a\n": "\u00e9\"", "b": -1.5e300, "c": 18446744073709551616}"#,
             b"{\"a\": \"\xff\"}",
+            b"{\"a\": 1, \"b\": \"\xc3\"}",
+            b"{\"a\xff\": 1}",
             br#"{"a": 01}"#,
             b"  {\"a\": [true, false, null]}  ",
             b"",
@@ -365,6 +367,13 @@ mod tests {
             let value = serde_json::from_slice::<serde_json::Value>(text);
             let shape = read(text);
             assert_eq!(value.is_ok(), shape.is_ok(), "{}", String::from_utf8_lossy(text));
+            // The same message too, with the same line and column, UTF-8 or not.
+            assert_eq!(
+                value.as_ref().err().map(ToString::to_string),
+                shape.as_ref().err().map(ToString::to_string),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
             if let (Ok(value), Ok(shape)) = (value, shape) {
                 assert_eq!(value.is_object(), shape.is_some(), "{}", String::from_utf8_lossy(text));
             }

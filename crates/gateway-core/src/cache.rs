@@ -62,7 +62,7 @@ pub fn cache_key(provider: &str, answers: Endpoint, request: &HttpRequest, names
 /// a non-streamed request share one entry (the answer is the same; a stream is replayed
 /// from it) and `stream: false` is cached like an absent `stream`.
 fn canonical_body(body: &Bytes) -> std::borrow::Cow<'_, [u8]> {
-    let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(body) else {
+    let Ok(serde_json::Value::Object(mut map)) = crate::json::from_slice::<serde_json::Value>(body) else {
         return std::borrow::Cow::Borrowed(body);
     };
     if map.shift_remove("stream").is_none() & map.shift_remove("stream_options").is_none() {

@@ -21,6 +21,7 @@ pub mod error;
 pub mod hex_id;
 pub mod hooks;
 pub mod interpolate;
+pub mod json;
 pub mod json_path;
 pub mod pricing;
 pub mod prompts;

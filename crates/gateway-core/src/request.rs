@@ -230,7 +230,7 @@ impl RequestBody {
             // `raw` was read as a JSON object when the body was made, so this parse cannot
             // fail; the empty object is only there to avoid a panic path.
             Self::Json { raw, value, .. } => {
-                Some(value.get_or_init(|| serde_json::from_slice(raw).unwrap_or_else(|_| Value::Object(Map::new()))))
+                Some(value.get_or_init(|| crate::json::from_slice(raw).unwrap_or_else(|_| Value::Object(Map::new()))))
             }
             _ => None,
         }
@@ -268,7 +268,7 @@ impl RequestBody {
             Some(raw) => raw,
             None => {
                 let mut value: Value =
-                    serde_json::from_slice(raw).map_err(|e| GatewayError::request("", e.to_string()))?;
+                    crate::json::from_slice(raw).map_err(|e| GatewayError::request("", e.to_string()))?;
                 if let Some(object) = value.as_object_mut() {
                     object.insert("model".to_owned(), Value::String(to.to_owned()));
                 }

@@ -98,7 +98,7 @@ fn plan_leaf(
                 planned.headers.insert(name.as_str().to_owned(), shown.into());
             }
             planned.body =
-                serde_json::from_slice(&built.body).unwrap_or_else(|_| serde_json::json!({"bytes": built.body.len()}));
+                crate::json::from_slice(&built.body).unwrap_or_else(|_| serde_json::json!({"bytes": built.body.len()}));
             planned.dropped_params = built.dropped_params;
         }
         Err(e) => planned.error = Some(e.to_openai_json()),

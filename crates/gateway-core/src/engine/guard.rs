@@ -126,7 +126,7 @@ impl Engine {
         let request = &*request;
         let body = match body {
             ResponseBody::Full(bytes) => {
-                let Ok(mut answer) = serde_json::from_slice::<Value>(&bytes) else {
+                let Ok(mut answer) = crate::json::from_slice::<Value>(&bytes) else {
                     return Ok(Outcome {
                         status,
                         headers,

@@ -127,7 +127,7 @@ impl Stream for Metered {
 /// A chunk that carries usage the caller did not ask for: dropped when it carries nothing
 /// else (no choices, as OpenAI sends it), else sent without its `usage`.
 fn without_usage(chunk: &[u8]) -> Option<Bytes> {
-    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(chunk) else {
+    let Ok(Value::Object(mut object)) = crate::json::from_slice::<Value>(chunk) else {
         return Some(Bytes::copy_from_slice(chunk));
     };
     let has_choices = object.get("choices").and_then(Value::as_array).is_some_and(|c| !c.is_empty());

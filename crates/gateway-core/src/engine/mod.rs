@@ -626,7 +626,7 @@ impl Engine {
             ResponseBody::Full(body) => {
                 // A pass-through answer is not parsed on its way to the caller, but one that
                 // is not JSON must not be served again to every later caller.
-                if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
+                if crate::json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
                     self.cache.put(&key, CachedResponse { body: body.clone() }, ttl).await;
                 }
                 ResponseBody::Full(body)

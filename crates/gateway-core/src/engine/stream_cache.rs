@@ -17,7 +17,7 @@ use crate::cache::{Cache, CachedResponse};
 /// chunk per tool call, the finish chunk; then the usage chunk when asked for. `None`
 /// when the body is not a chat completion (then the caller gets a miss).
 pub(crate) fn replay(body: &Bytes, include_usage: bool) -> Option<ChunkStream> {
-    let answer: Value = serde_json::from_slice(body).ok()?;
+    let answer: Value = crate::json::from_slice(body).ok()?;
     if answer.get("object").and_then(Value::as_str) != Some("chat.completion") {
         return None;
     }
@@ -122,7 +122,7 @@ struct Choice {
 
 impl Assembler {
     fn push(&mut self, chunk: &[u8]) {
-        let Ok(Value::Object(chunk)) = serde_json::from_slice::<Value>(chunk) else {
+        let Ok(Value::Object(chunk)) = crate::json::from_slice::<Value>(chunk) else {
             self.unreadable = true;
             return;
         };

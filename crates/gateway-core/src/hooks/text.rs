@@ -84,7 +84,7 @@ impl StreamText {
         if self.text.len() >= self.max {
             return;
         }
-        let Ok(event) = serde_json::from_slice::<Value>(event) else { return };
+        let Ok(event) = crate::json::from_slice::<Value>(event) else { return };
         let piece = if let Some(choice) = event.get("choices").and_then(Value::as_array).and_then(|c| c.first()) {
             let delta = choice.get("delta").and_then(|d| d.get("content"));
             delta.or_else(|| choice.get("text")).and_then(Value::as_str)
@@ -173,7 +173,7 @@ fn objects(bytes: &[u8]) -> Vec<Value> {
                     if depth == 0
                         && let Some(s) = start.take()
                     {
-                        if let Ok(value) = serde_json::from_slice::<Value>(&bytes[s..=i]) {
+                        if let Ok(value) = crate::json::from_slice::<Value>(&bytes[s..=i]) {
                             found.push(value);
                         }
                         if found.len() == MAX_CANDIDATES {

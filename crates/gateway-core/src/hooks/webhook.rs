@@ -110,7 +110,7 @@ pub fn verdict(phase: Phase, status: u16, body: &[u8]) -> CheckRun {
     if !(200..300).contains(&status) {
         return CheckRun::error(format!("the webhook answered with status {status}"));
     }
-    let Ok(answer) = serde_json::from_slice::<Value>(body) else {
+    let Ok(answer) = crate::json::from_slice::<Value>(body) else {
         return CheckRun::error("the webhook's answer is not JSON");
     };
     let Some(verdict) = answer.get("verdict").and_then(Value::as_bool) else {

@@ -407,7 +407,7 @@ impl Provider for OpenAiCompatible {
 /// Map an OpenAI-style error body (`{"error":{"message","type","param","code"}}`, or a
 /// bare `{"message"}`, or non-JSON text) to a [`GatewayError`] with the upstream status.
 pub fn openai_style_error(provider: &str, status: u16, body: &[u8]) -> GatewayError {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let parsed: Option<Value> = crate::json::from_slice(body).ok();
     let error = parsed.as_ref().map(|v| v.get("error").unwrap_or(v));
     let message = error
         .and_then(|e| match e {

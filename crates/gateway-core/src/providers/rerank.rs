@@ -107,7 +107,7 @@ pub(crate) fn answer_bytes(
     body: &[u8],
 ) -> Result<Bytes, GatewayError> {
     let upstream: Value =
-        serde_json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(provider, e))?;
+        crate::json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(provider, e))?;
     let params = effective_params(&cx.request.body, cx.settings)?;
     Ok(Bytes::from(answer(provider, dialect, &params, upstream)?.to_string()))
 }

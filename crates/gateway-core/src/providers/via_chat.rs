@@ -97,7 +97,7 @@ struct FromChatChunks {
 impl FromChatChunks {
     fn translate(&mut self, out: &mut Vec<Bytes>) -> Result<(), GatewayError> {
         for chunk in self.chunks.drain(..) {
-            let chunk: Value = serde_json::from_slice(&chunk)
+            let chunk: Value = crate::json::from_slice(&chunk)
                 .map_err(|e| super::sse_stream::stream_error(self.provider, format!("unreadable chunk ({e})")))?;
             self.events.on_chunk(&chunk, out);
         }

@@ -12,7 +12,7 @@ use crate::providers::structured_output::{ANSWER_TOOL, answers_through_tool};
 /// (`anthropic`, or `vertex-ai` when the same format comes through Vertex).
 pub(crate) fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
     let answer: Value =
-        serde_json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(provider, e))?;
+        crate::json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(provider, e))?;
     let blocks = answer
         .get("content")
         .and_then(Value::as_array)

@@ -54,7 +54,7 @@ pub(super) fn count_tokens_body(input: &BuildInput<'_>, params: &Value) -> Resul
 
 /// `CountTokens`' answer (`{"inputTokens": n}`) as Anthropic's (`{"input_tokens": n}`).
 pub(super) fn token_count(body: &[u8]) -> Result<Bytes, GatewayError> {
-    let answer: Value = serde_json::from_slice(body)
+    let answer: Value = crate::json::from_slice(body)
         .map_err(|e| GatewayError::invalid_upstream_response(NAME, format!("not JSON: {e}")))?;
     let tokens = answer
         .get("inputTokens")
@@ -93,7 +93,7 @@ impl FrameEvents for ClaudeEvents {
         if frame.header(":event-type") != Some("chunk") {
             return Ok(());
         }
-        let chunk: Value = serde_json::from_slice(&frame.payload)
+        let chunk: Value = crate::json::from_slice(&frame.payload)
             .map_err(|e| stream_error(format!("{NAME} sent a chunk that is not JSON: {e}")))?;
         let encoded = chunk.get("bytes").and_then(Value::as_str).unwrap_or("");
         let event = base64::engine::general_purpose::STANDARD

@@ -206,7 +206,7 @@ impl<E: FrameEvents> EventStream<E> {
             "event" => self.events.event(frame, out),
             "exception" => {
                 let kind = frame.header(":exception-type").unwrap_or("exception");
-                let message = serde_json::from_slice::<Value>(&frame.payload)
+                let message = crate::json::from_slice::<Value>(&frame.payload)
                     .ok()
                     .and_then(|v| {
                         v.get("message").or_else(|| v.get("Message")).and_then(Value::as_str).map(str::to_owned)

@@ -57,7 +57,7 @@ fn to_bytes(v: &Value) -> Result<Bytes, GatewayError> {
 /// A Converse answer as a `chat.completion`. Converse gives no id, so the fallback id is
 /// used; the model is the one requested.
 pub(super) fn chat(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| invalid(format!("not JSON ({e})")))?;
+    let v: Value = crate::json::from_slice(body).map_err(|e| invalid(format!("not JSON ({e})")))?;
     let blocks = v
         .pointer("/output/message/content")
         .and_then(Value::as_array)
@@ -123,7 +123,7 @@ pub(super) fn chat(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, Gatew
 
 /// A Titan or Cohere `invoke` answer as an OpenAI embedding list.
 pub(super) fn embeddings(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| invalid(format!("not JSON ({e})")))?;
+    let v: Value = crate::json::from_slice(body).map_err(|e| invalid(format!("not JSON ({e})")))?;
     let model = cx.model().unwrap_or("");
     let params = effective_params(&cx.request.body, cx.settings).unwrap_or(Value::Null);
     let base64 = params.get("encoding_format").and_then(Value::as_str) == Some("base64");
@@ -161,7 +161,7 @@ pub(super) fn embeddings(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes,
 /// error type in the `x-amzn-errortype` header. Type and code are not copied (reference
 /// 6.4); the status is kept and mapped to our code.
 pub(super) fn upstream_error(status: u16, body: &[u8]) -> GatewayError {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let parsed: Option<Value> = crate::json::from_slice(body).ok();
     let message = parsed
         .as_ref()
         .and_then(|v| v.get("message").or_else(|| v.get("Message")))

@@ -95,7 +95,7 @@ impl FrameEvents for ConverseEvents {
         if !known.contains(&event) {
             return Ok(()); // a new event type: skipped, never fatal
         }
-        let p: Value = serde_json::from_slice(&frame.payload)
+        let p: Value = crate::json::from_slice(&frame.payload)
             .map_err(|e| stream_error(format!("{NAME} error: `{event}` event payload is not JSON: {e}")))?;
         let block_index = p.get("contentBlockIndex").and_then(Value::as_u64);
         match event {

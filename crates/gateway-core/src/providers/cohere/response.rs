@@ -11,7 +11,7 @@ use super::SLUG;
 /// Translate a `/v2/chat` answer. Cohere names no model in its answers, so the requested
 /// one is reported.
 pub(crate) fn chat_completion(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
-    let answer: Value = serde_json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(SLUG, e))?;
+    let answer: Value = crate::json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(SLUG, e))?;
     let message = answer.get("message").ok_or_else(|| GatewayError::invalid_upstream_response(SLUG, "no `message`"))?;
     let text = joined_text(message.get("content"));
     let tool_calls = message
@@ -73,7 +73,7 @@ pub(super) fn openai_tool_call(call: &Value) -> Value {
 /// Translate a `/v2/embed` answer (`embedding_types: ["float"]`) into OpenAI's list,
 /// base64-encoding the vectors when the caller asked for `encoding_format: base64`.
 pub(crate) fn embedding_list(cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
-    let answer: Value = serde_json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(SLUG, e))?;
+    let answer: Value = crate::json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(SLUG, e))?;
     let vectors = answer
         .get("embeddings")
         .and_then(|e| e.get("float"))

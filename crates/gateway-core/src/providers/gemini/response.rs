@@ -104,7 +104,7 @@ pub fn pick_id_and_model(v: &Value, fallback_id: &str, requested_model: &str) ->
 
 /// `generateContent` answer → `chat.completion`.
 pub fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(provider, e))?;
+    let v: Value = crate::json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(provider, e))?;
     let (id, model) = id_and_model(&v, cx);
     let mut next_call = 0;
     let mut choices = Vec::new();
@@ -174,7 +174,7 @@ pub fn chat_completion(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) ->
 
 /// `batchEmbedContents` answer → OpenAI embedding list.
 pub fn embedding_list(provider: &str, cx: &ResponseContext<'_>, body: &[u8]) -> Result<Bytes, GatewayError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(provider, e))?;
+    let v: Value = crate::json::from_slice(body).map_err(|e| GatewayError::invalid_upstream_response(provider, e))?;
     let embeddings = v
         .get("embeddings")
         .and_then(Value::as_array)
@@ -221,7 +221,7 @@ pub enum CodeStyle {
 /// Google's `{"error":{"code","message","status"}}` (Vertex streams wrap it in an
 /// array) → a [`GatewayError`] with the upstream status, `type` = `status`.
 pub fn upstream_error(provider: &str, style: CodeStyle, status: u16, body: &[u8]) -> GatewayError {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let parsed: Option<Value> = crate::json::from_slice(body).ok();
     let root = match &parsed {
         Some(Value::Array(items)) => items.first(),
         other => other.as_ref(),

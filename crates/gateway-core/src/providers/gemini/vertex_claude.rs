@@ -81,7 +81,7 @@ pub(super) fn stream_translator(provider: &'static str, cx: &ResponseContext<'_>
 /// Whether an error body is Claude's own (`{"type":"error","error":{"type","message"}}`)
 /// rather than Vertex's (`{"error":{"code","message","status"}}`, possibly in an array).
 pub(super) fn is_anthropic_error(body: &[u8]) -> bool {
-    let Ok(Value::Object(v)) = serde_json::from_slice::<Value>(body) else {
+    let Ok(Value::Object(v)) = crate::json::from_slice::<Value>(body) else {
         return false;
     };
     v.get("type").and_then(Value::as_str) == Some("error")

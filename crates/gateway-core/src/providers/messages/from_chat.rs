@@ -33,7 +33,7 @@ pub(crate) fn usage(chat: Option<&Value>) -> Value {
 
 /// Translate a complete chat answer.
 pub(crate) fn message(provider: &str, chat: &[u8]) -> Result<Bytes, GatewayError> {
-    let answer: Value = serde_json::from_slice(chat).map_err(|e| unreadable_answer(provider, &e.to_string()))?;
+    let answer: Value = crate::json::from_slice(chat).map_err(|e| unreadable_answer(provider, &e.to_string()))?;
     let choice = answer.pointer("/choices/0").ok_or_else(|| unreadable_answer(provider, "it has no choices"))?;
     let reply = choice.get("message").ok_or_else(|| unreadable_answer(provider, "its choice has no message"))?;
     let mut content = Vec::new();

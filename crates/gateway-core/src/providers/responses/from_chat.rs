@@ -138,7 +138,7 @@ pub(super) fn usage(chat: Option<&Value>) -> Value {
 
 /// Translate a complete chat answer.
 pub(super) fn answer(provider: &str, chat: &[u8], echo: &Map<String, Value>) -> Result<Bytes, GatewayError> {
-    let answer: Value = serde_json::from_slice(chat).map_err(|e| unreadable_answer(provider, &e.to_string()))?;
+    let answer: Value = crate::json::from_slice(chat).map_err(|e| unreadable_answer(provider, &e.to_string()))?;
     let choice = answer.pointer("/choices/0").ok_or_else(|| unreadable_answer(provider, "it has no choices"))?;
     let reply = choice.get("message").ok_or_else(|| unreadable_answer(provider, "its choice has no message"))?;
     let id = answer.get("id").and_then(Value::as_str).unwrap_or("gatewise");
