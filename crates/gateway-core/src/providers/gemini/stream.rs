@@ -61,11 +61,16 @@ impl GeminiEvents {
         }
     }
 
+    /// The id and model every chunk carries: the first event's, or ours until it has come.
+    fn id_and_model(&self) -> (&str, &str) {
+        match &self.id_model {
+            Some((id, model)) => (id, model),
+            None => (&self.fallback_id, &self.requested_model),
+        }
+    }
+
     fn chunk(&self, choices: Value) -> Value {
-        let (id, model) = match &self.id_model {
-            Some((id, model)) => (id.as_str(), model.as_str()),
-            None => (self.fallback_id.as_str(), self.requested_model.as_str()),
-        };
+        let (id, model) = self.id_and_model();
         json!({
             "id": id,
             "object": "chat.completion.chunk",
@@ -76,10 +81,7 @@ impl GeminiEvents {
     }
 
     fn delta(&self, index: u64, delta: Value, finish: Value) -> Bytes {
-        let (id, model) = match &self.id_model {
-            Some((id, model)) => (id.as_str(), model.as_str()),
-            None => (self.fallback_id.as_str(), self.requested_model.as_str()),
-        };
+        let (id, model) = self.id_and_model();
         single_choice_chunk(id, self.created, model, index, delta, finish)
     }
 
