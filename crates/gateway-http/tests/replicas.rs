@@ -24,9 +24,31 @@ struct Redis {
     process: Option<Child>,
 }
 
+/// A free port for Redis below the kernel's ephemeral range. Every other port of the test
+/// run (`free_port()`, the mock upstreams' port-0 binds) comes from that range, so while a
+/// test has its Redis stopped, nothing else can be handed the port it restarts on.
+fn redis_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_low.max(10_001));
+    // A random start, so that tests running at once try different ports.
+    let mut seed = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    for _ in 0..1000 {
+        let port = low + u16::try_from(seed % u64::from(high - low)).unwrap();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    }
+    panic!("no free port below the ephemeral range ({low}..{high})");
+}
+
 impl Redis {
     fn start() -> Self {
-        let mut redis = Self { port: free_port(), process: None };
+        let mut redis = Self { port: redis_port(), process: None };
         redis.restart();
         redis
     }
@@ -42,11 +64,22 @@ impl Redis {
             .spawn()
             .expect("redis-server is needed (scripts/redis.sh installs Debian's package)");
         self.process = Some(child);
+        // Ready when it answers PING, and it is ours while our process is alive.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
+        while !self.answers_ping() {
+            let exited = self.process.as_mut().unwrap().try_wait().unwrap();
+            assert!(exited.is_none(), "redis-server exited on port {} ({exited:?}): was the port taken?", self.port);
+            assert!(Instant::now() < deadline, "redis-server did not start on port {}", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    fn answers_ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut socket) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let _ = socket.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut answer = [0u8; 7];
+        socket.write_all(b"PING\r\n").is_ok() && socket.read_exact(&mut answer).is_ok() && &answer == b"+PONG\r\n"
     }
 
     fn stop(&mut self) {
