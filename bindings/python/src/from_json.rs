@@ -11,6 +11,7 @@
 //! past 64 bits (serde_json reads those as floats; `json.loads` keeps them exact).
 //! Floats are read correctly rounded (serde_json's `float_roundtrip`), as Python's are.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use pyo3::prelude::*;
@@ -20,7 +21,10 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 /// The Python value of a JSON document.
 pub fn loads<'py>(py: Python<'py>, text: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    let mut parser = serde_json::Deserializer::from_slice(text);
+    // Read from a `str`, serde_json does not check each string's UTF-8 again (a call per key
+    // and per value): checking the whole text once costs a tenth of that.
+    let Ok(text_str) = std::str::from_utf8(text) else { return python_loads(py, text) };
+    let mut parser = serde_json::Deserializer::from_str(text_str);
     if let Ok(value) = PyValue(py).deserialize(&mut parser)
         && parser.end().is_ok()
     {
@@ -100,10 +104,83 @@ impl<'de, 'py> Visitor<'de> for PyValue<'py> {
     fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
         let dict = PyDict::new(self.0);
         // A repeated key keeps its first place and takes its last value, as in `json.loads`.
-        while let Some(key) = entries.next_key_seed(self)? {
+        while let Some(key) = entries.next_key_seed(PyKey(self.0))? {
             let value = entries.next_value_seed(self)?;
             dict.set_item(key, value).map_err(python_error)?;
         }
         Ok(dict.into_any())
     }
+}
+
+/// Builds an object key: from the cache of keys met before when it is there.
+#[derive(Clone, Copy)]
+struct PyKey<'py>(Python<'py>);
+
+impl<'de, 'py> DeserializeSeed<'de> for PyKey<'py> {
+    type Value = Bound<'py, PyAny>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de, 'py> Visitor<'de> for PyKey<'py> {
+    type Value = Bound<'py, PyAny>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(cached_key(self.0, key).into_any())
+    }
+}
+
+/// A key's text and its Python string.
+type CachedKey = (Box<str>, Py<PyString>);
+
+/// Slots of the key cache; a power of two.
+const KEY_SLOTS: usize = 64;
+/// Longer keys are made afresh: the vocabulary worth caching is short words.
+const MAX_CACHED_KEY: usize = 32;
+
+thread_local! {
+    /// The keys of answers and chunks are a small vocabulary met again in every chunk
+    /// (`id`, `choices`, `delta`, `content`, ...). Handing out the same string object saves
+    /// making and freeing one per key, and Python hashes it once, when it first goes into a
+    /// dict (it keeps a string's hash), where a new string is hashed at every insert.
+    /// Direct-mapped and fixed in size, so an upstream sending endless new keys only
+    /// replaces slots. Per thread, so no lock; keys are immutable, so sharing them between
+    /// answers is invisible to the caller. The slots live on the heap: a module loaded
+    /// with `dlopen` gets only a few hundred bytes of static TLS in all.
+    static KEYS: RefCell<Vec<Option<CachedKey>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn cached_key<'py>(py: Python<'py>, key: &str) -> Bound<'py, PyString> {
+    if key.len() > MAX_CACHED_KEY {
+        return PyString::new(py, key);
+    }
+    // FNV-1a: a few instructions a byte, and keys are short.
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let slot = (hash as usize) & (KEY_SLOTS - 1);
+    let hit = KEYS.with(|keys| {
+        let keys = keys.try_borrow().ok()?;
+        keys.get(slot)?.as_ref().filter(|(cached, _)| &**cached == key).map(|(_, string)| string.clone_ref(py))
+    });
+    if let Some(string) = hit {
+        return string.into_bound(py);
+    }
+    // Made outside the borrow: making a Python object may run the garbage collector, and
+    // with it code that reads JSON again. A busy cache just skips the store.
+    let string = PyString::new(py, key);
+    let replaced = KEYS.with(|keys| {
+        let mut keys = keys.try_borrow_mut().ok()?;
+        if keys.is_empty() {
+            keys.resize_with(KEY_SLOTS, || None);
+        }
+        keys[slot].replace((key.into(), string.clone().unbind()))
+    });
+    // The replaced key is released after the borrow, for the same reason.
+    drop(replaced);
+    string
 }

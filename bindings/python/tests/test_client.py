@@ -95,6 +95,18 @@ def test_answers_read_as_json_loads_reads_them_down_to_the_odd_corners(mock):
         assert repr(got) == repr(json.loads(raw))
 
 
+def test_object_keys_read_alike_however_many_and_however_long():
+    # Keys come from a small cache of the ones met before: many distinct keys (more than
+    # its slots), long ones, escaped and non-ASCII ones read the same, again and again.
+    from gatewise import _native
+
+    keys = [f"key{i}" for i in range(300)] + ["k" * 40, "caf\u00e9", "\u2603", "a\"b", ""]
+    texts = [json.dumps({k: i for i, k in enumerate(keys)}).encode(), rb'{"caf\u00e9":1,"\u00e9t\u00e9":{"id":[]}}']
+    for _ in range(3):
+        for text in texts:
+            assert repr(_native.loads(text)) == repr(json.loads(text))
+
+
 def test_config_as_json_text_or_file_and_provider_without_config(mock, tmp_path):
     m = mock({"body": chat_answer("a")}, {"body": chat_answer("b")}, {"body": chat_answer("c")})
     path = tmp_path / "config.json"
