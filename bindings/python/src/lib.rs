@@ -354,36 +354,32 @@ struct NativeStream {
 
 #[pymethods]
 impl NativeStream {
-    /// The next item (`bytes`), or `None` at the end. An item already read from the
-    /// upstream is taken with the GIL held (most chunks of a fast stream: releasing and
-    /// taking back the GIL would cost more than the chunk); else it blocks with the GIL
-    /// released.
+    /// The next item (`bytes`), or `None` at the end.
     fn next(&self, py: Python<'_>) -> PyResult<Option<Py<PyBytes>>> {
-        let runtime: &tokio::runtime::Runtime = match &self.caller {
-            Some(caller) => caller,
-            None => runtime(),
-        };
-        let ready = {
-            let _context = runtime.enter();
-            futures::FutureExt::now_or_never(self.inner.next())
-        };
-        let item = match ready {
-            Some(item) => item,
-            None => {
-                let inner = self.inner.clone();
-                py.detach(|| runtime.block_on(inner.next()))
-            }
-        }
-        .map_err(plain_err)?;
-        Ok(item.map(|b| PyBytes::new(py, &b).unbind()))
+        Ok(self.next_item(py)?.map(|b| PyBytes::new(py, &b).unbind()))
     }
 
-    /// The same as an awaitable.
+    /// The next item read as JSON (what `json.loads` gives), or `None` at the end: a chunk
+    /// crosses into Python once, as its value, not as `bytes` to be read by a second call.
+    fn next_value<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.next_item(py)?.map(|b| from_json::loads(py, &b)).transpose()
+    }
+
+    /// `next` as an awaitable.
     fn anext<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inner = self.inner.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let item = inner.next().await.map_err(plain_err)?;
             Python::attach(|py| Ok(item.map(|b| PyBytes::new(py, &b).unbind())))
+        })
+    }
+
+    /// `next_value` as an awaitable.
+    fn anext_value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inner = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let item = inner.next().await.map_err(plain_err)?;
+            Python::attach(|py| item.map(|b| from_json::loads(py, &b).map(Bound::unbind)).transpose())
         })
     }
 
@@ -414,6 +410,28 @@ impl NativeRoute {
 }
 
 impl NativeStream {
+    /// The next item, or `None` at the end. An item already read from the upstream is
+    /// taken with the GIL held (most chunks of a fast stream: releasing and taking back the
+    /// GIL would cost more than the chunk); else it blocks with the GIL released.
+    fn next_item(&self, py: Python<'_>) -> PyResult<Option<Bytes>> {
+        let runtime: &tokio::runtime::Runtime = match &self.caller {
+            Some(caller) => caller,
+            None => runtime(),
+        };
+        let ready = {
+            let _context = runtime.enter();
+            futures::FutureExt::now_or_never(self.inner.next())
+        };
+        match ready {
+            Some(item) => item,
+            None => {
+                let inner = self.inner.clone();
+                py.detach(|| runtime.block_on(inner.next()))
+            }
+        }
+        .map_err(plain_err)
+    }
+
     /// Let a sync call's runtime run what a close or a drop woke. A current-thread runtime
     /// runs only inside `block_on`, and the upstream connection's task must run to see its
     /// answer dropped and close the socket (which is what cancels the upstream request);

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import _native
 from ._objects import GatewayObject
 
 
@@ -29,10 +28,10 @@ class Stream(_Routed):
         return self
 
     def __next__(self) -> GatewayObject:
-        item = self._native.next()
+        item = self._native.next_value()
         if item is None:
             raise StopIteration
-        return GatewayObject(_native.loads(item))
+        return GatewayObject(item)
 
     def close(self) -> None:
         """Stop reading and cancel the upstream request."""
@@ -52,10 +51,10 @@ class AsyncStream(_Routed):
         return self
 
     async def __anext__(self) -> GatewayObject:
-        item = await self._native.anext()
+        item = await self._native.anext_value()
         if item is None:
             raise StopAsyncIteration
-        return GatewayObject(_native.loads(item))
+        return GatewayObject(item)
 
     async def aclose(self) -> None:
         """Stop reading and cancel the upstream request."""
