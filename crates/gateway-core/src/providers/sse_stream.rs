@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use super::StreamTranslator;
 use crate::error::{ErrorCode, GatewayError};
+use crate::json;
 use crate::sse::{SseDecoder, SseEvent};
 
 /// What a provider adds to [`SseTranslator`]: the meaning of its events.
@@ -169,24 +170,17 @@ pub(crate) fn single_choice_chunk(
 ) -> Bytes {
     let mut out = Vec::with_capacity(160 + id.len());
     out.extend_from_slice(b"{\"id\":");
-    write_json(&mut out, id);
+    json::write_str(&mut out, id);
     out.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
-    write_json(&mut out, &created);
+    json::write(&mut out, &created);
     out.extend_from_slice(b",\"model\":");
-    write_json(&mut out, model);
+    json::write(&mut out, model);
     out.extend_from_slice(b",\"choices\":[{\"index\":");
-    write_json(&mut out, &index);
+    json::write(&mut out, &index);
     out.extend_from_slice(b",\"delta\":");
-    write_json(&mut out, &delta);
+    json::write(&mut out, &delta);
     out.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
-    write_json(&mut out, &finish_reason);
+    json::write(&mut out, &finish_reason);
     out.extend_from_slice(b"}]}");
     Bytes::from(out)
-}
-
-/// Appends `value` as compact JSON.
-fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
-    // Writing to a `Vec` cannot fail, and neither can serializing strings, numbers or a
-    // `Value` (its keys are strings).
-    let _ = serde_json::to_writer(out, value);
 }

@@ -143,7 +143,10 @@ impl RequestObserver for RequestLog {
         }
         let start = buffer.len();
         let written = match self.format {
-            LogFormat::Json => serde_json::to_writer(&mut *buffer, record).is_ok(),
+            LogFormat::Json => {
+                record.write_json_line(&mut buffer);
+                true
+            }
             LogFormat::Text => {
                 buffer.extend_from_slice(text_line(record).as_bytes());
                 true
