@@ -6,6 +6,7 @@
 #
 # - server: `gatewise serve --workers 1` under callgrind, its instrumentation switched on
 #   after a warm-up, then REQUESTS sequential requests on one kept-alive connection.
+#   Then the same with the JSON request log and the metrics on (the goal: within 10%).
 # - nginx: the same for nginx as a plain reverse proxy (one worker), the anchor.
 # - in-process: the Rust floor (`Engine::handle` over the hyper transport), counted as
 #   the difference between a run of 2 x REQUESTS calls and a run of REQUESTS (start-up
@@ -92,6 +93,10 @@ count_server() { # $1 = port, then the command
 
 gw_ir=$(count_server "$GW_PORT" "$GW" serve --port "$GW_PORT" --workers 1 --config "$tmp/config.json" \
   --log-level warn --log-format none --no-metrics)
+# The same with the observability defaults on: the JSON request log (on stdout, which
+# count_server sends to a file) and the metrics (what a request pays to be counted).
+observed_ir=$(count_server "$GW_PORT" "$GW" serve --port "$GW_PORT" --workers 1 --config "$tmp/config.json" \
+  --log-level warn --log-format json)
 # Streamed chunks: the same gateway over an upstream that streams 1 chunk, then one that
 # streams 101; the difference over 100 is a chunk's cost.
 mkdir -p "$tmp/configs"
@@ -162,6 +167,7 @@ fi
 
 echo "instructions per request (callgrind, user space, $REQUESTS sequential requests):"
 printf '  %-44s %10s\n' "server: gatewise serve (pass-through)" "$gw_ir"
+printf '  %-44s %10s\n' "server: the same, JSON log + metrics on" "$observed_ir"
 printf '  %-44s %10s\n' "server: nginx proxy_pass (the anchor)" "$nginx_ir"
 printf '  %-44s %10s\n' "server: a streamed chunk, pass-through" "$chunk_ir"
 printf '  %-44s %10s\n' "server: a streamed chunk, from Anthropic" "$anthropic_chunk_ir"
