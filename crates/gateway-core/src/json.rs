@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Read `raw` as a `T`: the same value, or the same error, as `serde_json::from_slice`.
-pub fn from_slice<'de, T: Deserialize<'de>>(raw: &'de [u8]) -> Result<T, serde_json::Error> {
+pub(crate) fn from_slice<'de, T: Deserialize<'de>>(raw: &'de [u8]) -> Result<T, serde_json::Error> {
     match std::str::from_utf8(raw) {
         Ok(text) => serde_json::from_str(text),
         Err(_) => serde_json::from_slice(raw),
@@ -39,7 +39,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     }
 }
 
-/// Whether no byte of `text` is one JSON escapes (a control character, `"` or `\\`),
+/// Whether no byte of `text` is one JSON escapes (a control character, `"` or `\`),
 /// looked at eight bytes at a time.
 fn needs_no_escape(text: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;

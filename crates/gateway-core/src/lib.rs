@@ -21,7 +21,7 @@ pub mod error;
 pub mod hex_id;
 pub mod hooks;
 pub mod interpolate;
-pub mod json;
+mod json;
 pub mod json_path;
 pub mod pricing;
 pub mod prompts;
