@@ -22,6 +22,11 @@ done
 echo "== Rust: the crates as crates.io gets them (cargo publish --dry-run), and their docs"
 # The packaged crates are verified without the workspace's profile; giving it here lets the
 # verification reuse what `cargo test` built (30 s instead of 3 minutes of rebuilding).
+# cargo unpacks each packaged crate into its registry cache by name and version, and reuses
+# a copy unpacked there before: a machine that ran this for the same (unpublished) version
+# would verify gateway-http against an older gateway-core. Those copies go first.
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+rm -rf "$cargo_home"/registry/src/-*/gateway-core-* "$cargo_home"/registry/src/-*/gateway-http-*
 cargo publish --dry-run --quiet -p gateway-core -p gateway-http \
   --config 'profile.dev.debug="line-tables-only"' --config 'profile.dev.package."*".debug=false'
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p gateway-core -p gateway-http
