@@ -16,7 +16,8 @@
 #   between streams of 101 chunks and of 1 chunk (STREAMS sequential streams each), so
 #   what a stream costs once cancels out.
 # - Python and Node: a `create` call through the binding (the interpreter's own work,
-#   JSON to and from host objects included), counted the same way, when the Python named
+#   JSON to and from host objects included), counted the same way, and for Python a
+#   streamed chunk (streams of 101 chunks against streams of 1), when the Python named
 #   by GATEWISE_PYTHON (default python3) can import gatewise, and when the Node module is
 #   built (bindings/node, `npm run build`).
 #
@@ -144,6 +145,7 @@ binding_ir() { # $1 = name for the output files, then the command; the call coun
 CHAT='{"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "What is the capital of France? Answer in one word."}], "temperature": 0.2}'
 PYTHON=${GATEWISE_PYTHON:-python3}
 python_ir=n/a
+python_chunk_ir=n/a
 if "$PYTHON" -c 'import gatewise' 2>/dev/null; then
   cat > "$tmp/calls.py" <<PY
 import json, sys, gatewise
@@ -153,6 +155,24 @@ for _ in range(int(sys.argv[1])):
     gw.chat.completions.create(**request)
 PY
   python_ir=$(binding_ir python "$PYTHON" "$tmp/calls.py")
+  # A streamed chunk in Python: streams of 101 chunks against streams of 1, as the server's.
+  cat > "$tmp/streams.py" <<PY
+import sys, gatewise
+gw = gatewise.Gateway({"provider": "openai", "api_key": "sk-bench", "custom_host": "http://127.0.0.1:$STREAM_UP_PORT/v1"})
+for _ in range(int(sys.argv[1])):
+    for chunk in gw.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True):
+        pass
+PY
+  python_streams() { # $1 = chunks per stream
+    ./target/release/fixed_upstream "$STREAM_UP_PORT" 1 "$1" > /dev/null & stream_up_pid=$!
+    sleep 0.3
+    valgrind --tool=callgrind --callgrind-out-file="$tmp/pystream.%p" "$PYTHON" "$tmp/streams.py" "$STREAMS" > /dev/null 2>&1
+    kill "$stream_up_pid"; wait "$stream_up_pid" 2>/dev/null || true
+    totals "$tmp"/pystream.*
+    rm -f "$tmp"/pystream.*
+  }
+  one=$(python_streams 1); many=$(python_streams 101)
+  python_chunk_ir=$(awk -v a="$one" -v b="$many" -v n="$STREAMS" 'BEGIN { printf "%.0f", (b - a) / n / 100 }')
 fi
 node_ir=n/a
 if command -v node >/dev/null && node -e "require('./bindings/node')" 2>/dev/null; then
@@ -173,4 +193,5 @@ printf '  %-44s %10s\n' "server: a streamed chunk, pass-through" "$chunk_ir"
 printf '  %-44s %10s\n' "server: a streamed chunk, from Anthropic" "$anthropic_chunk_ir"
 printf '  %-44s %10s\n' "in-process: Engine::handle over hyper" "$floor_ir"
 printf '  %-44s %10s\n' "in-process: Python gw.chat.completions.create" "$python_ir"
+printf '  %-44s %10s\n' "in-process: Python, a streamed chunk" "$python_chunk_ir"
 printf '  %-44s %10s\n' "in-process: Node gw.chat.completions.create" "$node_ir"
