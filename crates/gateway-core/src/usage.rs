@@ -12,8 +12,10 @@ use std::sync::LazyLock;
 use memchr::memmem;
 use serde::{Deserialize, Serialize};
 
+use crate::json::{self, Field, FieldSink, Fields, key};
+
 /// Tokens used by one answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
     /// Prompt tokens, cached ones included.
     pub input_tokens: u64,
@@ -27,6 +29,30 @@ pub struct Usage {
     pub reasoning_tokens: u64,
     /// Prompt tokens written to the provider's prompt cache (Anthropic, Bedrock).
     pub cache_write_input_tokens: u64,
+}
+
+/// The fields of `usage` in records, route info and the bindings, in this order.
+impl Fields for Usage {
+    fn fields<S: FieldSink>(&self, sink: &mut S) -> Result<(), S::Error> {
+        sink.field(key!("input_tokens"), &self.input_tokens)?;
+        sink.field(key!("output_tokens"), &self.output_tokens)?;
+        sink.field(key!("total_tokens"), &self.total_tokens)?;
+        sink.field(key!("cached_input_tokens"), &self.cached_input_tokens)?;
+        sink.field(key!("reasoning_tokens"), &self.reasoning_tokens)?;
+        sink.field(key!("cache_write_input_tokens"), &self.cache_write_input_tokens)
+    }
+}
+
+impl Serialize for Usage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        json::serialize_fields(self, "Usage", serializer)
+    }
+}
+
+impl Field for Usage {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        json::write_fields(out, self);
+    }
 }
 
 /// The OpenAI `usage` object, as far as it is read. Embeddings report only
