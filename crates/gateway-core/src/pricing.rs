@@ -51,23 +51,28 @@ impl Price {
 /// Prices by model name.
 pub type ModelPrices = HashMap<String, Price>;
 
+/// The built-in table's maps: every answer is priced, three lookups each, and SipHash over
+/// the slugs and the model name was ~500 instructions of a request. foldhash, seeded per
+/// process; the table is fixed, so no caller decides what is in it.
+type FastMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// The built-in table (`data/pricing.json`).
 #[derive(Debug, Deserialize)]
 struct Table {
     /// Provider slug → the slugs whose prices it charges, in order (`azure-openai` →
     /// `openai`; `vertex-ai` → `google`, then `anthropic` for Claude).
-    aliases: HashMap<String, Vec<String>>,
+    aliases: FastMap<Vec<String>>,
     /// Providers whose every model costs nothing (local servers).
     free: Vec<String>,
-    providers: HashMap<String, ModelPrices>,
+    providers: FastMap<FastMap<Price>>,
 }
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
     // Checked by the `builtin_table_reads` test; an unreadable table would only mean no costs.
     serde_json::from_str(include_str!("../data/pricing.json")).unwrap_or_else(|_| Table {
-        aliases: HashMap::new(),
+        aliases: FastMap::default(),
         free: Vec::new(),
-        providers: HashMap::new(),
+        providers: FastMap::default(),
     })
 });
 
@@ -94,7 +99,7 @@ pub fn price(provider: &str, model: &str, own: Option<&ModelPrices>) -> Option<P
 
 /// `model` in `prices`: exactly, or once a Bedrock region prefix, a date suffix or a
 /// version suffix is taken off.
-fn lookup(prices: &ModelPrices, model: &str) -> Option<Price> {
+fn lookup<S: std::hash::BuildHasher>(prices: &HashMap<String, Price, S>, model: &str) -> Option<Price> {
     if let Some(price) = prices.get(model) {
         return Some(*price);
     }

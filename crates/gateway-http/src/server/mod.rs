@@ -127,7 +127,9 @@ impl AppState {
     /// new trace when the caller sent none.
     fn trace_context(&self, headers: &http::HeaderMap) -> Option<gateway_core::engine::TraceContext> {
         use gateway_core::engine::{TRACEPARENT, TraceContext};
-        let caller = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok()).and_then(TraceContext::parse);
+        // By a `HeaderName`: looked up by text, the name is parsed and checked on every request.
+        const NAME: http::HeaderName = http::HeaderName::from_static(TRACEPARENT);
+        let caller = headers.get(NAME).and_then(|v| v.to_str().ok()).and_then(TraceContext::parse);
         if self.telemetry.traces.is_none() {
             return caller;
         }
