@@ -141,23 +141,12 @@ impl RequestObserver for RequestLog {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let start = buffer.len();
-        let written = match self.format {
-            LogFormat::Json => {
-                record.write_json_line(&mut buffer);
-                true
-            }
-            LogFormat::Text => {
-                buffer.extend_from_slice(text_line(record).as_bytes());
-                true
-            }
+        match self.format {
+            LogFormat::Json => record.write_json_line(&mut buffer),
+            LogFormat::Text => buffer.extend_from_slice(text_line(record).as_bytes()),
             LogFormat::None => return,
-        };
-        if written {
-            buffer.push(b'\n');
-        } else {
-            buffer.truncate(start);
         }
+        buffer.push(b'\n');
     }
 
     fn wants_bodies(&self) -> bool {
